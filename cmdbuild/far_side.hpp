@@ -1,0 +1,39 @@
+// cmdbuild/far_side.hpp: the fixed scripts that run on the far side of a target, and the one
+// remote command line every login shell parses the same way. Internal to cmdbuild; exposed
+// so tests can run the pieces on their own.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chaperone::cmdbuild {
+
+// POSIX sh, run as `/bin/sh -c SCRIPT sh NONCE UMASK CWD NAME=VALUE... -- PROG ARGS...` in
+// local and sudo modes: applies umask, cwd (failure: "cwd" marker if NONCE is non-empty,
+// exit 125) and env, then execs the program (same pid, so the caller's child is the program).
+extern const std::string_view k_exec_wrapper_sh;
+
+// Perl, run as `perl -e SCRIPT NONCE UMASK CWD NAME=VALUE... -- PROG ARGS...` on the far side
+// of ssh modes: applies umask, cwd and env, forks the program into its own process group,
+// reports "pid", waits, reports "exit" or "signal" and exits with the same code (128+N for a
+// signal). Forwards TERM, INT, HUP and QUIT it receives to the program's group.
+extern const std::string_view k_remote_wrapper_pl;
+
+// Perl, run as `perl -e SCRIPT NONCE PGID SIGNAL`: see build_remote_kill.
+extern const std::string_view k_remote_kill_pl;
+
+// The remote command line for ssh: a quote-free fixed stub `exec perl -e '...' HEX` whose
+// single-quoted part holds no `'`, `\`, `!` or newline, and whose only other word is
+// [0-9a-f]+, so sh, dash, bash, zsh, fish and tcsh all hand perl the same two words. The stub
+// decodes HEX (the NUL-joined `argv`) and execs it: the argv arrives byte for byte.
+std::string remote_command_line(const std::vector<std::string>& argv);
+
+// The stub's perl code alone (for tests and documentation).
+extern const std::string_view k_remote_stub_pl;
+
+// Linux's limit on one argument (MAX_ARG_STRLEN, 32 pages) less the terminating NUL: sshd
+// hands the whole remote command line to the login shell as one `-c` argument.
+inline constexpr std::size_t k_max_remote_command_line = 131072 - 1;
+
+} // namespace chaperone::cmdbuild
