@@ -32,6 +32,20 @@ std::pair<std::string_view, std::string_view> split_word(std::string_view text) 
   return {text.substr(0, space), text.substr(space + 1)};
 }
 
+std::string printable(std::string_view value) {
+  static constexpr char k_hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : value) {
+    if (c < 0x20 || c == 0x7f) {
+      out.append("\\x").push_back(k_hex[c >> 4]);
+      out.push_back(k_hex[c & 15]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
 } // namespace
 
 void validate_nonce(std::string_view nonce) {
@@ -41,7 +55,7 @@ void validate_nonce(std::string_view nonce) {
     ok = ok && alnum;
   }
   if (!ok) {
-    throw std::invalid_argument("nonce \"" + std::string(nonce)
+    throw std::invalid_argument("nonce \"" + printable(nonce)
                                 + "\": must be 8 to 64 ASCII letters or digits");
   }
 }

@@ -4,15 +4,15 @@
 //   for each NAME in $ARGV_DUMP_ENV (comma-separated): "env" NUL NAME NUL ("=" VALUE | "-") NUL
 //   "argc" NUL <decimal argc - 1> NUL, then argv[1..] each followed by NUL
 // to the file named by $ARGV_DUMP_FILE, else to stdout.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
-
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace {
 
