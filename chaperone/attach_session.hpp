@@ -1,0 +1,24 @@
+// chaperone/attach_session.hpp: a front end attached to a run (run, attach).
+#pragma once
+
+#include "chaperone/cli_context.hpp"
+#include "spool/run_dir.hpp"
+
+#include <cstdint>
+
+namespace chaperone {
+
+struct AttachOptions {
+  std::uint64_t stdout_offset = 0;
+  std::uint64_t stderr_offset = 0;
+  bool want_stdout = true;
+  bool want_stderr = true;
+};
+
+// Streams the run's stdout and stderr to ours until it is final and returns the run's exit
+// code. SIGINT and SIGTERM are passed to the program's group (the run then ends as the
+// program decides); SIGHUP (a dropped terminal or ssh link) only detaches: returns 129 and
+// the run goes on. A closed stdout (EPIPE) also detaches, returning 141.
+int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliContext& context);
+
+} // namespace chaperone

@@ -1,0 +1,34 @@
+// chaperone/cli_context.cpp: spool location and run lookup for the CLI.
+#include "chaperone/cli_context.hpp"
+
+#include "spool/run_list.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <stdexcept>
+#include <system_error>
+
+namespace chaperone {
+
+std::optional<spool::SpoolRoot> CliContext::open_spool(bool create) const {
+  std::filesystem::path path = spool::default_spool_root(
+      std::getenv("CHAPERONE_SPOOL"), std::getenv("XDG_STATE_HOME"), std::getenv("HOME"));
+  try {
+    return spool::SpoolRoot::open(path, create);
+  } catch (const std::system_error& e) {
+    if (!create && e.code().value() == ENOENT) {
+      return std::nullopt;
+    }
+    throw;
+  }
+}
+
+spool::RunDir CliContext::find_run(const std::string& text) const {
+  std::optional<spool::SpoolRoot> root = open_spool(false);
+  if (!root) {
+    throw std::runtime_error("no such run: " + text + " (the spool is empty)");
+  }
+  return spool::find_run(*root, text);
+}
+
+} // namespace chaperone

@@ -1,0 +1,41 @@
+// chaperone/cli_context.hpp: what every CLI command shares (logger, spool location).
+#pragma once
+
+#include "spool/run_dir.hpp"
+#include "spool/spool_root.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace CLI {
+class App;
+}
+namespace spdlog {
+class logger;
+}
+
+namespace chaperone {
+
+struct CliContext {
+  std::shared_ptr<spdlog::logger> log;
+  char** envp = nullptr;
+  int exit_code = 0; // set by the command that ran
+
+  // The spool root from CHAPERONE_SPOOL / XDG_STATE_HOME / HOME. With create = false and no
+  // root yet, returns nullopt (there are no runs).
+  std::optional<spool::SpoolRoot> open_spool(bool create) const;
+  // Resolves a run by id, name or unique prefix; throws std::runtime_error otherwise.
+  spool::RunDir find_run(const std::string& text) const;
+};
+
+// Each adds one subcommand; its callback sets context.exit_code.
+void add_run_command(CLI::App& app, CliContext& context);
+void add_attach_command(CLI::App& app, CliContext& context);
+void add_tail_command(CLI::App& app, CliContext& context);
+void add_wait_command(CLI::App& app, CliContext& context);
+void add_status_command(CLI::App& app, CliContext& context);
+void add_ls_command(CLI::App& app, CliContext& context);
+void add_kill_command(CLI::App& app, CliContext& context);
+
+} // namespace chaperone

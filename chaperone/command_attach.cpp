@@ -1,0 +1,47 @@
+// chaperone/command_attach.cpp: `chaperone attach ID` - stream a run's output, then its exit code.
+#include "chaperone/attach_session.hpp"
+#include "chaperone/cli_context.hpp"
+#include "chaperone/tail_offset.hpp"
+
+#include <CLI/CLI.hpp>
+
+namespace chaperone {
+
+void add_attach_command(CLI::App& app, CliContext& context) {
+  struct Args {
+    std::string run;
+    std::optional<std::uint64_t> from_offset;
+    std::optional<std::uint64_t> stdout_offset;
+    std::optional<std::uint64_t> stderr_offset;
+    std::optional<std::uint64_t> tail_lines;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "attach", "Stream a run's output from the start (or an offset) until it ends; exit with its code");
+  cmd->add_option("run", args->run, "Run id, name or unique id prefix")->required();
+  auto* from = cmd->add_option("--from-offset", args->from_offset, "Start both streams at byte N");
+  cmd->add_option("--stdout-offset", args->stdout_offset, "Start stdout at byte N")->excludes(from);
+  cmd->add_option("--stderr-offset", args->stderr_offset, "Start stderr at byte N")->excludes(from);
+  cmd->add_option("--tail", args->tail_lines, "Start each stream N lines before its current end")
+      ->excludes(from);
+  cmd->callback([args, &context] {
+    spool::RunDir run = context.find_run(args->run);
+    AttachOptions options;
+    if (args->from_offset) {
+      options.stdout_offset = options.stderr_offset = *args->from_offset;
+    }
+    if (args->stdout_offset) {
+      options.stdout_offset = *args->stdout_offset;
+    }
+    if (args->stderr_offset) {
+      options.stderr_offset = *args->stderr_offset;
+    }
+    if (args->tail_lines) {
+      options.stdout_offset = offset_of_last_lines(run.stream_path(spool::Stream::out), *args->tail_lines);
+      options.stderr_offset = offset_of_last_lines(run.stream_path(spool::Stream::err), *args->tail_lines);
+    }
+    context.exit_code = attach_to_run(run, options, context);
+  });
+}
+
+} // namespace chaperone

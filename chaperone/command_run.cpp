@@ -1,0 +1,148 @@
+// chaperone/command_run.cpp: `chaperone run [options] -- PROGRAM [ARGS...]`.
+#include "chaperone/attach_session.hpp"
+#include "chaperone/cli_context.hpp"
+#include "chaperone/duration.hpp"
+#include "chaperone/launch.hpp"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/logger.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+
+namespace chaperone {
+
+namespace {
+
+struct RunArgs {
+  bool detach = false;
+  std::string name;
+  std::string cwd;
+  std::vector<std::string> env;
+  std::string stdin_path = "/dev/null";
+  std::string timeout;
+  std::string kill_after = "10s";
+  bool keep_children = false;
+  bool record_env = false;
+  std::string host;
+  int port = 0;
+  std::string login;
+  std::string sudo_user;
+  std::string mode;
+  std::string identity;
+  std::vector<std::string> ssh_options;
+  std::string control_path;
+  std::vector<std::string> program;
+};
+
+std::filesystem::path absolute_from_cwd(const std::string& path) {
+  std::filesystem::path p(path);
+  return p.is_absolute() ? p : (std::filesystem::current_path() / p).lexically_normal();
+}
+
+// Translates the command line into a LaunchRequest (no I/O except the cwd lookup).
+LaunchRequest make_request(const RunArgs& args, char** envp) {
+  LaunchRequest request;
+  request.run_id = args.name;
+  request.program.argv = args.program;
+  for (const std::string& entry : args.env) {
+    size_t eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw std::invalid_argument("--env \"" + entry + "\": expected NAME=VALUE");
+    }
+    request.program.env.emplace_back(entry.substr(0, eq), entry.substr(eq + 1));
+  }
+  request.stdin_path = absolute_from_cwd(args.stdin_path).string();
+  if (!args.timeout.empty()) {
+    request.timeout = parse_duration(args.timeout);
+    if (!request.timeout || request.timeout->count() == 0) {
+      throw std::invalid_argument("--timeout \"" + args.timeout + "\": expected a duration such as 90s, 5m or 1h30m");
+    }
+  }
+  auto kill_after = parse_duration(args.kill_after);
+  if (!kill_after) {
+    throw std::invalid_argument("--kill-after \"" + args.kill_after + "\": expected a duration such as 10s");
+  }
+  request.kill_after = *kill_after;
+  request.keep_children = args.keep_children;
+  request.record_env = args.record_env;
+
+  cmdbuild::Target& target = request.target;
+  target.host = args.host;
+  target.login = args.login;
+  target.sudo_user = args.sudo_user;
+  target.identity_file = args.identity.empty() ? "" : absolute_from_cwd(args.identity).string();
+  target.ssh_options = args.ssh_options;
+  target.control_path = args.control_path;
+  if (args.port != 0) {
+    target.port = args.port;
+  }
+  if (!args.mode.empty()) {
+    auto mode = cmdbuild::parse_target_mode(args.mode);
+    if (!mode) {
+      throw std::invalid_argument("--mode \"" + args.mode
+                                  + "\": expected local, sudo, ssh, ssh-then-sudo or sudo-then-ssh");
+    }
+    target.mode = *mode;
+  } else {
+    target.mode = cmdbuild::default_mode(!args.host.empty(), !args.sudo_user.empty());
+  }
+  if (target.mode == cmdbuild::TargetMode::local) {
+    if (!args.host.empty() || !args.sudo_user.empty()) {
+      throw std::invalid_argument("--mode local cannot be combined with --host or --sudo-user");
+    }
+    request.program.cwd = absolute_from_cwd(args.cwd.empty() ? "." : args.cwd).string();
+  } else {
+    request.program.cwd = args.cwd; // interpreted on the far side
+  }
+  for (char** entry = envp; entry != nullptr && *entry != nullptr; ++entry) {
+    request.base_env.emplace_back(*entry);
+  }
+  request.supervisor_path = default_supervisor_path();
+  return request;
+}
+
+} // namespace
+
+void add_run_command(CLI::App& app, CliContext& context) {
+  auto args = std::make_shared<RunArgs>();
+  CLI::App* cmd = app.add_subcommand("run", "Start PROGRAM under a detached supervisor and follow it");
+  cmd->add_flag("-d,--detach", args->detach, "Print the run id and return at once");
+  cmd->add_option("--name", args->name, "Use NAME as the run id");
+  cmd->add_option("--cwd", args->cwd, "Working directory of the program (default: ours)");
+  cmd->add_option("--env", args->env, "Set NAME=VALUE in the program's environment (repeatable)");
+  cmd->add_option("--stdin", args->stdin_path, "File the program reads as stdin (default /dev/null)");
+  cmd->add_option("--timeout", args->timeout, "End the run after DURATION (90s, 5m, 1h30m): exit 124");
+  cmd->add_option("--kill-after", args->kill_after, "Grace between SIGTERM and SIGKILL (default 10s)");
+  cmd->add_flag("--keep-children",
+                args->keep_children,
+                "Leave processes the program started running when it exits");
+  cmd->add_flag("--record-env", args->record_env, "Store --env values in spec.json (default: names only)");
+  cmd->add_option("--host", args->host, "Run on HOST over ssh");
+  cmd->add_option("--port", args->port, "ssh port");
+  cmd->add_option("--login", args->login, "ssh login user");
+  cmd->add_option("--sudo-user", args->sudo_user, "Run as USER through sudo");
+  cmd->add_option("--mode", args->mode, "local, sudo, ssh, ssh-then-sudo or sudo-then-ssh");
+  cmd->add_option("-i,--identity", args->identity, "ssh identity file");
+  cmd->add_option("-o,--ssh-option", args->ssh_options, "ssh option KEY=VALUE (repeatable)");
+  cmd->add_option("--control-path", args->control_path, "ssh ControlPath to reuse a master connection");
+  cmd->add_option("program", args->program, "PROGRAM [ARGS...] (after --)")->required();
+  cmd->callback([args, &context] {
+    LaunchRequest request = make_request(*args, context.envp);
+    std::optional<spool::SpoolRoot> root = context.open_spool(true);
+    LaunchedRun launched = launch_run(*root, request);
+    context.log->info("run {} supervisor pid={}", launched.run.run_id(), launched.supervisor_pid);
+    if (args->detach) {
+      std::printf("%s\n", launched.run.run_id().c_str());
+      std::fflush(stdout);
+      context.exit_code = 0;
+      return;
+    }
+    context.exit_code = attach_to_run(launched.run, AttachOptions{}, context);
+  });
+}
+
+} // namespace chaperone

@@ -1,0 +1,60 @@
+// chaperone/command_status.cpp: `chaperone status ID [--json]`.
+#include "chaperone/cli_context.hpp"
+#include "chaperone/run_summary.hpp"
+#include "chaperone/signal_name.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+namespace chaperone {
+
+void add_status_command(CLI::App& app, CliContext& context) {
+  struct Args {
+    std::string run;
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("status", "Print a run's state (--json: state.json as is)");
+  cmd->add_option("run", args->run, "Run id, name or unique id prefix")->required();
+  cmd->add_flag("--json", args->json, "Print the state as JSON");
+  cmd->callback([args, &context] {
+    spool::RunDir run = context.find_run(args->run);
+    spool::RunState state = run.read_state_resolving_lost();
+    if (args->json) {
+      std::printf("%s\n",
+                  state.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      context.exit_code = 0;
+      return;
+    }
+    auto line = [](const char* key, const std::string& value) {
+      std::printf("%-10s %s\n", key, value.c_str());
+    };
+    line("run", state.run_id);
+    line("state", spool::to_string(state.state));
+    if (spool::is_final(state.state)) {
+      line("exit", std::to_string(state.cli_exit_code()));
+    }
+    if (state.signal) {
+      line("signal", signal_name(*state.signal));
+    }
+    if (state.error) {
+      line("error", *state.error);
+    }
+    line("command", command_line_for_display(state.program.value("argv", nlohmann::json::array())));
+    line("target", state.target.value("mode", "local")
+                       + (state.target.contains("host") ? " " + state.target["host"].get<std::string>() : ""));
+    if (state.pid) {
+      line("pid", std::to_string(*state.pid));
+    }
+    line("started", time_for_display(state.start_time));
+    line("ended", time_for_display(state.end_time));
+    line("duration", duration_for_display(state));
+    line("stdout", std::to_string(state.stdout_bytes) + " bytes");
+    line("stderr", std::to_string(state.stderr_bytes) + " bytes");
+    line("dir", run.path().string());
+    context.exit_code = 0;
+  });
+}
+
+} // namespace chaperone

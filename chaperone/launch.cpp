@@ -1,0 +1,234 @@
+// chaperone/launch.cpp: run creation and the supervisor hand-off.
+#include "chaperone/launch.hpp"
+
+#include "chaperone/spawn.hpp"
+#include "chaperone/supervisor.hpp"
+#include "spool/error.hpp"
+#include "spool/host.hpp"
+#include "spool/io.hpp"
+#include "spool/run_id.hpp"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+#include <system_error>
+
+namespace chaperone {
+
+namespace {
+
+unsigned random_bits() {
+  unsigned value = 0;
+  if (::getrandom(&value, sizeof value, 0) != sizeof value) {
+    spool::throw_errno("getrandom");
+  }
+  return value;
+}
+
+std::string random_nonce() {
+  char buffer[24];
+  std::snprintf(buffer, sizeof buffer, "%08x%08x", random_bits(), random_bits());
+  return buffer;
+}
+
+bool is_valid_utf8(const std::string& text) {
+  try {
+    (void)nlohmann::json(text).dump();
+    return true;
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
+// The environment the supervisor (and so a local program) starts with: the caller's, with
+// --env entries replacing or adding.
+std::vector<std::string> merged_env(const std::vector<std::string>& base,
+                                    const std::vector<std::pair<std::string, std::string>>& overrides) {
+  std::vector<std::string> env;
+  std::map<std::string, std::string> wanted(overrides.begin(), overrides.end());
+  for (const std::string& entry : base) {
+    std::string name = entry.substr(0, entry.find('='));
+    if (wanted.count(name) == 0) {
+      env.push_back(entry);
+    }
+  }
+  for (const auto& [name, value] : overrides) {
+    env.push_back(name + "=" + value);
+  }
+  return env;
+}
+
+void validate_local(const LaunchRequest& request) {
+  struct stat st {};
+  const std::string& cwd = request.program.cwd;
+  if (!cwd.empty()) {
+    if (::stat(cwd.c_str(), &st) != 0) {
+      throw std::invalid_argument("--cwd " + cwd + ": " + std::strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      throw std::invalid_argument("--cwd " + cwd + ": not a directory");
+    }
+  }
+  try {
+    spool::open_or_throw(request.stdin_path, O_RDONLY);
+  } catch (const std::system_error& e) {
+    throw std::invalid_argument(std::string("--stdin: ") + e.what());
+  }
+  for (const auto& [name, value] : request.program.env) {
+    if (name.empty() || name.find('=') != std::string::npos
+        || name.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
+      throw std::invalid_argument("--env " + name + ": a name must be non-empty, without '=' or NUL");
+    }
+  }
+  for (const std::string& arg : request.program.argv) {
+    if (arg.find('\0') != std::string::npos) {
+      throw std::invalid_argument("program argument contains a NUL byte");
+    }
+  }
+}
+
+nlohmann::json make_spec(const LaunchRequest& request, const std::string& run_id) {
+  nlohmann::json argv = request.program.argv;
+  bool exact = is_valid_utf8(request.program.cwd);
+  for (const std::string& arg : request.program.argv) {
+    exact = exact && is_valid_utf8(arg);
+  }
+  nlohmann::json env_names = nlohmann::json::array();
+  nlohmann::json env_values = nlohmann::json::object();
+  for (const auto& [name, value] : request.program.env) {
+    env_names.push_back(name);
+    env_values[name] = value;
+  }
+  nlohmann::json program = {{"argv", argv},
+                            {"argv_exact", exact},
+                            {"cwd", request.program.cwd},
+                            {"env_names", env_names},
+                            {"stdin", request.stdin_path}};
+  if (request.record_env) {
+    program["env"] = env_values;
+  }
+  const cmdbuild::Target& t = request.target;
+  nlohmann::json target = {{"mode", cmdbuild::to_string(t.mode)}};
+  if (t.mode != cmdbuild::TargetMode::local) {
+    target["host"] = t.host;
+    target["port"] = t.port ? nlohmann::json(*t.port) : nlohmann::json(nullptr);
+    target["login"] = t.login;
+    target["sudo_user"] = t.sudo_user;
+    target["identity_file"] = t.identity_file;
+    target["ssh_options"] = t.ssh_options;
+  }
+  nlohmann::json config = {
+      {"timeout_ms", request.timeout ? nlohmann::json(request.timeout->count()) : nlohmann::json(nullptr)},
+      {"kill_after_ms", request.kill_after.count()},
+      {"keep_children", request.keep_children}};
+  return {{"spec_version", 1},
+          {"run_id", run_id},
+          {"created", spool::format_utc(std::chrono::system_clock::now())},
+          {"program", program},
+          {"target", target},
+          {"config", config}};
+}
+
+} // namespace
+
+std::filesystem::path default_supervisor_path() {
+  std::error_code error;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (error) {
+    throw std::system_error(error, "readlink /proc/self/exe");
+  }
+  std::filesystem::path beside = self.parent_path() / "chaperone-supervisor";
+  if (::access(beside.c_str(), X_OK) == 0) {
+    return beside;
+  }
+  return self.parent_path().parent_path() / "libexec" / "chaperone" / "chaperone-supervisor";
+}
+
+LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& request) {
+  if (request.program.argv.empty()) {
+    throw std::invalid_argument("no program given (usage: chaperone run [options] -- PROGRAM [ARGS...])");
+  }
+  if (!request.run_id.empty()) {
+    if (auto problem = spool::run_id_problem(request.run_id)) {
+      throw std::invalid_argument("bad --name \"" + request.run_id + "\": " + *problem);
+    }
+  }
+  bool local = request.target.mode == cmdbuild::TargetMode::local;
+  SupervisorOptions options;
+  options.timeout = request.timeout;
+  options.kill_after = request.kill_after;
+  options.keep_children = request.keep_children;
+  options.lock_fd = 3;
+  options.stdin_path = request.stdin_path;
+  if (local) {
+    validate_local(request);
+    options.argv = request.program.argv;
+    options.cwd = request.program.cwd;
+  } else {
+    options.nonce = random_nonce();
+    // Throws std::invalid_argument for anything that cannot be run safely.
+    cmdbuild::Command command = cmdbuild::build_command(request.program, request.target, options.nonce);
+    options.argv = command.argv;
+    options.nonce = command.nonce;
+  }
+  if (::access(request.supervisor_path.c_str(), X_OK) != 0) {
+    spool::throw_errno("supervisor " + request.supervisor_path.string());
+  }
+
+  std::optional<spool::NewRun> created;
+  for (int attempt = 0; !created; ++attempt) {
+    std::string run_id = request.run_id.empty()
+                             ? spool::make_run_id(std::chrono::system_clock::now(), random_bits())
+                             : request.run_id;
+    spool::RunState initial;
+    initial.run_id = run_id;
+    initial.state = spool::RunStatus::starting;
+    nlohmann::json spec = make_spec(request, run_id);
+    initial.program = {{"argv", spec["program"]["argv"]}, {"cwd", request.program.cwd}};
+    initial.target = spec["target"];
+    initial.boot_id = spool::boot_id();
+    try {
+      created = spool::create_run(root, run_id, spec, initial);
+    } catch (const std::system_error& e) {
+      // A generated id clashes only if two runs start in the same microsecond with the
+      // same random bits; try again. A chosen --name that exists is the caller's error.
+      if (e.code() != std::errc::file_exists || !request.run_id.empty() || attempt >= 5) {
+        throw;
+      }
+    }
+  }
+  spool::RunDir run = created->dir;
+  options.run_dir = run.path();
+
+  SpawnRequest spawn;
+  spawn.argv.push_back(request.supervisor_path.string());
+  std::vector<std::string> args = supervisor_args(options);
+  spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
+  spawn.env = local ? merged_env(request.base_env, request.program.env) : request.base_env;
+  spawn.extra_fds.emplace_back(created->lock.fd(), 3);
+  spawn.new_session = true;
+  spawn.search_path = false;
+  pid_t pid;
+  try {
+    pid = spawn_process(spawn);
+  } catch (const std::system_error& e) {
+    spool::RunState state = run.read_state();
+    state.state = spool::RunStatus::failed;
+    state.error = std::string("cannot start supervisor: ") + e.what();
+    state.exit_code = spool::k_exit_chaperone_failed;
+    state.end_time = spool::format_utc(std::chrono::system_clock::now());
+    run.write_state(state);
+    throw;
+  }
+  // Our copy of the lock fd closes with `created`; the supervisor's copy keeps it held.
+  return LaunchedRun{run, pid};
+}
+
+} // namespace chaperone

@@ -1,0 +1,20 @@
+// chaperone/logging.hpp: the two logger set-ups; the only place sinks are chosen.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+namespace spdlog {
+class logger;
+}
+
+namespace chaperone {
+
+// Front end: stderr, level warn (verbosity 1: info, 2+: debug), one-line messages.
+std::shared_ptr<spdlog::logger> make_stderr_logger(int verbosity);
+
+// Supervisor: <run-dir>/supervisor.log, UTC timestamps with microseconds and the pid,
+// flushed at info and above so a SIGKILL loses nothing already logged.
+std::shared_ptr<spdlog::logger> make_supervisor_logger(const std::filesystem::path& path);
+
+} // namespace chaperone

@@ -1,0 +1,78 @@
+// chaperone/main.cpp: the command line. Parses, dispatches, and turns every error into one
+// line on stderr and exit code 125 (DESIGN.md "Exit codes of the CLI").
+#include "chaperone/cli_context.hpp"
+#include "chaperone/logging.hpp"
+#include "spool/state.hpp"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/logger.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <exception>
+
+extern char** environ;
+
+namespace {
+
+// A caller may start us with 0, 1 or 2 closed; the first file we open would then land on
+// it and the program's output could end up in a spool file by accident (or vice versa).
+void ensure_standard_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) < 0) {
+      int opened = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+      if (opened >= 0 && opened != fd) {
+        ::dup2(opened, fd);
+        ::close(opened);
+      }
+    }
+  }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  ensure_standard_fds();
+  // A closed stdout must come back as EPIPE (a detach), not kill us mid-stream.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  CLI::App app{"chaperone: run programs under a detached supervisor that records their output\n"
+               "and exit status in a spool directory, so callers can reattach later."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "chaperone 0.1.0");
+  int verbosity = 0;
+  app.add_flag("-v,--verbose", verbosity, "More log output on stderr (-vv for debug)");
+
+  chaperone::CliContext context;
+  context.envp = environ;
+  context.log = chaperone::make_stderr_logger(0);
+  app.parse_complete_callback([&] { context.log = chaperone::make_stderr_logger(verbosity); });
+  chaperone::add_run_command(app, context);
+  chaperone::add_attach_command(app, context);
+  chaperone::add_tail_command(app, context);
+  chaperone::add_wait_command(app, context);
+  chaperone::add_status_command(app, context);
+  chaperone::add_ls_command(app, context);
+  chaperone::add_kill_command(app, context);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "chaperone: %s (see chaperone --help)\n", e.what());
+    return chaperone::spool::k_exit_chaperone_failed;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "chaperone: %s\n", e.what());
+    return chaperone::spool::k_exit_chaperone_failed;
+  }
+  std::fflush(stdout);
+  return context.exit_code;
+}

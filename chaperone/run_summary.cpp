@@ -1,0 +1,93 @@
+// chaperone/run_summary.cpp: rendering helpers for ls and status.
+#include "chaperone/run_summary.hpp"
+
+#include "spool/host.hpp"
+
+#include <cstdio>
+
+namespace chaperone {
+
+namespace {
+
+std::string quote_word(const std::string& word) {
+  bool plain = !word.empty();
+  for (char c : word) {
+    bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                || c == '-' || c == '_' || c == '.' || c == '/' || c == ',' || c == ':'
+                || c == '@' || c == '+' || c == '%';
+    plain = plain && safe;
+  }
+  if (plain) {
+    return word;
+  }
+  std::string quoted = "'";
+  for (char c : word) {
+    if (c == '\'') {
+      quoted += "'\\''";
+    } else if (c == '\n') {
+      quoted += "'$'\\n''";
+    } else {
+      quoted += c;
+    }
+  }
+  return quoted + "'";
+}
+
+std::string format_seconds(double total) {
+  char buffer[32];
+  if (total < 60) {
+    std::snprintf(buffer, sizeof buffer, "%.3fs", total);
+  } else if (total < 3600) {
+    std::snprintf(buffer, sizeof buffer, "%dm%02ds", static_cast<int>(total) / 60, static_cast<int>(total) % 60);
+  } else {
+    std::snprintf(buffer,
+                  sizeof buffer,
+                  "%dh%02dm",
+                  static_cast<int>(total) / 3600,
+                  (static_cast<int>(total) % 3600) / 60);
+  }
+  return buffer;
+}
+
+} // namespace
+
+std::string command_line_for_display(const nlohmann::json& argv) {
+  std::string line;
+  if (!argv.is_array()) {
+    return line;
+  }
+  for (const auto& word : argv) {
+    if (!line.empty()) {
+      line += ' ';
+    }
+    line += word.is_string() ? quote_word(word.get<std::string>()) : std::string("?");
+  }
+  return line;
+}
+
+std::string duration_for_display(const spool::RunState& state) {
+  auto start = spool::parse_utc(state.start_time);
+  if (!start) {
+    return "-";
+  }
+  spool::SystemTime end;
+  if (auto parsed_end = spool::parse_utc(state.end_time)) {
+    end = *parsed_end;
+  } else if (!spool::is_final(state.state)) {
+    end = std::chrono::system_clock::now();
+  } else {
+    return "-";
+  }
+  return format_seconds(std::chrono::duration<double>(end - *start).count());
+}
+
+std::string time_for_display(const std::string& iso_time) {
+  if (iso_time.size() < 19) {
+    return "-";
+  }
+  std::string shown = iso_time.substr(0, 19);
+  shown[10] = ' ';
+  return shown;
+}
+
+} // namespace chaperone

@@ -1,0 +1,33 @@
+// chaperone/spawn.hpp: posix_spawn with the file actions and attributes chaperone needs.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace chaperone {
+
+struct SpawnRequest {
+  std::vector<std::string> argv;       // argv[0] searched in PATH when search_path
+  std::optional<std::vector<std::string>> env; // "K=V" entries; nullopt inherits environ
+  int stdin_fd = -1;                   // dup2'ed onto 0; -1 opens /dev/null
+  int stdout_fd = -1;                  // onto 1; -1 opens /dev/null
+  int stderr_fd = -1;                  // onto 2; -1 opens /dev/null
+  std::vector<std::pair<int, int>> extra_fds; // (source, target >= 3), dup2'ed in order
+  int cwd_fd = -1;                     // fchdir before exec; -1 keeps ours
+  bool new_session = false;            // setsid: own session and group, no terminal
+  bool new_process_group = false;      // setpgid(0, 0)
+  bool search_path = true;
+};
+
+// Starts the process. Every other fd is closed in the child (closefrom), the signal mask is
+// cleared and every signal disposition reset to default, so nothing of ours (ignored
+// SIGHUP/SIGPIPE, libuv's handlers, fds a caller leaked to us) reaches the program.
+// Throws std::system_error whose code is the errno of the failed exec or file action
+// ("posix_spawn ARGV0: No such file or directory").
+pid_t spawn_process(const SpawnRequest& request);
+
+} // namespace chaperone

@@ -1,0 +1,543 @@
+// chaperone/supervisor.cpp: spawns the program, reaps it and everything it leaves behind,
+// and writes the run's state. One libuv loop; signals arrive as loop events.
+#include "chaperone/supervisor.hpp"
+
+#include "chaperone/signal_name.hpp"
+#include "chaperone/spawn.hpp"
+#include "spool/error.hpp"
+#include "spool/fd.hpp"
+#include "spool/file_lock.hpp"
+#include "spool/host.hpp"
+#include "spool/io.hpp"
+#include "spool/run_dir.hpp"
+
+#include <spdlog/logger.h>
+#include <uv.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+
+namespace chaperone {
+
+namespace {
+
+using spool::RunState;
+using spool::RunStatus;
+
+double seconds(const timeval& tv) {
+  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+}
+
+nlohmann::json rusage_json(const rusage& ru) {
+  return {{"utime", seconds(ru.ru_utime)},
+          {"stime", seconds(ru.ru_stime)},
+          {"maxrss_kib", ru.ru_maxrss},
+          {"minflt", ru.ru_minflt},
+          {"majflt", ru.ru_majflt},
+          {"inblock", ru.ru_inblock},
+          {"oublock", ru.ru_oublock},
+          {"nvcsw", ru.ru_nvcsw},
+          {"nivcsw", ru.ru_nivcsw}};
+}
+
+// Our direct children, from /proc/self/task/<tid>/children (we are single-threaded where
+// it matters: libuv starts no threads for signals, timers or polls).
+std::vector<pid_t> direct_children() {
+  std::vector<pid_t> pids;
+  std::string text;
+  try {
+    pid_t self = ::getpid();
+    text = spool::read_file("/proc/" + std::to_string(self) + "/task/" + std::to_string(self)
+                            + "/children");
+  } catch (const std::system_error&) {
+    return pids;
+  }
+  std::istringstream in(text);
+  pid_t pid;
+  while (in >> pid) {
+    pids.push_back(pid);
+  }
+  return pids;
+}
+
+class Supervisor {
+public:
+  Supervisor(const SupervisorOptions& options, std::shared_ptr<spdlog::logger> logger)
+      : m_options(options),
+        m_log(std::move(logger)),
+        m_run(options.run_dir, options.run_dir.filename().string()) {}
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+  Supervisor(Supervisor&&) = delete;
+  Supervisor& operator=(Supervisor&&) = delete;
+  ~Supervisor() = default;
+
+  int run();
+
+private:
+  void start_program();
+  void record_spawn_failure(const std::system_error& error);
+  void reap();
+  void end_leftovers(int signum);
+  void finalize();
+  void write_failed(const std::string& error, int exit_code);
+  void record_signal_sent(int signum, const std::string& why);
+
+  static void on_signal(uv_signal_t* handle, int signum);
+  static void on_timeout(uv_timer_t* handle);
+  static void on_kill_after(uv_timer_t* handle);
+
+  template <typename Fn> void guarded(Fn&& fn) noexcept {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      m_fatal = e.what();
+      uv_stop(&m_loop);
+    }
+  }
+
+  SupervisorOptions m_options;
+  std::shared_ptr<spdlog::logger> m_log;
+  spool::RunDir m_run;
+  spool::FileLock m_lock;
+  RunState m_state;
+  spool::Fd m_stdout;
+  spool::Fd m_stderr;
+
+  pid_t m_pid = -1;
+  bool m_program_exited = false;
+  int m_wait_status = 0;
+  rusage m_rusage{};
+  bool m_timed_out = false;
+  bool m_killing = false;      // leftovers are being ended
+  int m_leftover_signal = SIGTERM;
+  int m_signaled_level = 0;
+  std::set<pid_t> m_signaled; // pids (and -pgids) sent m_signaled_level already
+  bool m_finalized = false;
+  std::string m_fatal;
+
+  uv_loop_t m_loop{};
+  uv_signal_t m_sigchld{};
+  uv_signal_t m_sigterm{};
+  uv_signal_t m_sigint{};
+  uv_timer_t m_timeout_timer{};
+  uv_timer_t m_kill_timer{};
+};
+
+void Supervisor::record_signal_sent(int signum, const std::string& why) {
+  m_state.extra["signals_sent"].push_back(
+      {{"signal", signum},
+       {"name", signal_name(signum)},
+       {"reason", why},
+       {"time", spool::format_utc(std::chrono::system_clock::now())}});
+}
+
+void Supervisor::write_failed(const std::string& error, int exit_code) {
+  m_state.state = RunStatus::failed;
+  m_state.error = error;
+  m_state.exit_code = exit_code;
+  m_state.end_time = spool::format_utc(std::chrono::system_clock::now());
+  if (m_stdout.valid()) {
+    m_state.stdout_bytes = spool::file_size(m_stdout.get(), "stdout");
+    m_state.stderr_bytes = spool::file_size(m_stderr.get(), "stderr");
+  }
+  m_run.write_state(m_state);
+  m_finalized = true;
+  m_log->error("run failed: {}", error);
+}
+
+void Supervisor::record_spawn_failure(const std::system_error& error) {
+  int code = error.code().value();
+  const std::string& program = m_options.argv.front();
+  if (code == ENOENT || code == ENOTDIR) {
+    write_failed("program not found: " + program, spool::k_exit_not_found);
+  } else if (code == EACCES || code == ENOEXEC || code == EISDIR || code == EPERM
+             || code == ETXTBSY || code == ELIBBAD) {
+    write_failed("program not executable: " + program + ": " + std::strerror(code),
+                 spool::k_exit_not_executable);
+  } else {
+    write_failed(std::string("cannot start ") + program + ": " + std::strerror(code),
+                 spool::k_exit_chaperone_failed);
+  }
+}
+
+void Supervisor::start_program() {
+  m_stdout = spool::open_or_throw(m_run.file(spool::k_stdout_file), O_WRONLY | O_APPEND);
+  m_stderr = spool::open_or_throw(m_run.file(spool::k_stderr_file), O_WRONLY | O_APPEND);
+  spool::Fd stdin_fd;
+  try {
+    stdin_fd = spool::open_or_throw(m_options.stdin_path, O_RDONLY);
+  } catch (const std::system_error& e) {
+    write_failed(std::string("stdin: ") + e.what(), spool::k_exit_chaperone_failed);
+    return;
+  }
+  // The directory is opened here, not chdir'ed to in the child: a bad cwd is then told apart
+  // from a missing program (both would be ENOENT from posix_spawn).
+  std::string cwd = m_options.cwd.empty() ? "/" : m_options.cwd;
+  spool::Fd cwd_fd;
+  try {
+    cwd_fd = spool::open_or_throw(cwd, O_RDONLY | O_DIRECTORY);
+  } catch (const std::system_error& e) {
+    write_failed(std::string("cannot use working directory: ") + e.what(),
+                 spool::k_exit_chaperone_failed);
+    return;
+  }
+
+  SpawnRequest request;
+  request.argv = m_options.argv;
+  request.stdin_fd = stdin_fd.get();
+  request.stdout_fd = m_stdout.get();
+  request.stderr_fd = m_stderr.get();
+  request.cwd_fd = cwd_fd.get();
+  request.new_process_group = true;
+  m_state.start_time = spool::format_utc(std::chrono::system_clock::now());
+  try {
+    m_pid = spawn_process(request);
+  } catch (const std::system_error& e) {
+    m_log->info("spawn failed: {}", e.what());
+    record_spawn_failure(e);
+    return;
+  }
+  m_state.state = RunStatus::running;
+  m_state.pid = m_pid;
+  m_state.pgid = m_pid;
+  m_state.pid_start_ticks = spool::process_start_ticks(m_pid);
+  m_run.write_state(m_state);
+  m_log->info("started pid={} argv0={}", m_pid, m_options.argv.front());
+
+  if (m_options.timeout) {
+    uv_timer_start(&m_timeout_timer, on_timeout, static_cast<uint64_t>(m_options.timeout->count()), 0);
+  }
+}
+
+void Supervisor::end_leftovers(int signum) {
+  // The program's group, plus every process that left the group but was reparented to us
+  // (we are a child subreaper): daemons that setsid()'d, double-forked helpers.
+  // Each process gets each signal level once: a program that traps TERM to clean up must
+  // not see it again on every SIGCHLD.
+  if (m_signaled_level != signum) {
+    m_signaled_level = signum;
+    m_signaled.clear();
+  }
+  if (m_pid > 0 && m_signaled.insert(-m_pid).second && ::kill(-m_pid, signum) == 0) {
+    m_log->debug("sent {} to group {}", signal_name(signum), m_pid);
+  }
+  for (pid_t child : direct_children()) {
+    if (!m_signaled.insert(child).second) {
+      continue;
+    }
+    ::kill(child, signum);
+    pid_t group = ::getpgid(child);
+    if (group == child) {
+      ::kill(-child, signum);
+    }
+    m_log->debug("sent {} to leftover pid {}", signal_name(signum), child);
+  }
+}
+
+void Supervisor::reap() {
+  for (;;) {
+    int status = 0;
+    rusage ru{};
+    pid_t pid = ::wait4(-1, &status, WNOHANG, &ru);
+    if (pid < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno != ECHILD) {
+        spool::throw_errno("wait4");
+      }
+      // No children left at all: nothing can write to the spool files any more.
+      if (m_program_exited) {
+        finalize();
+        uv_stop(&m_loop);
+      }
+      return;
+    }
+    if (pid == 0) {
+      break; // children remain, none has exited
+    }
+    if (pid == m_pid) {
+      m_program_exited = true;
+      m_wait_status = status;
+      m_rusage = ru;
+      m_log->info("program pid={} ended: {}",
+                  pid,
+                  WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
+                                    : signal_name(WTERMSIG(status)));
+      uv_timer_stop(&m_timeout_timer);
+      if (m_options.keep_children) {
+        finalize();
+        uv_stop(&m_loop);
+        return;
+      }
+      if (!m_killing) {
+        m_killing = true;
+        m_leftover_signal = SIGTERM;
+        uv_timer_start(&m_kill_timer,
+                       on_kill_after,
+                       static_cast<uint64_t>(m_options.kill_after.count()),
+                       0);
+      }
+    } else {
+      m_log->debug("reaped leftover pid={}", pid);
+    }
+  }
+  if (m_killing) {
+    end_leftovers(m_leftover_signal);
+  }
+}
+
+void Supervisor::finalize() {
+  if (m_finalized) {
+    return;
+  }
+  m_state.end_time = spool::format_utc(std::chrono::system_clock::now());
+  m_state.stdout_bytes = spool::file_size(m_stdout.get(), "stdout");
+  m_state.stderr_bytes = spool::file_size(m_stderr.get(), "stderr");
+  m_state.rusage = rusage_json(m_rusage);
+  if (WIFEXITED(m_wait_status)) {
+    m_state.return_code = WEXITSTATUS(m_wait_status);
+    m_state.state = RunStatus::exited;
+    m_state.exit_code = *m_state.return_code;
+  } else if (WIFSIGNALED(m_wait_status)) {
+    m_state.signal = WTERMSIG(m_wait_status);
+    m_state.state = RunStatus::signaled;
+    m_state.exit_code = 128 + *m_state.signal;
+    if (WCOREDUMP(m_wait_status)) {
+      m_state.extra["core_dumped"] = true;
+    }
+  }
+  if (m_timed_out) {
+    m_state.state = RunStatus::timed_out;
+    m_state.exit_code = spool::k_exit_timed_out;
+    m_state.error = "timed out after " + std::to_string(m_options.timeout->count()) + " ms";
+  }
+  m_run.write_state(m_state);
+  m_finalized = true;
+  m_log->info("final state {} exit_code={} stdout={} stderr={}",
+              spool::to_string(m_state.state),
+              m_state.cli_exit_code(),
+              m_state.stdout_bytes,
+              m_state.stderr_bytes);
+}
+
+void Supervisor::on_signal(uv_signal_t* handle, int signum) {
+  auto* self = static_cast<Supervisor*>(handle->data);
+  self->guarded([&] {
+    if (signum == SIGCHLD) {
+      self->reap();
+      return;
+    }
+    // SIGTERM / SIGINT: passed on to the program's group; its exit ends the run as usual.
+    if (self->m_pid > 0 && !self->m_program_exited) {
+      self->m_log->info("forwarding {} to group {}", signal_name(signum), self->m_pid);
+      self->record_signal_sent(signum, "forwarded");
+      ::kill(-self->m_pid, signum);
+    }
+  });
+}
+
+void Supervisor::on_timeout(uv_timer_t* handle) {
+  auto* self = static_cast<Supervisor*>(handle->data);
+  self->guarded([&] {
+    self->m_log->info("timeout after {} ms: ending group {}", self->m_options.timeout->count(), self->m_pid);
+    self->m_timed_out = true;
+    self->record_signal_sent(SIGTERM, "timeout");
+    self->m_killing = true;
+    self->m_leftover_signal = SIGTERM;
+    self->end_leftovers(SIGTERM);
+    uv_timer_start(&self->m_kill_timer,
+                   on_kill_after,
+                   static_cast<uint64_t>(self->m_options.kill_after.count()),
+                   0);
+  });
+}
+
+void Supervisor::on_kill_after(uv_timer_t* handle) {
+  auto* self = static_cast<Supervisor*>(handle->data);
+  self->guarded([&] {
+    self->m_log->info("grace of {} ms over: SIGKILL to what is left", self->m_options.kill_after.count());
+    self->record_signal_sent(SIGKILL, self->m_program_exited ? "leftovers" : "kill-after");
+    self->m_leftover_signal = SIGKILL;
+    self->end_leftovers(SIGKILL);
+  });
+}
+
+int Supervisor::run() {
+  m_lock = spool::FileLock::adopt(spool::Fd{m_options.lock_fd});
+  // The lock fd arrives without close-on-exec (it had to cross our own exec). Inherited by
+  // the program it would outlive us and hide our death from readers.
+  if (::fcntl(m_lock.fd(), F_SETFD, FD_CLOEXEC) != 0) {
+    spool::throw_errno("fcntl lock fd");
+  }
+  m_state = m_run.read_state();
+  m_state.boot_id = spool::boot_id();
+  m_state.supervisor_pid = ::getpid();
+  m_state.supervisor_start_ticks = spool::process_start_ticks(::getpid());
+
+  // Orphans of the program (double-forked daemons) are reparented to us, so we can end and
+  // reap them; without this they would go to init and escape the run.
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    m_log->warn("prctl PR_SET_CHILD_SUBREAPER: {}", std::strerror(errno));
+  }
+
+  if (int rc = uv_loop_init(&m_loop); rc != 0) {
+    spool::throw_error_code(-rc, "uv_loop_init");
+  }
+  // Signal handles exist before the spawn, so an early SIGCHLD is not missed.
+  for (auto [handle, signum] : {std::pair{&m_sigchld, SIGCHLD},
+                                std::pair{&m_sigterm, SIGTERM},
+                                std::pair{&m_sigint, SIGINT}}) {
+    uv_signal_init(&m_loop, handle);
+    handle->data = this;
+    if (int rc = uv_signal_start(handle, on_signal, signum); rc != 0) {
+      spool::throw_error_code(-rc, "uv_signal_start");
+    }
+  }
+  uv_timer_init(&m_loop, &m_timeout_timer);
+  m_timeout_timer.data = this;
+  uv_timer_init(&m_loop, &m_kill_timer);
+  m_kill_timer.data = this;
+
+  try {
+    start_program();
+    if (!m_finalized) {
+      reap(); // it may have exited already
+    }
+    if (!m_finalized) {
+      uv_run(&m_loop, UV_RUN_DEFAULT);
+    }
+    if (!m_fatal.empty()) {
+      throw std::runtime_error(m_fatal);
+    }
+  } catch (const std::exception& e) {
+    m_log->error("supervisor error: {}", e.what());
+    if (m_pid > 0 && !m_program_exited) {
+      ::kill(-m_pid, SIGKILL); // no orphans: a run we cannot record is not left running
+    }
+    if (!m_finalized) {
+      try {
+        write_failed(std::string("supervisor error: ") + e.what(), spool::k_exit_chaperone_failed);
+      } catch (const std::exception& e2) {
+        m_log->error("cannot record failure: {}", e2.what());
+      }
+    }
+  }
+  for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&m_sigchld),
+                              reinterpret_cast<uv_handle_t*>(&m_sigterm),
+                              reinterpret_cast<uv_handle_t*>(&m_sigint),
+                              reinterpret_cast<uv_handle_t*>(&m_timeout_timer),
+                              reinterpret_cast<uv_handle_t*>(&m_kill_timer)}) {
+    uv_close(handle, nullptr);
+  }
+  uv_run(&m_loop, UV_RUN_DEFAULT);
+  uv_loop_close(&m_loop);
+  return m_finalized ? 0 : 1;
+}
+
+} // namespace
+
+int supervise(const SupervisorOptions& options, const std::shared_ptr<spdlog::logger>& logger) {
+  try {
+    Supervisor supervisor(options, logger);
+    return supervisor.run();
+  } catch (const std::exception& e) {
+    logger->error("supervisor cannot start: {}", e.what());
+    return 1;
+  }
+}
+
+SupervisorOptions parse_supervisor_args(const std::vector<std::string>& args) {
+  SupervisorOptions options;
+  size_t i = 0;
+  auto value = [&](const std::string& flag) -> const std::string& {
+    if (i + 1 >= args.size()) {
+      throw std::invalid_argument(flag + " needs a value");
+    }
+    return args[++i];
+  };
+  auto number = [&](const std::string& flag) {
+    const std::string& text = value(flag);
+    try {
+      size_t used = 0;
+      long long n = std::stoll(text, &used);
+      if (used != text.size() || n < 0) {
+        throw std::invalid_argument("");
+      }
+      return n;
+    } catch (const std::exception&) {
+      throw std::invalid_argument(flag + " needs a non-negative number, not \"" + text + "\"");
+    }
+  };
+  if (args.empty()) {
+    throw std::invalid_argument("missing run directory");
+  }
+  options.run_dir = args[0];
+  for (i = 1; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") {
+      options.argv.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+      break;
+    }
+    if (arg == "--lock-fd") {
+      options.lock_fd = static_cast<int>(number(arg));
+    } else if (arg == "--cwd") {
+      options.cwd = value(arg);
+    } else if (arg == "--stdin") {
+      options.stdin_path = value(arg);
+    } else if (arg == "--nonce") {
+      options.nonce = value(arg);
+    } else if (arg == "--timeout-ms") {
+      options.timeout = std::chrono::milliseconds(number(arg));
+    } else if (arg == "--kill-after-ms") {
+      options.kill_after = std::chrono::milliseconds(number(arg));
+    } else if (arg == "--keep-children") {
+      options.keep_children = true;
+    } else {
+      throw std::invalid_argument("unknown supervisor argument \"" + arg + "\"");
+    }
+  }
+  if (options.argv.empty()) {
+    throw std::invalid_argument("missing program after --");
+  }
+  if (options.lock_fd < 0) {
+    throw std::invalid_argument("missing --lock-fd");
+  }
+  return options;
+}
+
+std::vector<std::string> supervisor_args(const SupervisorOptions& options) {
+  std::vector<std::string> args{options.run_dir.string(), "--lock-fd", std::to_string(options.lock_fd)};
+  if (!options.cwd.empty()) {
+    args.insert(args.end(), {"--cwd", options.cwd});
+  }
+  args.insert(args.end(), {"--stdin", options.stdin_path});
+  if (!options.nonce.empty()) {
+    args.insert(args.end(), {"--nonce", options.nonce});
+  }
+  if (options.timeout) {
+    args.insert(args.end(), {"--timeout-ms", std::to_string(options.timeout->count())});
+  }
+  args.insert(args.end(), {"--kill-after-ms", std::to_string(options.kill_after.count())});
+  if (options.keep_children) {
+    args.emplace_back("--keep-children");
+  }
+  args.emplace_back("--");
+  args.insert(args.end(), options.argv.begin(), options.argv.end());
+  return args;
+}
+
+} // namespace chaperone

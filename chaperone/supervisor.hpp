@@ -1,0 +1,44 @@
+// chaperone/supervisor.hpp: the detached process that holds a run from start to final state.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace spdlog {
+class logger;
+}
+
+namespace chaperone {
+
+struct SupervisorOptions {
+  std::filesystem::path run_dir;
+  int lock_fd = -1;                  // holds the run's LOCK_EX (inherited from the front end)
+  std::vector<std::string> argv;     // what to exec (a local program, or ssh/sudo from cmdbuild)
+  std::string cwd;                   // local runs: the program's directory; empty = "/"
+  std::string stdin_path = "/dev/null";
+  std::string nonce;                 // remote status channel on stderr (cmdbuild/marker.hpp)
+  std::optional<std::chrono::milliseconds> timeout;
+  std::chrono::milliseconds kill_after{10'000};
+  bool keep_children = false;        // do not end the program's leftovers when it exits
+};
+
+// Runs the program and records it in the run dir until its final state is written.
+// Expects to be in its own session already. Returns the supervisor's exit status (0 when
+// the final state was written, whatever the program did). Never throws: a failure is
+// recorded as state `failed` with the reason in state.error when that is still possible.
+int supervise(const SupervisorOptions& options, const std::shared_ptr<spdlog::logger>& logger);
+
+// Parses the supervisor's own command line (written by the front end, see launch.cpp):
+//   RUN_DIR --lock-fd N [--cwd DIR] [--stdin FILE] [--nonce N] [--timeout-ms N]
+//   [--kill-after-ms N] [--keep-children] -- ARGV...
+// Throws std::invalid_argument naming the bad argument.
+SupervisorOptions parse_supervisor_args(const std::vector<std::string>& args);
+
+// The inverse, for the front end.
+std::vector<std::string> supervisor_args(const SupervisorOptions& options);
+
+} // namespace chaperone

@@ -1,0 +1,42 @@
+// chaperone/supervisor_main.cpp: entry point of chaperone-supervisor, started by the front
+// end in its own session with the run's lock on fd 3. Kept apart from the CLI so that the
+// process that lives for the whole run carries no command-line parser.
+#include "chaperone/logging.hpp"
+#include "chaperone/supervisor.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+int main(int argc, char** argv) {
+  ::umask(077);
+  // A dropped terminal or ssh link must not end the run; a vanished pipe reader must not
+  // kill us mid-write.
+  ::signal(SIGHUP, SIG_IGN);
+  ::signal(SIGPIPE, SIG_IGN);
+  // Do not pin the caller's directory (an unmountable file system); the program gets its
+  // own cwd from the options.
+  if (::chdir("/") != 0) {
+    std::perror("chaperone-supervisor: chdir /");
+  }
+  std::vector<std::string> args(argv + 1, argv + argc);
+  chaperone::SupervisorOptions options;
+  try {
+    options = chaperone::parse_supervisor_args(args);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "chaperone-supervisor: %s\n", e.what());
+    return 2;
+  }
+  try {
+    auto logger = chaperone::make_supervisor_logger(options.run_dir / "supervisor.log");
+    return chaperone::supervise(options, logger);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "chaperone-supervisor: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,52 @@
+// spool/atomic_file.cpp: temp + fsync + rename + fsync(dir).
+#include "spool/atomic_file.hpp"
+
+#include "spool/error.hpp"
+#include "spool/io.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace chaperone::spool {
+
+AtomicFile::AtomicFile(std::filesystem::path destination) : m_destination(std::move(destination)) {
+  // mkostemp would do, but it wants a mutable char buffer; the name only needs to be unique
+  // among writers of this directory, and O_EXCL makes a clash an error rather than a mix.
+  std::string templ = (m_destination.parent_path() / ("." + m_destination.filename().string() + ".XXXXXX")).string();
+  int fd = ::mkostemp(templ.data(), O_CLOEXEC);
+  if (fd < 0) {
+    throw_errno("mkostemp " + templ);
+  }
+  m_fd.reset(fd);
+  m_temp_path = templ;
+}
+
+AtomicFile::~AtomicFile() {
+  if (!m_committed && !m_temp_path.empty()) {
+    ::unlink(m_temp_path.c_str());
+  }
+}
+
+void AtomicFile::write(std::string_view data) {
+  write_all(m_fd.get(), data, m_temp_path.string());
+}
+
+void AtomicFile::commit() {
+  fsync_or_throw(m_fd.get(), m_temp_path.string());
+  m_fd.reset();
+  if (::rename(m_temp_path.c_str(), m_destination.c_str()) != 0) {
+    throw_errno("rename " + m_temp_path.string() + " to " + m_destination.string());
+  }
+  m_committed = true;
+  fsync_directory(m_destination.parent_path());
+}
+
+void write_file_atomically(const std::filesystem::path& path, std::string_view data) {
+  AtomicFile file(path);
+  file.write(data);
+  file.commit();
+}
+
+} // namespace chaperone::spool

@@ -1,0 +1,57 @@
+// spool/file_lock.cpp: flock-based liveness.
+#include "spool/file_lock.hpp"
+
+#include "spool/error.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include <cerrno>
+
+namespace chaperone::spool {
+
+namespace {
+
+// flock with EINTR retry; returns false on EWOULDBLOCK, throws otherwise.
+bool try_flock(int fd, int operation, const std::filesystem::path& path) {
+  for (;;) {
+    if (::flock(fd, operation | LOCK_NB) == 0) {
+      return true;
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    if (errno == EWOULDBLOCK) {
+      return false;
+    }
+    throw_errno("flock " + path.string());
+  }
+}
+
+} // namespace
+
+FileLock FileLock::try_exclusive(const std::filesystem::path& path) {
+  Fd fd{::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)};
+  if (!fd.valid()) {
+    throw_errno("open " + path.string());
+  }
+  FileLock lock;
+  if (try_flock(fd.get(), LOCK_EX, path)) {
+    lock.m_fd = std::move(fd);
+  }
+  return lock;
+}
+
+bool FileLock::is_held_by_someone(const std::filesystem::path& path) {
+  Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
+  if (!fd.valid()) {
+    if (errno == ENOENT) {
+      return false;
+    }
+    throw_errno("open " + path.string());
+  }
+  // A shared probe never blocks another prober, only fails against the holder's LOCK_EX.
+  return !try_flock(fd.get(), LOCK_SH, path);
+}
+
+} // namespace chaperone::spool

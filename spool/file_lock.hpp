@@ -1,0 +1,42 @@
+// spool/file_lock.hpp: flock(2) on a run's lock file, the supervisor's proof of life.
+#pragma once
+
+#include "spool/fd.hpp"
+
+#include <filesystem>
+
+namespace chaperone::spool {
+
+// A held flock. The lock lives in the open file description, so it survives a move, an
+// inheriting spawn (fd passed to the supervisor) and a rename of the directory; it is
+// released when the last fd referring to the description closes, which the kernel does
+// at once when the holder dies, even while it is an unreaped zombie.
+class FileLock {
+public:
+  FileLock() = default;
+
+  // Opens (creating, 0600) `path` close-on-exec and tries LOCK_EX|LOCK_NB. Returns an
+  // empty FileLock (held() == false) if another open file description holds a lock.
+  // Throws system_error naming the call and path on any other failure.
+  static FileLock try_exclusive(const std::filesystem::path& path);
+
+  // Adopts an fd that already holds the lock (the supervisor's inherited fd 3).
+  static FileLock adopt(Fd fd) {
+    FileLock lock;
+    lock.m_fd = std::move(fd);
+    return lock;
+  }
+
+  // True if some process holds any flock on `path` (probe with LOCK_SH|LOCK_NB, released
+  // at once). A missing file counts as "not held".
+  static bool is_held_by_someone(const std::filesystem::path& path);
+
+  bool held() const { return m_fd.valid(); }
+  int fd() const { return m_fd.get(); }
+  Fd release_fd() { return std::move(m_fd); }
+
+private:
+  Fd m_fd;
+};
+
+} // namespace chaperone::spool

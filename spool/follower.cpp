@@ -1,0 +1,359 @@
+// spool/follower.cpp: streams a run's output until it is final.
+#include "spool/follower.hpp"
+
+#include "spool/error.hpp"
+#include "spool/host.hpp"
+#include "spool/io.hpp"
+
+#include <spdlog/logger.h>
+#include <uv.h>
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <string>
+
+namespace chaperone::spool {
+
+namespace {
+
+// glibc 2.36's <sys/pidfd.h> lacks extern "C"; the raw syscall avoids the header.
+int open_pidfd(pid_t pid) {
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
+
+constexpr std::uint64_t k_poll_interval_ms = 100;
+// While a run is `starting` its lock is held by the front end, which has no pidfd to watch;
+// recheck that short window on a timer.
+constexpr std::uint64_t k_starting_recheck_ms = 200;
+
+} // namespace
+
+class Follower::Impl {
+public:
+  Impl(RunDir run, FollowOptions options, OutputSink& sink)
+      : m_run(std::move(run)), m_options(std::move(options)), m_sink(sink) {
+    m_offsets[0] = m_options.stdout_offset;
+    m_offsets[1] = m_options.stderr_offset;
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  Impl(Impl&&) = delete;
+  Impl& operator=(Impl&&) = delete;
+  ~Impl() = default;
+
+  RunState run();
+  void stop() {
+    m_done = true;
+    if (m_loop_started) {
+      uv_stop(&m_loop);
+    }
+  }
+  std::uint64_t offset(Stream stream) const { return m_offsets[index(stream)]; }
+  bool polled() const { return m_polling; }
+
+private:
+  static int index(Stream stream) { return stream == Stream::out ? 0 : 1; }
+  bool wanted(Stream stream) const {
+    return stream == Stream::out ? m_options.want_stdout : m_options.want_stderr;
+  }
+
+  void open_streams();
+  void drain(Stream stream, std::uint64_t up_to);
+  void drain_to_current_size(Stream stream);
+  // Re-reads state.json (unless `state` is given) and acts on it.
+  void step();
+  void act_on_state();
+  void watch_supervisor();
+  void check_lost();
+  void finish() { stop(); }
+
+  // Runs `fn`, parking any exception for run() to rethrow.
+  template <typename Fn> void guarded(Fn&& fn) noexcept {
+    try {
+      fn();
+    } catch (...) {
+      if (!m_error) {
+        m_error = std::current_exception();
+      }
+      stop();
+    }
+  }
+
+  static void on_dir_event(uv_fs_event_t* handle, const char* name, int events, int status);
+  static void on_supervisor_exit(uv_poll_t* handle, int status, int events);
+  static void on_timer(uv_timer_t* handle);
+  static void on_signal(uv_signal_t* handle, int signum);
+
+  RunDir m_run;
+  FollowOptions m_options;
+  OutputSink& m_sink;
+  std::uint64_t m_offsets[2] = {0, 0};
+  Fd m_stream_fds[2];
+  RunState m_state;
+  bool m_done = false;
+  bool m_polling = false;
+  bool m_loop_started = false;
+  std::exception_ptr m_error;
+
+  uv_loop_t m_loop{};
+  uv_fs_event_t m_dir_watch{};
+  bool m_dir_watch_open = false;
+  uv_timer_t m_timer{};
+  bool m_timer_open = false;
+  Fd m_pidfd;
+  uv_poll_t m_pidfd_poll{};
+  bool m_pidfd_poll_open = false;
+  std::vector<std::unique_ptr<uv_signal_t>> m_signals;
+};
+
+void Follower::Impl::open_streams() {
+  for (Stream stream : {Stream::out, Stream::err}) {
+    if (wanted(stream) && !m_stream_fds[index(stream)].valid()) {
+      m_stream_fds[index(stream)] = open_or_throw(m_run.stream_path(stream), O_RDONLY);
+    }
+  }
+}
+
+void Follower::Impl::drain(Stream stream, std::uint64_t up_to) {
+  if (!wanted(stream)) {
+    return;
+  }
+  std::uint64_t& offset = m_offsets[index(stream)];
+  if (offset < up_to) {
+    m_sink.copy(stream, m_stream_fds[index(stream)].get(), offset, up_to - offset);
+    offset = up_to;
+  }
+}
+
+void Follower::Impl::drain_to_current_size(Stream stream) {
+  if (!wanted(stream)) {
+    return;
+  }
+  drain(stream,
+        file_size(m_stream_fds[index(stream)].get(), m_run.stream_path(stream).string()));
+}
+
+void Follower::Impl::step() {
+  m_state = m_run.read_state();
+  act_on_state();
+}
+
+void Follower::Impl::act_on_state() {
+  if (m_done) {
+    return;
+  }
+  if (is_final(m_state.state)) {
+    // The recorded lengths are the contract: deliver exactly up to them.
+    drain(Stream::out, m_state.stdout_bytes);
+    drain(Stream::err, m_state.stderr_bytes);
+    finish();
+    return;
+  }
+  drain_to_current_size(Stream::out);
+  drain_to_current_size(Stream::err);
+  if (!m_options.follow) {
+    finish();
+    return;
+  }
+  watch_supervisor();
+}
+
+void Follower::Impl::watch_supervisor() {
+  if (m_pidfd.valid()) {
+    return;
+  }
+  bool same_boot = m_state.boot_id.empty() || m_state.boot_id == boot_id();
+  if (m_state.supervisor_pid && same_boot) {
+    Fd pidfd{open_pidfd(*m_state.supervisor_pid)};
+    // Open first, then verify: the pidfd pins the process, so a start time that matches
+    // after the open cannot belong to a pid reused in between.
+    if (pidfd.valid()
+        && (!m_state.supervisor_start_ticks
+            || process_start_ticks(*m_state.supervisor_pid) == m_state.supervisor_start_ticks)) {
+      m_pidfd = std::move(pidfd);
+      int rc = uv_poll_init(&m_loop, &m_pidfd_poll, m_pidfd.get());
+      if (rc != 0) {
+        throw_error_code(-rc, "uv_poll_init pidfd");
+      }
+      m_pidfd_poll.data = this;
+      m_pidfd_poll_open = true;
+      rc = uv_poll_start(&m_pidfd_poll, UV_READABLE, on_supervisor_exit);
+      if (rc != 0) {
+        throw_error_code(-rc, "uv_poll_start pidfd");
+      }
+      // It may have died before the pidfd existed without anything else changing.
+      check_lost();
+      return;
+    }
+    check_lost();
+    return;
+  }
+  // `starting`, or a supervisor from another boot: the lock alone tells.
+  check_lost();
+  if (!m_done && !m_polling && m_timer_open) {
+    uv_timer_start(&m_timer, on_timer, k_starting_recheck_ms, 0);
+  }
+}
+
+void Follower::Impl::check_lost() {
+  RunState state = m_run.read_state_resolving_lost();
+  if (is_final(state.state)) {
+    m_state = std::move(state);
+    act_on_state();
+  }
+}
+
+void Follower::Impl::on_dir_event(uv_fs_event_t* handle, const char* name, int, int status) {
+  auto* self = static_cast<Impl*>(handle->data);
+  self->guarded([&] {
+    if (status < 0) {
+      throw_error_code(-status, "inotify on " + self->m_run.path().string());
+    }
+    if (self->m_done) {
+      return;
+    }
+    if (name != nullptr && std::strcmp(name, k_stdout_file) == 0) {
+      self->drain_to_current_size(Stream::out);
+    } else if (name != nullptr && std::strcmp(name, k_stderr_file) == 0) {
+      self->drain_to_current_size(Stream::err);
+    } else if (name == nullptr || std::strcmp(name, k_state_file) == 0) {
+      self->step();
+    }
+  });
+}
+
+void Follower::Impl::on_supervisor_exit(uv_poll_t* handle, int, int) {
+  auto* self = static_cast<Impl*>(handle->data);
+  self->guarded([&] {
+    uv_poll_stop(handle);
+    // The final state, if any, was renamed into place before the supervisor exited.
+    self->step();
+    if (!self->m_done) {
+      self->check_lost();
+    }
+  });
+}
+
+void Follower::Impl::on_timer(uv_timer_t* handle) {
+  auto* self = static_cast<Impl*>(handle->data);
+  self->guarded([&] {
+    self->step();
+    if (self->m_polling && !self->m_done) {
+      uv_timer_start(handle, on_timer, k_poll_interval_ms, 0);
+    }
+  });
+}
+
+void Follower::Impl::on_signal(uv_signal_t* handle, int signum) {
+  auto* self = static_cast<Impl*>(handle->data);
+  self->guarded([&] {
+    if (self->m_options.on_signal) {
+      self->m_options.on_signal(signum);
+    }
+  });
+}
+
+RunState Follower::Impl::run() {
+  int rc = uv_loop_init(&m_loop);
+  if (rc != 0) {
+    throw_error_code(-rc, "uv_loop_init");
+  }
+  try {
+    uv_timer_init(&m_loop, &m_timer);
+    m_timer.data = this;
+    m_timer_open = true;
+    for (int signum : m_options.signals) {
+      auto handle = std::make_unique<uv_signal_t>();
+      uv_signal_init(&m_loop, handle.get());
+      handle->data = this;
+      rc = uv_signal_start(handle.get(), on_signal, signum);
+      if (rc != 0) {
+        throw_error_code(-rc, "uv_signal_start " + std::to_string(signum));
+      }
+      m_signals.push_back(std::move(handle));
+    }
+    if (m_options.follow) {
+      // Subscribe before the first read, so that no append falls between the two.
+      uv_fs_event_init(&m_loop, &m_dir_watch);
+      m_dir_watch.data = this;
+      m_dir_watch_open = true;
+      rc = uv_fs_event_start(&m_dir_watch, on_dir_event, m_run.path().c_str(), 0);
+      if (rc == UV_ENOSPC || rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_ENOMEM) {
+        if (m_options.logger) {
+          m_options.logger->warn("inotify unavailable for {} ({}): polling every {} ms",
+                                 m_run.path().string(),
+                                 uv_strerror(rc),
+                                 k_poll_interval_ms);
+        }
+        m_polling = true;
+      } else if (rc != 0) {
+        throw_error_code(-rc, "inotify watch on " + m_run.path().string());
+      }
+    }
+    open_streams();
+    step();
+    if (m_polling && !m_done) {
+      uv_timer_start(&m_timer, on_timer, k_poll_interval_ms, 0);
+    }
+    m_loop_started = true;
+    if (!m_done) {
+      uv_run(&m_loop, UV_RUN_DEFAULT);
+    }
+  } catch (...) {
+    if (!m_error) {
+      m_error = std::current_exception();
+    }
+  }
+  // Close every handle and let the loop finish the closes before closing the loop.
+  auto close_handle = [](auto* handle) {
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(handle))) {
+      uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
+    }
+  };
+  if (m_dir_watch_open) {
+    close_handle(&m_dir_watch);
+  }
+  if (m_timer_open) {
+    close_handle(&m_timer);
+  }
+  if (m_pidfd_poll_open) {
+    close_handle(&m_pidfd_poll);
+  }
+  for (auto& handle : m_signals) {
+    close_handle(handle.get());
+  }
+  uv_run(&m_loop, UV_RUN_DEFAULT);
+  uv_loop_close(&m_loop);
+  if (m_error) {
+    std::rethrow_exception(m_error);
+  }
+  return m_state;
+}
+
+Follower::Follower(RunDir run, FollowOptions options, OutputSink& sink)
+    : m_impl(std::make_unique<Impl>(std::move(run), std::move(options), sink)) {}
+
+Follower::~Follower() = default;
+
+RunState Follower::run() {
+  return m_impl->run();
+}
+
+void Follower::stop() {
+  m_impl->stop();
+}
+
+std::uint64_t Follower::offset(Stream stream) const {
+  return m_impl->offset(stream);
+}
+
+bool Follower::polled() const {
+  return m_impl->polled();
+}
+
+} // namespace chaperone::spool

@@ -1,0 +1,69 @@
+// spool/follower.hpp: streams a run's output from given offsets until the run is final.
+#pragma once
+
+#include "spool/output_sink.hpp"
+#include "spool/run_dir.hpp"
+#include "spool/state.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace spdlog {
+class logger;
+}
+
+namespace chaperone::spool {
+
+struct FollowOptions {
+  bool want_stdout = true;
+  bool want_stderr = true;
+  std::uint64_t stdout_offset = 0;
+  std::uint64_t stderr_offset = 0;
+  // false: deliver what is there now and return (tail without -f).
+  bool follow = true;
+  // Signals to receive while following (as loop events, not raw handlers); on_signal runs
+  // in the follower's thread and may call Follower::stop().
+  std::vector<int> signals;
+  std::function<void(int)> on_signal;
+  // Used for the one warning when inotify is unavailable and we fall back to polling.
+  std::shared_ptr<spdlog::logger> logger;
+};
+
+// Follows one run through one inotify watch on its directory (libuv uv_fs_event): each
+// append to stdout/stderr is read to the file's current size, and each rename of
+// state.json re-reads the state. It subscribes before it reads, so no write falls between.
+// The supervisor's liveness is watched with a pidfd, so its death is noticed at once and
+// the run is reported `lost` (RunDir::read_state_resolving_lost). If inotify cannot be had
+// (instance or watch limits), it warns once and rechecks every 100 ms instead.
+class Follower {
+public:
+  Follower(RunDir run, FollowOptions options, OutputSink& sink);
+  Follower(const Follower&) = delete;
+  Follower& operator=(const Follower&) = delete;
+  Follower(Follower&&) = delete;
+  Follower& operator=(Follower&&) = delete;
+  ~Follower();
+
+  // Delivers output until the run is final (its streams delivered up to their recorded final
+  // lengths), or stop() is called, or (follow=false) the current end is reached. Returns the
+  // last state read. Throws what the sink or the spool threw (std::system_error /
+  // std::runtime_error).
+  RunState run();
+
+  // Ends run() after the current callback; for use from on_signal.
+  void stop();
+
+  // Bytes delivered so far, as offsets into the stream files.
+  std::uint64_t offset(Stream stream) const;
+
+  // True if run() used the polling fallback.
+  bool polled() const;
+
+private:
+  class Impl;
+  std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace chaperone::spool

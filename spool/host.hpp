@@ -1,0 +1,29 @@
+// spool/host.hpp: facts about this host and its processes that make a pid unambiguous.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace chaperone::spool {
+
+// /proc/sys/kernel/random/boot_id without the newline; empty if unreadable. A pid recorded
+// under another boot id belongs to a process that no longer exists.
+std::string boot_id();
+
+// Field 22 of /proc/PID/stat (start time in clock ticks since boot), or nullopt if the
+// process does not exist. Together with the boot id it tells a reused pid apart.
+std::optional<std::uint64_t> process_start_ticks(pid_t pid);
+
+using SystemTime = std::chrono::system_clock::time_point;
+
+// ISO 8601 UTC with microseconds: "2026-11-25T19:26:33.123456Z".
+std::string format_utc(SystemTime time);
+
+// Inverse of format_utc; nullopt if `text` is not in that form.
+std::optional<SystemTime> parse_utc(const std::string& text);
+
+} // namespace chaperone::spool

@@ -1,0 +1,129 @@
+// spool/output_sink.cpp: sendfile / pread based delivery of spool bytes.
+#include "spool/output_sink.hpp"
+
+#include "spool/error.hpp"
+#include "spool/io.hpp"
+
+#include <poll.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <string>
+
+namespace chaperone::spool {
+
+namespace {
+
+const char* stream_name(Stream stream) {
+  return stream == Stream::out ? "stdout" : "stderr";
+}
+
+// Reads exactly `length` bytes at `offset` (the spool file only grows, so a short read
+// means the file was truncated under us: an error, never silently fewer bytes).
+void pread_exact(int fd, char* buffer, size_t length, std::uint64_t offset, Stream stream) {
+  while (length > 0) {
+    ssize_t n = ::pread(fd, buffer, length, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      throw_errno(std::string("pread spool ") + stream_name(stream));
+    }
+    if (n == 0) {
+      throw std::system_error(std::make_error_code(std::errc::io_error),
+                              std::string("spool ") + stream_name(stream)
+                                  + " is shorter than recorded (truncated?)");
+    }
+    buffer += n;
+    length -= static_cast<size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+}
+
+// Waits until `fd` is writable: a non-blocking stdout inherited from the caller
+// returns EAGAIN instead of blocking.
+void wait_writable(int fd) {
+  pollfd p{fd, POLLOUT, 0};
+  while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+  }
+}
+
+} // namespace
+
+void FdSink::copy(Stream stream, int source_fd, std::uint64_t offset, std::uint64_t length) {
+  int index = stream == Stream::out ? 0 : 1;
+  int out = m_fds[index];
+  if (out < 0) {
+    return;
+  }
+  std::string what = std::string("to ") + stream_name(stream);
+  while (length > 0 && m_use_sendfile[index]) {
+    off_t position = static_cast<off_t>(offset);
+    size_t chunk = length > (1U << 30) ? (1U << 30) : static_cast<size_t>(length);
+    ssize_t n = ::sendfile(out, source_fd, &position, chunk);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno == EAGAIN) {
+        wait_writable(out);
+        continue;
+      }
+      if (errno == EINVAL || errno == ENOSYS) {
+        m_use_sendfile[index] = false; // e.g. an fd opened with O_APPEND
+        break;
+      }
+      throw_errno("sendfile " + what);
+    }
+    if (n == 0) {
+      throw std::system_error(std::make_error_code(std::errc::io_error),
+                              std::string("spool ") + stream_name(stream)
+                                  + " is shorter than recorded (truncated?)");
+    }
+    offset += static_cast<std::uint64_t>(n);
+    length -= static_cast<std::uint64_t>(n);
+  }
+  if (length == 0) {
+    return;
+  }
+  constexpr size_t k_chunk = 1 << 20;
+  auto buffer = std::make_unique<char[]>(k_chunk);
+  while (length > 0) {
+    size_t n = length > k_chunk ? k_chunk : static_cast<size_t>(length);
+    pread_exact(source_fd, buffer.get(), n, offset, stream);
+    std::string_view rest(buffer.get(), n);
+    while (!rest.empty()) {
+      ssize_t written = ::write(out, rest.data(), rest.size());
+      if (written < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        if (errno == EAGAIN) {
+          wait_writable(out);
+          continue;
+        }
+        throw_errno("write " + what);
+      }
+      rest.remove_prefix(static_cast<size_t>(written));
+    }
+    offset += n;
+    length -= n;
+  }
+}
+
+void CallbackSink::copy(Stream stream, int source_fd, std::uint64_t offset, std::uint64_t length) {
+  constexpr size_t k_chunk = 1 << 20;
+  std::string buffer;
+  while (length > 0) {
+    size_t n = length > k_chunk ? k_chunk : static_cast<size_t>(length);
+    buffer.resize(n);
+    pread_exact(source_fd, buffer.data(), n, offset, stream);
+    m_callback(stream, buffer);
+    offset += n;
+    length -= n;
+  }
+}
+
+} // namespace chaperone::spool

@@ -1,0 +1,135 @@
+// spool/run_dir.cpp: run creation, state I/O and lost-supervisor detection.
+#include "spool/run_dir.hpp"
+
+#include "spool/atomic_file.hpp"
+#include "spool/error.hpp"
+#include "spool/host.hpp"
+#include "spool/io.hpp"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <stdexcept>
+#include <system_error>
+
+namespace chaperone::spool {
+
+namespace {
+
+nlohmann::json read_json_file(const RunDir& run, const char* name) {
+  std::string text;
+  try {
+    text = read_file(run.file(name));
+  } catch (const std::system_error& e) {
+    throw std::runtime_error("run " + run.run_id() + ": " + e.what());
+  }
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+    throw std::runtime_error("run " + run.run_id() + ": " + name + " is damaged (not valid JSON, "
+                             + std::to_string(text.size()) + " bytes)");
+  }
+}
+
+} // namespace
+
+RunState RunDir::read_state() const {
+  nlohmann::json json = read_json_file(*this, k_state_file);
+  try {
+    return RunState::from_json(json);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("run " + m_run_id + ": " + k_state_file + " is damaged: " + e.what());
+  }
+}
+
+nlohmann::json RunDir::read_spec() const {
+  return read_json_file(*this, k_spec_file);
+}
+
+void RunDir::write_state(const RunState& state) const {
+  // Invalid UTF-8 (from argv or paths) is replaced rather than making the write fail: a
+  // state must always be recordable. spec.json says when argv was not exact.
+  write_file_atomically(file(k_state_file),
+                        state.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+                            + "\n");
+}
+
+bool RunDir::supervisor_alive() const {
+  return FileLock::is_held_by_someone(file(k_lock_file));
+}
+
+RunState RunDir::read_state_resolving_lost() const {
+  RunState state = read_state();
+  if (is_final(state.state)) {
+    return state;
+  }
+  FileLock lock = FileLock::try_exclusive(file(k_lock_file));
+  if (!lock.held()) {
+    return state; // alive
+  }
+  // We hold the lock, so no supervisor lives; read again in case it finished in between.
+  state = read_state();
+  if (is_final(state.state)) {
+    return state;
+  }
+  state.state = RunStatus::lost;
+  state.exit_code = k_exit_chaperone_failed;
+  state.error = state.supervisor_pid
+                    ? "supervisor (pid " + std::to_string(*state.supervisor_pid)
+                          + ") died before the run ended"
+                    : std::string("supervisor died before the run started");
+  state.extra["lost_detected_time"] = format_utc(std::chrono::system_clock::now());
+  for (Stream stream : {Stream::out, Stream::err}) {
+    struct stat st {};
+    std::uint64_t size = ::stat(stream_path(stream).c_str(), &st) == 0 ? st.st_size : 0;
+    (stream == Stream::out ? state.stdout_bytes : state.stderr_bytes) = size;
+  }
+  write_state(state);
+  return state;
+}
+
+NewRun create_run(const SpoolRoot& root,
+                  const std::string& run_id,
+                  const nlohmann::json& spec,
+                  const RunState& initial_state) {
+  std::string temp_template = (root.path() / ("." + run_id + ".XXXXXX")).string();
+  if (::mkdtemp(temp_template.data()) == nullptr) {
+    throw_errno("mkdtemp " + temp_template);
+  }
+  std::filesystem::path temp_dir = temp_template;
+  std::filesystem::path final_dir = root.path() / run_id;
+  try {
+    RunDir staged(temp_dir, run_id);
+    for (const char* name : {k_stdout_file, k_stderr_file}) {
+      open_or_throw(staged.file(name), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    }
+    FileLock lock = FileLock::try_exclusive(staged.file(k_lock_file));
+    if (!lock.held()) {
+      throw std::runtime_error("lock " + staged.file(k_lock_file).string() + " is held already");
+    }
+    write_file_atomically(
+        staged.file(k_spec_file),
+        spec.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    staged.write_state(initial_state);
+    if (::renameat2(AT_FDCWD, temp_dir.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE)
+        != 0) {
+      if (errno == EEXIST || errno == ENOTEMPTY) {
+        throw std::system_error(
+            std::make_error_code(std::errc::file_exists), "run " + run_id + " already exists");
+      }
+      throw_errno("rename " + temp_dir.string() + " to " + final_dir.string());
+    }
+    fsync_directory(root.path());
+    return NewRun{RunDir(final_dir, run_id), std::move(lock)};
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove_all(temp_dir, ignored);
+    throw;
+  }
+}
+
+} // namespace chaperone::spool

@@ -1,0 +1,73 @@
+// spool/run_dir.hpp: one run's directory: its files, its state, and whether it is alive.
+#pragma once
+
+#include "spool/file_lock.hpp"
+#include "spool/spool_root.hpp"
+#include "spool/state.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+
+namespace chaperone::spool {
+
+// The two output streams. (Not "stdout"/"stderr": those are macros in <cstdio>.)
+enum class Stream { out, err };
+
+constexpr const char* k_spec_file = "spec.json";
+constexpr const char* k_state_file = "state.json";
+constexpr const char* k_stdout_file = "stdout";
+constexpr const char* k_stderr_file = "stderr";
+constexpr const char* k_lock_file = "lock";
+constexpr const char* k_log_file = "supervisor.log";
+
+class RunDir {
+public:
+  RunDir(std::filesystem::path path, std::string run_id)
+      : m_path(std::move(path)), m_run_id(std::move(run_id)) {}
+
+  const std::filesystem::path& path() const { return m_path; }
+  const std::string& run_id() const { return m_run_id; }
+  std::filesystem::path file(const char* name) const { return m_path / name; }
+  std::filesystem::path stream_path(Stream stream) const {
+    return file(stream == Stream::out ? k_stdout_file : k_stderr_file);
+  }
+
+  // Reads state.json. Throws std::runtime_error "run ID: state.json: <why>" if it is
+  // missing, unreadable, not JSON or not a state (a damaged run).
+  RunState read_state() const;
+  // Reads spec.json; throws like read_state.
+  nlohmann::json read_spec() const;
+  // Replaces state.json atomically and durably (AtomicFile).
+  void write_state(const RunState& state) const;
+
+  // True while some process (the supervisor, or the front end before the hand-off) holds
+  // the run's lock.
+  bool supervisor_alive() const;
+
+  // Reads the state; if it is not final and nobody holds the lock, the supervisor died
+  // without recording an end: rewrites the state as `lost` (while holding the lock, so two
+  // readers cannot race) and returns that. Output lengths become the files' current sizes.
+  RunState read_state_resolving_lost() const;
+
+private:
+  std::filesystem::path m_path;
+  std::string m_run_id;
+};
+
+struct NewRun {
+  RunDir dir;
+  FileLock lock; // held LOCK_EX; hand it to the supervisor
+};
+
+// Creates a run: builds it in a hidden temp dir (spec.json, state.json, empty stdout and
+// stderr, lock held), then renames it into place with RENAME_NOREPLACE, so readers never see
+// a half-made run and two runs never share an id. Throws std::system_error with EEXIST
+// ("run ID already exists") on a clash, or naming the failing call; nothing is left behind.
+NewRun create_run(const SpoolRoot& root,
+                  const std::string& run_id,
+                  const nlohmann::json& spec,
+                  const RunState& initial_state);
+
+} // namespace chaperone::spool

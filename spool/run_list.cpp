@@ -1,0 +1,101 @@
+// spool/run_list.cpp: directory scan and prefix resolution.
+#include "spool/run_list.hpp"
+
+#include "spool/error.hpp"
+#include "spool/run_id.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace chaperone::spool {
+
+namespace {
+
+// Owns a DIR* for the duration of a scan.
+class DirStream {
+public:
+  explicit DirStream(const std::filesystem::path& path) : m_dir(::opendir(path.c_str())) {
+    if (m_dir == nullptr) {
+      throw_errno("opendir " + path.string());
+    }
+  }
+  DirStream(const DirStream&) = delete;
+  DirStream& operator=(const DirStream&) = delete;
+  DirStream(DirStream&&) = delete;
+  DirStream& operator=(DirStream&&) = delete;
+  ~DirStream() { ::closedir(m_dir); }
+  DIR* get() const { return m_dir; }
+
+private:
+  DIR* m_dir;
+};
+
+bool is_real_directory(const SpoolRoot& root, const dirent* entry) {
+  if (entry->d_type == DT_DIR) {
+    return true;
+  }
+  if (entry->d_type != DT_UNKNOWN) {
+    return false;
+  }
+  struct stat st {};
+  return ::lstat((root.path() / entry->d_name).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+} // namespace
+
+std::vector<std::string> list_run_ids(const SpoolRoot& root) {
+  DirStream dir(root.path());
+  std::vector<std::string> ids;
+  errno = 0;
+  while (const dirent* entry = ::readdir(dir.get())) {
+    if (entry->d_name[0] != '.' && is_real_directory(root, entry)) {
+      ids.emplace_back(entry->d_name);
+    }
+    errno = 0;
+  }
+  if (errno != 0) {
+    throw_errno("readdir " + root.path().string());
+  }
+  return ids;
+}
+
+RunDir find_run(const SpoolRoot& root, const std::string& text) {
+  if (auto problem = run_id_problem(text)) {
+    throw std::runtime_error("bad run id \"" + text + "\": " + *problem);
+  }
+  std::filesystem::path exact = root.path() / text;
+  struct stat st {};
+  if (::lstat(exact.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      throw std::runtime_error("run " + text + " is not a directory (refusing to follow it)");
+    }
+    return RunDir(exact, text);
+  }
+  std::vector<std::string> matches;
+  for (std::string& id : list_run_ids(root)) {
+    if (id.compare(0, text.size(), text) == 0) {
+      matches.push_back(std::move(id));
+    }
+  }
+  if (matches.empty()) {
+    throw std::runtime_error("no such run: " + text);
+  }
+  if (matches.size() > 1) {
+    std::sort(matches.begin(), matches.end());
+    std::string list;
+    for (size_t i = 0; i < matches.size() && i < 10; ++i) {
+      list += (i ? ", " : "") + matches[i];
+    }
+    if (matches.size() > 10) {
+      list += ", ... (" + std::to_string(matches.size()) + " in all)";
+    }
+    throw std::runtime_error("run prefix " + text + " is ambiguous: " + list);
+  }
+  return RunDir(root.path() / matches.front(), matches.front());
+}
+
+} // namespace chaperone::spool

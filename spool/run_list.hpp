@@ -1,0 +1,20 @@
+// spool/run_list.hpp: enumerating the runs in a spool and naming one from the command line.
+#pragma once
+
+#include "spool/run_dir.hpp"
+#include "spool/spool_root.hpp"
+
+#include <string>
+#include <vector>
+
+namespace chaperone::spool {
+
+// Ids of all runs in the root, in directory order. Hidden entries (runs being created,
+// temp files) are skipped; so is anything that is not a directory (a planted symlink).
+std::vector<std::string> list_run_ids(const SpoolRoot& root);
+
+// Resolves `text` (a full id, a --name, or a unique prefix of an id) to a run. Throws
+// std::runtime_error "no such run: TEXT" or "run prefix TEXT is ambiguous: a, b, c".
+RunDir find_run(const SpoolRoot& root, const std::string& text);
+
+} // namespace chaperone::spool
