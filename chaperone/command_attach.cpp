@@ -17,7 +17,8 @@ void add_attach_command(CLI::App& app, CliContext& context) {
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
-      "attach", "Stream a run's output from the start (or an offset) until it ends; exit with its code");
+      "attach",
+      "Stream a run's output from the start (or an offset) until it ends; exit with its code");
   cmd->add_option("run", args->run, "Run id, name or unique id prefix")->required();
   auto* from = cmd->add_option("--from-offset", args->from_offset, "Start both streams at byte N");
   cmd->add_option("--stdout-offset", args->stdout_offset, "Start stdout at byte N")->excludes(from);
@@ -37,8 +38,10 @@ void add_attach_command(CLI::App& app, CliContext& context) {
       options.stderr_offset = *args->stderr_offset;
     }
     if (args->tail_lines) {
-      options.stdout_offset = offset_of_last_lines(run.stream_path(spool::Stream::out), *args->tail_lines);
-      options.stderr_offset = offset_of_last_lines(run.stream_path(spool::Stream::err), *args->tail_lines);
+      options.stdout_offset =
+          offset_of_last_lines(run.stream_path(spool::Stream::out), *args->tail_lines);
+      options.stderr_offset =
+          offset_of_last_lines(run.stream_path(spool::Stream::err), *args->tail_lines);
     }
     context.exit_code = attach_to_run(run, options, context);
   });

@@ -18,7 +18,8 @@ void add_kill_command(CLI::App& app, CliContext& context) {
     std::string signal = "TERM";
   };
   auto args = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("kill", "Send a signal (default TERM) to a run's process group");
+  CLI::App* cmd =
+      app.add_subcommand("kill", "Send a signal (default TERM) to a run's process group");
   cmd->add_option("run", args->run, "Run id, name or unique id prefix")->required();
   cmd->add_option("-s,--signal", args->signal, "Signal name or number (TERM, KILL, INT, 9, ...)");
   cmd->callback([args, &context] {

@@ -50,21 +50,32 @@ void add_ls_command(CLI::App& app, CliContext& context) {
       nlohmann::json out = nlohmann::json::array();
       for (const Row& row : rows) {
         out.push_back(row.state ? row.state->to_json()
-                                : nlohmann::json{{"run_id", row.run_id}, {"state", "damaged"}, {"error", row.damage}});
+                                : nlohmann::json{{"run_id", row.run_id},
+                                                 {"state", "damaged"},
+                                                 {"error", row.damage}});
       }
-      std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      std::printf("%s\n",
+                  out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       context.exit_code = 0;
       return;
     }
-    std::printf("%-36s %-9s %4s  %-19s %9s  %s\n", "ID", "STATE", "EXIT", "START", "DURATION", "COMMAND");
+    std::printf(
+        "%-36s %-9s %4s  %-19s %9s  %s\n", "ID", "STATE", "EXIT", "START", "DURATION", "COMMAND");
     for (const Row& row : rows) {
       if (!row.state) {
-        std::printf("%-36s %-9s %4s  %-19s %9s  %s\n", row.run_id.c_str(), "damaged", "-", "-", "-", row.damage.c_str());
+        std::printf("%-36s %-9s %4s  %-19s %9s  %s\n",
+                    row.run_id.c_str(),
+                    "damaged",
+                    "-",
+                    "-",
+                    "-",
+                    row.damage.c_str());
         continue;
       }
       const spool::RunState& s = *row.state;
       std::string exit = spool::is_final(s.state) ? std::to_string(s.cli_exit_code()) : "-";
-      std::string command = command_line_for_display(s.program.value("argv", nlohmann::json::array()));
+      std::string command =
+          command_line_for_display(s.program.value("argv", nlohmann::json::array()));
       if (command.size() > 80) {
         command = command.substr(0, 77) + "...";
       }

@@ -59,12 +59,14 @@ LaunchRequest make_request(const RunArgs& args, char** envp) {
   if (!args.timeout.empty()) {
     request.timeout = parse_duration(args.timeout);
     if (!request.timeout || request.timeout->count() == 0) {
-      throw std::invalid_argument("--timeout \"" + args.timeout + "\": expected a duration such as 90s, 5m or 1h30m");
+      throw std::invalid_argument("--timeout \"" + args.timeout
+                                  + "\": expected a duration such as 90s, 5m or 1h30m");
     }
   }
   auto kill_after = parse_duration(args.kill_after);
   if (!kill_after) {
-    throw std::invalid_argument("--kill-after \"" + args.kill_after + "\": expected a duration such as 10s");
+    throw std::invalid_argument("--kill-after \"" + args.kill_after
+                                + "\": expected a duration such as 10s");
   }
   request.kill_after = *kill_after;
   request.keep_children = args.keep_children;
@@ -83,8 +85,9 @@ LaunchRequest make_request(const RunArgs& args, char** envp) {
   if (!args.mode.empty()) {
     auto mode = cmdbuild::parse_target_mode(args.mode);
     if (!mode) {
-      throw std::invalid_argument("--mode \"" + args.mode
-                                  + "\": expected local, sudo, ssh, ssh-then-sudo or sudo-then-ssh");
+      throw std::invalid_argument(
+          "--mode \"" + args.mode
+          + "\": expected local, sudo, ssh, ssh-then-sudo or sudo-then-ssh");
     }
     target.mode = *mode;
   } else {
@@ -109,18 +112,23 @@ LaunchRequest make_request(const RunArgs& args, char** envp) {
 
 void add_run_command(CLI::App& app, CliContext& context) {
   auto args = std::make_shared<RunArgs>();
-  CLI::App* cmd = app.add_subcommand("run", "Start PROGRAM under a detached supervisor and follow it");
+  CLI::App* cmd =
+      app.add_subcommand("run", "Start PROGRAM under a detached supervisor and follow it");
   cmd->add_flag("-d,--detach", args->detach, "Print the run id and return at once");
   cmd->add_option("--name", args->name, "Use NAME as the run id");
   cmd->add_option("--cwd", args->cwd, "Working directory of the program (default: ours)");
   cmd->add_option("--env", args->env, "Set NAME=VALUE in the program's environment (repeatable)");
-  cmd->add_option("--stdin", args->stdin_path, "File the program reads as stdin (default /dev/null)");
-  cmd->add_option("--timeout", args->timeout, "End the run after DURATION (90s, 5m, 1h30m): exit 124");
-  cmd->add_option("--kill-after", args->kill_after, "Grace between SIGTERM and SIGKILL (default 10s)");
+  cmd->add_option(
+      "--stdin", args->stdin_path, "File the program reads as stdin (default /dev/null)");
+  cmd->add_option(
+      "--timeout", args->timeout, "End the run after DURATION (90s, 5m, 1h30m): exit 124");
+  cmd->add_option(
+      "--kill-after", args->kill_after, "Grace between SIGTERM and SIGKILL (default 10s)");
   cmd->add_flag("--keep-children",
                 args->keep_children,
                 "Leave processes the program started running when it exits");
-  cmd->add_flag("--record-env", args->record_env, "Store --env values in spec.json (default: names only)");
+  cmd->add_flag(
+      "--record-env", args->record_env, "Store --env values in spec.json (default: names only)");
   cmd->add_option("--host", args->host, "Run on HOST over ssh");
   cmd->add_option("--port", args->port, "ssh port");
   cmd->add_option("--login", args->login, "ssh login user");
@@ -128,7 +136,8 @@ void add_run_command(CLI::App& app, CliContext& context) {
   cmd->add_option("--mode", args->mode, "local, sudo, ssh, ssh-then-sudo or sudo-then-ssh");
   cmd->add_option("-i,--identity", args->identity, "ssh identity file");
   cmd->add_option("-o,--ssh-option", args->ssh_options, "ssh option KEY=VALUE (repeatable)");
-  cmd->add_option("--control-path", args->control_path, "ssh ControlPath to reuse a master connection");
+  cmd->add_option(
+      "--control-path", args->control_path, "ssh ControlPath to reuse a master connection");
   cmd->add_option("program", args->program, "PROGRAM [ARGS...] (after --)")->required();
   cmd->callback([args, &context] {
     LaunchRequest request = make_request(*args, context.envp);

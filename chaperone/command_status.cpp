@@ -22,8 +22,9 @@ void add_status_command(CLI::App& app, CliContext& context) {
     spool::RunDir run = context.find_run(args->run);
     spool::RunState state = run.read_state_resolving_lost();
     if (args->json) {
-      std::printf("%s\n",
-                  state.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      std::printf(
+          "%s\n",
+          state.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       context.exit_code = 0;
       return;
     }
@@ -42,8 +43,10 @@ void add_status_command(CLI::App& app, CliContext& context) {
       line("error", *state.error);
     }
     line("command", command_line_for_display(state.program.value("argv", nlohmann::json::array())));
-    line("target", state.target.value("mode", "local")
-                       + (state.target.contains("host") ? " " + state.target["host"].get<std::string>() : ""));
+    line(
+        "target",
+        state.target.value("mode", "local")
+            + (state.target.contains("host") ? " " + state.target["host"].get<std::string>() : ""));
     if (state.pid) {
       line("pid", std::to_string(*state.pid));
     }

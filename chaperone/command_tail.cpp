@@ -21,7 +21,8 @@ void add_tail_command(CLI::App& app, CliContext& context) {
     std::string stream = "stdout";
   };
   auto args = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("tail", "Print the last lines of a run's output; -f follows it to the end");
+  CLI::App* cmd = app.add_subcommand(
+      "tail", "Print the last lines of a run's output; -f follows it to the end");
   cmd->add_option("run", args->run, "Run id, name or unique id prefix")->required();
   cmd->add_flag("-f,--follow", args->follow, "Keep printing output until the run ends");
   cmd->add_option("-n,--lines", args->lines, "Start N lines before the end (default 10)");

@@ -49,8 +49,9 @@ bool is_valid_utf8(const std::string& text) {
 
 // The environment the supervisor (and so a local program) starts with: the caller's, with
 // --env entries replacing or adding.
-std::vector<std::string> merged_env(const std::vector<std::string>& base,
-                                    const std::vector<std::pair<std::string, std::string>>& overrides) {
+std::vector<std::string>
+merged_env(const std::vector<std::string>& base,
+           const std::vector<std::pair<std::string, std::string>>& overrides) {
   std::vector<std::string> env;
   std::map<std::string, std::string> wanted(overrides.begin(), overrides.end());
   for (const std::string& entry : base) {
@@ -82,9 +83,10 @@ void validate_local(const LaunchRequest& request) {
     throw std::invalid_argument(std::string("--stdin: ") + e.what());
   }
   for (const auto& [name, value] : request.program.env) {
-    if (name.empty() || name.find('=') != std::string::npos
-        || name.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
-      throw std::invalid_argument("--env " + name + ": a name must be non-empty, without '=' or NUL");
+    if (name.empty() || name.find('=') != std::string::npos || name.find('\0') != std::string::npos
+        || value.find('\0') != std::string::npos) {
+      throw std::invalid_argument("--env " + name
+                                  + ": a name must be non-empty, without '=' or NUL");
     }
   }
   for (const std::string& arg : request.program.argv) {
@@ -125,7 +127,8 @@ nlohmann::json make_spec(const LaunchRequest& request, const std::string& run_id
     target["ssh_options"] = t.ssh_options;
   }
   nlohmann::json config = {
-      {"timeout_ms", request.timeout ? nlohmann::json(request.timeout->count()) : nlohmann::json(nullptr)},
+      {"timeout_ms",
+       request.timeout ? nlohmann::json(request.timeout->count()) : nlohmann::json(nullptr)},
       {"kill_after_ms", request.kill_after.count()},
       {"keep_children", request.keep_children}};
   return {{"spec_version", 1},
@@ -153,7 +156,8 @@ std::filesystem::path default_supervisor_path() {
 
 LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& request) {
   if (request.program.argv.empty()) {
-    throw std::invalid_argument("no program given (usage: chaperone run [options] -- PROGRAM [ARGS...])");
+    throw std::invalid_argument(
+        "no program given (usage: chaperone run [options] -- PROGRAM [ARGS...])");
   }
   if (!request.run_id.empty()) {
     if (auto problem = spool::run_id_problem(request.run_id)) {
@@ -174,7 +178,8 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
   } else {
     options.nonce = random_nonce();
     // Throws std::invalid_argument for anything that cannot be run safely.
-    cmdbuild::Command command = cmdbuild::build_command(request.program, request.target, options.nonce);
+    cmdbuild::Command command =
+        cmdbuild::build_command(request.program, request.target, options.nonce);
     options.argv = command.argv;
     options.nonce = command.nonce;
   }

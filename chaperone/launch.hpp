@@ -14,15 +14,15 @@
 namespace chaperone {
 
 struct LaunchRequest {
-  std::string run_id;             // empty: a new time-sorted id
-  cmdbuild::Program program;      // argv; cwd absolute (local runs: empty = "/")
-  cmdbuild::Target target;        // mode local for local runs
+  std::string run_id;                   // empty: a new time-sorted id
+  cmdbuild::Program program;            // argv; cwd absolute (local runs: empty = "/")
+  cmdbuild::Target target;              // mode local for local runs
   std::string stdin_path = "/dev/null"; // absolute; read by the program (local runs)
   std::optional<std::chrono::milliseconds> timeout;
   std::chrono::milliseconds kill_after{10'000};
   bool keep_children = false;
-  bool record_env = false;        // store --env values in spec.json (else names only)
-  std::vector<std::string> base_env; // the caller's environment, "K=V"
+  bool record_env = false;               // store --env values in spec.json (else names only)
+  std::vector<std::string> base_env;     // the caller's environment, "K=V"
   std::filesystem::path supervisor_path; // the chaperone-supervisor binary
 };
 

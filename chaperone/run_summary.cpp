@@ -13,8 +13,8 @@ std::string quote_word(const std::string& word) {
   bool plain = !word.empty();
   for (char c : word) {
     bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-                || c == '-' || c == '_' || c == '.' || c == '/' || c == ',' || c == ':'
-                || c == '@' || c == '+' || c == '%';
+                || c == '-' || c == '_' || c == '.' || c == '/' || c == ',' || c == ':' || c == '@'
+                || c == '+' || c == '%';
     plain = plain && safe;
   }
   if (plain) {
@@ -38,7 +38,11 @@ std::string format_seconds(double total) {
   if (total < 60) {
     std::snprintf(buffer, sizeof buffer, "%.3fs", total);
   } else if (total < 3600) {
-    std::snprintf(buffer, sizeof buffer, "%dm%02ds", static_cast<int>(total) / 60, static_cast<int>(total) % 60);
+    std::snprintf(buffer,
+                  sizeof buffer,
+                  "%dm%02ds",
+                  static_cast<int>(total) / 60,
+                  static_cast<int>(total) % 60);
   } else {
     std::snprintf(buffer,
                   sizeof buffer,

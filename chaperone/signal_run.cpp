@@ -16,7 +16,8 @@ pid_t signal_run(const spool::RunDir& run, int signum) {
   spool::RunState state = run.read_state_resolving_lost();
   const std::string& id = run.run_id();
   if (spool::is_final(state.state)) {
-    throw std::runtime_error("run " + id + " has already ended (" + spool::to_string(state.state) + ")");
+    throw std::runtime_error("run " + id + " has already ended (" + spool::to_string(state.state)
+                             + ")");
   }
   if (!state.pgid || !state.pid) {
     throw std::runtime_error("run " + id + " has not started its program yet");
@@ -37,8 +38,8 @@ pid_t signal_run(const spool::RunDir& run, int signum) {
       throw std::runtime_error("run " + id + ": its process group " + std::to_string(*state.pgid)
                                + " is already gone");
     }
-    throw std::runtime_error("kill " + signal_name(signum) + " to group " + std::to_string(*state.pgid)
-                             + ": " + std::strerror(errno));
+    throw std::runtime_error("kill " + signal_name(signum) + " to group "
+                             + std::to_string(*state.pgid) + ": " + std::strerror(errno));
   }
   return *state.pgid;
 }

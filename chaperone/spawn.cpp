@@ -78,8 +78,7 @@ void stdio_action(posix_spawn_file_actions_t* actions, int source, int target) {
 
 pid_t spawn_process(const SpawnRequest& request) {
   if (request.argv.empty()) {
-    throw std::system_error(std::make_error_code(std::errc::invalid_argument),
-                            "spawn: empty argv");
+    throw std::system_error(std::make_error_code(std::errc::invalid_argument), "spawn: empty argv");
   }
   std::vector<char*> argv;
   argv.reserve(request.argv.size() + 1);

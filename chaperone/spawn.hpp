@@ -11,15 +11,15 @@
 namespace chaperone {
 
 struct SpawnRequest {
-  std::vector<std::string> argv;       // argv[0] searched in PATH when search_path
+  std::vector<std::string> argv;               // argv[0] searched in PATH when search_path
   std::optional<std::vector<std::string>> env; // "K=V" entries; nullopt inherits environ
-  int stdin_fd = -1;                   // dup2'ed onto 0; -1 opens /dev/null
-  int stdout_fd = -1;                  // onto 1; -1 opens /dev/null
-  int stderr_fd = -1;                  // onto 2; -1 opens /dev/null
-  std::vector<std::pair<int, int>> extra_fds; // (source, target >= 3), dup2'ed in order
-  int cwd_fd = -1;                     // fchdir before exec; -1 keeps ours
-  bool new_session = false;            // setsid: own session and group, no terminal
-  bool new_process_group = false;      // setpgid(0, 0)
+  int stdin_fd = -1;                           // dup2'ed onto 0; -1 opens /dev/null
+  int stdout_fd = -1;                          // onto 1; -1 opens /dev/null
+  int stderr_fd = -1;                          // onto 2; -1 opens /dev/null
+  std::vector<std::pair<int, int>> extra_fds;  // (source, target >= 3), dup2'ed in order
+  int cwd_fd = -1;                             // fchdir before exec; -1 keeps ours
+  bool new_session = false;                    // setsid: own session and group, no terminal
+  bool new_process_group = false;              // setpgid(0, 0)
   bool search_path = true;
 };
 

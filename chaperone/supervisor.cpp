@@ -75,8 +75,7 @@ std::vector<pid_t> direct_children() {
 class Supervisor {
 public:
   Supervisor(const SupervisorOptions& options, std::shared_ptr<spdlog::logger> logger)
-      : m_options(options),
-        m_log(std::move(logger)),
+      : m_options(options), m_log(std::move(logger)),
         m_run(options.run_dir, options.run_dir.filename().string()) {}
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
@@ -121,7 +120,7 @@ private:
   int m_wait_status = 0;
   rusage m_rusage{};
   bool m_timed_out = false;
-  bool m_killing = false;      // leftovers are being ended
+  bool m_killing = false; // leftovers are being ended
   int m_leftover_signal = SIGTERM;
   int m_signaled_level = 0;
   std::set<pid_t> m_signaled; // pids (and -pgids) sent m_signaled_level already
@@ -163,8 +162,8 @@ void Supervisor::record_spawn_failure(const std::system_error& error) {
   const std::string& program = m_options.argv.front();
   if (code == ENOENT || code == ENOTDIR) {
     write_failed("program not found: " + program, spool::k_exit_not_found);
-  } else if (code == EACCES || code == ENOEXEC || code == EISDIR || code == EPERM
-             || code == ETXTBSY || code == ELIBBAD) {
+  } else if (code == EACCES || code == ENOEXEC || code == EISDIR || code == EPERM || code == ETXTBSY
+             || code == ELIBBAD) {
     write_failed("program not executable: " + program + ": " + std::strerror(code),
                  spool::k_exit_not_executable);
   } else {
@@ -218,7 +217,8 @@ void Supervisor::start_program() {
   m_log->info("started pid={} argv0={}", m_pid, m_options.argv.front());
 
   if (m_options.timeout) {
-    uv_timer_start(&m_timeout_timer, on_timeout, static_cast<uint64_t>(m_options.timeout->count()), 0);
+    uv_timer_start(
+        &m_timeout_timer, on_timeout, static_cast<uint64_t>(m_options.timeout->count()), 0);
   }
 }
 
@@ -286,10 +286,8 @@ void Supervisor::reap() {
       if (!m_killing) {
         m_killing = true;
         m_leftover_signal = SIGTERM;
-        uv_timer_start(&m_kill_timer,
-                       on_kill_after,
-                       static_cast<uint64_t>(m_options.kill_after.count()),
-                       0);
+        uv_timer_start(
+            &m_kill_timer, on_kill_after, static_cast<uint64_t>(m_options.kill_after.count()), 0);
       }
     } else {
       m_log->debug("reaped leftover pid={}", pid);
@@ -353,7 +351,8 @@ void Supervisor::on_signal(uv_signal_t* handle, int signum) {
 void Supervisor::on_timeout(uv_timer_t* handle) {
   auto* self = static_cast<Supervisor*>(handle->data);
   self->guarded([&] {
-    self->m_log->info("timeout after {} ms: ending group {}", self->m_options.timeout->count(), self->m_pid);
+    self->m_log->info(
+        "timeout after {} ms: ending group {}", self->m_options.timeout->count(), self->m_pid);
     self->m_timed_out = true;
     self->record_signal_sent(SIGTERM, "timeout");
     self->m_killing = true;
@@ -369,7 +368,8 @@ void Supervisor::on_timeout(uv_timer_t* handle) {
 void Supervisor::on_kill_after(uv_timer_t* handle) {
   auto* self = static_cast<Supervisor*>(handle->data);
   self->guarded([&] {
-    self->m_log->info("grace of {} ms over: SIGKILL to what is left", self->m_options.kill_after.count());
+    self->m_log->info("grace of {} ms over: SIGKILL to what is left",
+                      self->m_options.kill_after.count());
     self->record_signal_sent(SIGKILL, self->m_program_exited ? "leftovers" : "kill-after");
     self->m_leftover_signal = SIGKILL;
     self->end_leftovers(SIGKILL);
@@ -520,7 +520,8 @@ SupervisorOptions parse_supervisor_args(const std::vector<std::string>& args) {
 }
 
 std::vector<std::string> supervisor_args(const SupervisorOptions& options) {
-  std::vector<std::string> args{options.run_dir.string(), "--lock-fd", std::to_string(options.lock_fd)};
+  std::vector<std::string> args{
+      options.run_dir.string(), "--lock-fd", std::to_string(options.lock_fd)};
   if (!options.cwd.empty()) {
     args.insert(args.end(), {"--cwd", options.cwd});
   }

@@ -16,14 +16,14 @@ namespace chaperone {
 
 struct SupervisorOptions {
   std::filesystem::path run_dir;
-  int lock_fd = -1;                  // holds the run's LOCK_EX (inherited from the front end)
-  std::vector<std::string> argv;     // what to exec (a local program, or ssh/sudo from cmdbuild)
-  std::string cwd;                   // local runs: the program's directory; empty = "/"
+  int lock_fd = -1;              // holds the run's LOCK_EX (inherited from the front end)
+  std::vector<std::string> argv; // what to exec (a local program, or ssh/sudo from cmdbuild)
+  std::string cwd;               // local runs: the program's directory; empty = "/"
   std::string stdin_path = "/dev/null";
-  std::string nonce;                 // remote status channel on stderr (cmdbuild/marker.hpp)
+  std::string nonce; // remote status channel on stderr (cmdbuild/marker.hpp)
   std::optional<std::chrono::milliseconds> timeout;
   std::chrono::milliseconds kill_after{10'000};
-  bool keep_children = false;        // do not end the program's leftovers when it exits
+  bool keep_children = false; // do not end the program's leftovers when it exits
 };
 
 // Runs the program and records it in the run dir until its final state is written.

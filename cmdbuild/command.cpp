@@ -365,8 +365,9 @@ Command build_command(const Program& program, const Target& target, const std::s
   }
 
   command.far_side_argv = far_side_sudo(target);
-  command.far_side_argv.insert(command.far_side_argv.end(),
-                               {"perl", "-e", std::string(k_remote_wrapper_pl)});
+  command.far_side_argv.insert(
+      command.far_side_argv.end(), k_far_side_perl.begin(), k_far_side_perl.end());
+  command.far_side_argv.push_back(std::string(k_remote_wrapper_pl));
   append_wrapper_params(command.far_side_argv, program, nonce);
   command.argv = ssh_command(target, command.far_side_argv);
   command.nonce = nonce;
@@ -390,13 +391,10 @@ build_remote_kill(const Target& target, pid_t pgid, int signal, const std::strin
   if (target.mode == TargetMode::sudo) {
     kill_argv = sudo_prefix(target);
   }
-  kill_argv.insert(kill_argv.end(),
-                   {"perl",
-                    "-e",
-                    std::string(k_remote_kill_pl),
-                    nonce,
-                    std::to_string(pgid),
-                    std::to_string(signal)});
+  kill_argv.insert(kill_argv.end(), k_far_side_perl.begin(), k_far_side_perl.end());
+  kill_argv.insert(
+      kill_argv.end(),
+      {std::string(k_remote_kill_pl), nonce, std::to_string(pgid), std::to_string(signal)});
   if (!is_ssh_mode(target.mode)) {
     return kill_argv;
   }

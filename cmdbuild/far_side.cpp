@@ -38,6 +38,7 @@ exec "$@")sh";
 // so the pid is known before the program runs and a group kill can never miss it. Each
 // marker is one syswrite: atomic on a pipe, so it cannot be torn by the program's writes.
 const std::string_view k_remote_wrapper_pl = R"pl(
+delete $ENV{PERL_BADLANG};
 my ($n, $u, $d) = splice @ARGV, 0, 3;
 sub report { syswrite STDERR, "\nchaperone-marker $n $_[0]\n" }
 umask oct $u if length $u;
@@ -105,9 +106,11 @@ exit 0;
 const std::string_view k_remote_stub_pl = "@a=split chr(0),pack(q(H*),shift),-1;exec{$a[0]}@a;"
                                           "die q(chaperone: exec ).$a[0].q(: ).$^E.chr(10)";
 
+const std::vector<std::string> k_far_side_perl{"env", "PERL_BADLANG=0", "perl", "-e"};
+
 std::string remote_command_line(const std::vector<std::string>& argv) {
   static constexpr char k_hex[] = "0123456789abcdef";
-  std::string line = "exec perl -e '";
+  std::string line = "exec env PERL_BADLANG=0 perl -e '";
   line.append(k_remote_stub_pl).append("' ");
   bool first = true;
   for (const std::string& arg : argv) {

@@ -23,7 +23,14 @@ extern const std::string_view k_remote_wrapper_pl;
 // Perl, run as `perl -e SCRIPT NONCE PGID SIGNAL`: see build_remote_kill.
 extern const std::string_view k_remote_kill_pl;
 
-// The remote command line for ssh: a quote-free fixed stub `exec perl -e '...' HEX` whose
+// Every far-side perl starts as `env PERL_BADLANG=0 perl`: a login shell may set a locale
+// the far side lacks (fish sets LC_CTYPE=en_US.UTF-8 when none is set), and perl would then
+// print "Setting locale failed" warnings into the program's stderr. The wrapper deletes the
+// variable again before applying the program's env.
+extern const std::vector<std::string> k_far_side_perl;
+
+// The remote command line for ssh: a quote-free fixed stub `exec env PERL_BADLANG=0 perl -e
+// '...' HEX` whose
 // single-quoted part holds no `'`, `\`, `!` or newline, and whose only other word is
 // [0-9a-f]+, so sh, dash, bash, zsh, fish and tcsh all hand perl the same two words. The stub
 // decodes HEX (the NUL-joined `argv`) and execs it: the argv arrives byte for byte.

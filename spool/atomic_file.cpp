@@ -14,7 +14,9 @@ namespace chaperone::spool {
 AtomicFile::AtomicFile(std::filesystem::path destination) : m_destination(std::move(destination)) {
   // mkostemp would do, but it wants a mutable char buffer; the name only needs to be unique
   // among writers of this directory, and O_EXCL makes a clash an error rather than a mix.
-  std::string templ = (m_destination.parent_path() / ("." + m_destination.filename().string() + ".XXXXXX")).string();
+  std::string templ =
+      (m_destination.parent_path() / ("." + m_destination.filename().string() + ".XXXXXX"))
+          .string();
   int fd = ::mkostemp(templ.data(), O_CLOEXEC);
   if (fd < 0) {
     throw_errno("mkostemp " + templ);

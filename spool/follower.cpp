@@ -134,8 +134,7 @@ void Follower::Impl::drain_to_current_size(Stream stream) {
   if (!wanted(stream)) {
     return;
   }
-  drain(stream,
-        file_size(m_stream_fds[index(stream)].get(), m_run.stream_path(stream).string()));
+  drain(stream, file_size(m_stream_fds[index(stream)].get(), m_run.stream_path(stream).string()));
 }
 
 void Follower::Impl::step() {

@@ -84,7 +84,7 @@ std::optional<SystemTime> parse_utc(const std::string& text) {
                   &tm.tm_sec,
                   &micros,
                   &consumed)
-        != 7
+          != 7
       || static_cast<size_t>(consumed) != text.size()) {
     return std::nullopt;
   }

@@ -53,9 +53,9 @@ nlohmann::json RunDir::read_spec() const {
 void RunDir::write_state(const RunState& state) const {
   // Invalid UTF-8 (from argv or paths) is replaced rather than making the write fail: a
   // state must always be recordable. spec.json says when argv was not exact.
-  write_file_atomically(file(k_state_file),
-                        state.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
-                            + "\n");
+  write_file_atomically(
+      file(k_state_file),
+      state.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 bool RunDir::supervisor_alive() const {
@@ -78,10 +78,9 @@ RunState RunDir::read_state_resolving_lost() const {
   }
   state.state = RunStatus::lost;
   state.exit_code = k_exit_chaperone_failed;
-  state.error = state.supervisor_pid
-                    ? "supervisor (pid " + std::to_string(*state.supervisor_pid)
-                          + ") died before the run ended"
-                    : std::string("supervisor died before the run started");
+  state.error = state.supervisor_pid ? "supervisor (pid " + std::to_string(*state.supervisor_pid)
+                                           + ") died before the run ended"
+                                     : std::string("supervisor died before the run started");
   state.extra["lost_detected_time"] = format_utc(std::chrono::system_clock::now());
   for (Stream stream : {Stream::out, Stream::err}) {
     struct stat st {};
@@ -111,15 +110,15 @@ NewRun create_run(const SpoolRoot& root,
     if (!lock.held()) {
       throw std::runtime_error("lock " + staged.file(k_lock_file).string() + " is held already");
     }
-    write_file_atomically(
-        staged.file(k_spec_file),
-        spec.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    write_file_atomically(staged.file(k_spec_file),
+                          spec.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+                              + "\n");
     staged.write_state(initial_state);
     if (::renameat2(AT_FDCWD, temp_dir.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE)
         != 0) {
       if (errno == EEXIST || errno == ENOTEMPTY) {
-        throw std::system_error(
-            std::make_error_code(std::errc::file_exists), "run " + run_id + " already exists");
+        throw std::system_error(std::make_error_code(std::errc::file_exists),
+                                "run " + run_id + " already exists");
       }
       throw_errno("rename " + temp_dir.string() + " to " + final_dir.string());
     }

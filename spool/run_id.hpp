@@ -1,11 +1,11 @@
 // spool/run_id.hpp: what a run id may be, and how new ones are made.
 #pragma once
 
+#include "spool/host.hpp"
+
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include "spool/host.hpp"
 
 namespace chaperone::spool {
 

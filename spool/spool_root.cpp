@@ -12,9 +12,8 @@
 
 namespace chaperone::spool {
 
-std::filesystem::path default_spool_root(const char* chaperone_spool,
-                                         const char* xdg_state_home,
-                                         const char* home) {
+std::filesystem::path
+default_spool_root(const char* chaperone_spool, const char* xdg_state_home, const char* home) {
   std::filesystem::path root;
   if (chaperone_spool != nullptr && *chaperone_spool != '\0') {
     root = chaperone_spool;
@@ -61,8 +60,8 @@ SpoolRoot SpoolRoot::open(const std::filesystem::path& path, bool create) {
     }
   }
   auto refuse = [&](const std::string& why) {
-    throw std::system_error(
-        std::make_error_code(std::errc::permission_denied), "spool root " + root.string() + ": " + why);
+    throw std::system_error(std::make_error_code(std::errc::permission_denied),
+                            "spool root " + root.string() + ": " + why);
   };
   if (S_ISLNK(st.st_mode)) {
     refuse("is a symlink (give its target instead)");

@@ -9,9 +9,8 @@ namespace chaperone::spool {
 // `xdg_state_home`/chaperone/spool, else `home`/.local/state/chaperone/spool. The caller
 // passes the environment values (nullptr when unset), so the library reads no globals.
 // Throws std::invalid_argument if none is usable (e.g. no HOME) or the result is relative.
-std::filesystem::path default_spool_root(const char* chaperone_spool,
-                                         const char* xdg_state_home,
-                                         const char* home);
+std::filesystem::path
+default_spool_root(const char* chaperone_spool, const char* xdg_state_home, const char* home);
 
 class SpoolRoot {
 public:

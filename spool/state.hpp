@@ -46,7 +46,7 @@ struct RunState {
   std::string start_time;          // ISO 8601 UTC, empty until known
   std::string end_time;
   std::optional<std::string> error; // one-line reason for failed/lost
-  std::uint64_t stdout_bytes = 0;    // output.stdout: final length once the state is final
+  std::uint64_t stdout_bytes = 0;   // output.stdout: final length once the state is final
   std::uint64_t stderr_bytes = 0;
   // Everything else (remote pids, timeout details, signals sent): kept and written back.
   nlohmann::json extra = nlohmann::json::object();

@@ -52,7 +52,7 @@ Argv concat(std::initializer_list<Argv> parts) {
 
 // Decodes the remote command line back into the argv the far side execs.
 Argv decode_remote_line(const std::string& line) {
-  std::string prefix = "exec perl -e '" + std::string(k_remote_stub_pl) + "' ";
+  std::string prefix = "exec env PERL_BADLANG=0 perl -e '" + std::string(k_remote_stub_pl) + "' ";
   REQUIRE(line.compare(0, prefix.size(), prefix) == 0);
   std::string hex = line.substr(prefix.size());
   REQUIRE(hex.size() % 2 == 0);
@@ -161,7 +161,7 @@ TEST_CASE("ssh mode puts user options first, then defaults, then the destination
   CHECK(Argv(c.argv.begin(), c.argv.end() - 1) == expected);
   CHECK(c.nonce == k_nonce);
   CHECK(c.far_side_argv
-        == concat({{"perl", "-e", std::string(k_remote_wrapper_pl)},
+        == concat({{"env", "PERL_BADLANG=0", "perl", "-e", std::string(k_remote_wrapper_pl)},
                    wrapper_params(simple_program(), k_nonce)}));
   CHECK(decode_remote_line(c.argv.back()) == c.far_side_argv);
 }
@@ -173,7 +173,7 @@ TEST_CASE("ssh-then-sudo runs sudo on the far side before the wrapper", "[cmdbui
   CHECK(Argv(c.argv.begin(), c.argv.end() - 1)
         == concat({{"ssh"}, ssh_defaults(), {"--", "example.org"}}));
   CHECK(c.far_side_argv
-        == concat({{"sudo", "-n", "-u", "svc", "--", "perl", "-e"},
+        == concat({{"sudo", "-n", "-u", "svc", "--", "env", "PERL_BADLANG=0", "perl", "-e"},
                    {std::string(k_remote_wrapper_pl)},
                    wrapper_params(simple_program(), k_nonce)}));
   CHECK(decode_remote_line(c.argv.back()) == c.far_side_argv);
@@ -187,7 +187,7 @@ TEST_CASE("sudo-then-ssh runs ssh under local sudo and logs in as the sudo user"
         == concat({{"sudo", "-n", "-u", "svc", "--", "ssh"},
                    ssh_defaults(),
                    {"-l", "svc", "--", "example.org"}}));
-  CHECK(c.far_side_argv.front() == "perl");
+  CHECK(c.far_side_argv.front() == "env");
   t.login = "other";
   Command with_login = build_command(simple_program(), t, k_nonce);
   CHECK(std::find(with_login.argv.begin(), with_login.argv.end(), "other")
@@ -207,7 +207,7 @@ TEST_CASE("the remote command line is quote-free but for one plain single-quoted
     CHECK(stub.find(bad) == std::string::npos);
   }
   std::size_t hex_start = line.rfind(' ') + 1;
-  CHECK(line.substr(0, hex_start) == "exec perl -e '" + stub + "' ");
+  CHECK(line.substr(0, hex_start) == "exec env PERL_BADLANG=0 perl -e '" + stub + "' ");
   CHECK(line.find_first_not_of("0123456789abcdef", hex_start) == std::string::npos);
   CHECK(decode_remote_line(line) == c.far_side_argv);
 }
@@ -231,6 +231,8 @@ TEST_CASE("remote kill signals the group as the program's user", "[cmdbuild]") {
                 "-u",
                 "svc",
                 "--",
+                "env",
+                "PERL_BADLANG=0",
                 "perl",
                 "-e",
                 std::string(k_remote_kill_pl),
@@ -239,7 +241,8 @@ TEST_CASE("remote kill signals the group as the program's user", "[cmdbuild]") {
                 "15"});
   Target plain = ssh_target();
   CHECK(decode_remote_line(build_remote_kill(plain, 4242, 9).back())
-        == Argv{"perl", "-e", std::string(k_remote_kill_pl), "", "4242", "9"});
+        == Argv{
+            "env", "PERL_BADLANG=0", "perl", "-e", std::string(k_remote_kill_pl), "", "4242", "9"});
   Target sudo;
   sudo.mode = TargetMode::sudo;
   sudo.sudo_user = "svc";
@@ -249,6 +252,8 @@ TEST_CASE("remote kill signals the group as the program's user", "[cmdbuild]") {
                 "-u",
                 "svc",
                 "--",
+                "env",
+                "PERL_BADLANG=0",
                 "perl",
                 "-e",
                 std::string(k_remote_kill_pl),
@@ -259,7 +264,7 @@ TEST_CASE("remote kill signals the group as the program's user", "[cmdbuild]") {
   sudo_ssh.sudo_user = "svc";
   Argv via = build_remote_kill(sudo_ssh, 77, 2);
   CHECK(Argv(via.begin(), via.begin() + 6) == Argv{"sudo", "-n", "-u", "svc", "--", "ssh"});
-  CHECK(decode_remote_line(via.back()).front() == "perl");
+  CHECK(decode_remote_line(via.back()).front() == "env");
 }
 
 TEST_CASE("remote kill rejects pgid 0 and 1, bad signals and bad nonces", "[cmdbuild]") {
