@@ -1,0 +1,59 @@
+// tests/integration/common.hpp: small helpers shared by the integration suites.
+#pragma once
+
+#include "tests/support/harness.hpp"
+#include "tests/support/pattern.hpp"
+#include "tests/support/process_info.hpp"
+#include "tests/support/temp_spool.hpp"
+#include "tests/support/wait_until.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace chaperone::test {
+
+// The test program (tests/support/test_writer.cpp).
+inline std::string writer() {
+  return CHAPERONE_TEST_WRITER;
+}
+
+// `run -d [extra...] -- argv...`; REQUIREs exit 0 and returns the printed id.
+inline std::string start_detached(const TempSpool& spool,
+                                  const std::vector<std::string>& program,
+                                  const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args{"run", "-d"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  args.emplace_back("--");
+  args.insert(args.end(), program.begin(), program.end());
+  RunResult r = run_chaperone(spool, args);
+  INFO("stderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(!r.out.empty());
+  REQUIRE(r.out.back() == '\n');
+  return r.out.substr(0, r.out.size() - 1);
+}
+
+// Waits until state.json says `state` is one of `wanted`.
+inline bool wait_for_state(const TempSpool& spool,
+                           const std::string& id,
+                           const std::vector<std::string>& wanted,
+                           std::chrono::milliseconds within = 20s) {
+  return wait_until(deadline_in(within), "run " + id + " to reach state " + wanted.front(), [&] {
+    std::string state = spool.state(id).value("state", "");
+    for (const std::string& w : wanted) {
+      if (state == w) {
+        return true;
+      }
+    }
+    return false;
+  });
+}
+
+inline bool is_final_state(const std::string& state) {
+  return state != "starting" && state != "running";
+}
+
+} // namespace chaperone::test

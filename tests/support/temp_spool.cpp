@@ -1,0 +1,181 @@
+// tests/support/temp_spool.cpp: per-test spool roots, kept when a test fails.
+#define CATCH_CONFIG_EXTERNAL_INTERFACES // for TestEventListenerBase outside the main TU
+#include "tests/support/temp_spool.hpp"
+
+#include "tests/support/process_info.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <stdexcept>
+
+namespace chaperone::test {
+
+namespace {
+
+bool g_test_failed = false;
+
+// Tracks whether the running test case has failed, so TempSpool knows whether to keep its
+// directory. (Catch2 v2 has no query for "has the current test failed".)
+class FailureTracker : public Catch::TestEventListenerBase {
+public:
+  using TestEventListenerBase::TestEventListenerBase;
+  void testCaseStarting(const Catch::TestCaseInfo& info) override {
+    g_test_failed = false;
+    TestEventListenerBase::testCaseStarting(info);
+  }
+  bool assertionEnded(const Catch::AssertionStats& stats) override {
+    if (!stats.assertionResult.isOk()) {
+      g_test_failed = true;
+    }
+    return TestEventListenerBase::assertionEnded(stats);
+  }
+};
+
+} // namespace
+
+CATCH_REGISTER_LISTENER(FailureTracker)
+
+bool current_test_failed() {
+  return g_test_failed;
+}
+
+std::string read_whole_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw std::runtime_error("cannot open " + path.string());
+  }
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_whole_file(const std::filesystem::path& path, const std::string& data, unsigned mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) {
+    throw std::runtime_error("open " + path.string() + ": " + std::strerror(errno));
+  }
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      ::close(fd);
+      throw std::runtime_error("write " + path.string() + ": " + std::strerror(errno));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::fchmod(fd, mode); // O_CREAT's mode only applies to a new file, and through the umask
+  ::close(fd);
+}
+
+TempSpool::TempSpool() : m_uncaught_at_start(std::uncaught_exceptions()) {
+  std::string templ = (std::filesystem::temp_directory_path() / "chaperone-test.XXXXXX").string();
+  if (::mkdtemp(templ.data()) == nullptr) {
+    throw std::runtime_error("mkdtemp " + templ + ": " + std::strerror(errno));
+  }
+  m_base = templ;
+  m_root = m_base / "spool";
+  m_scratch = m_base / "scratch";
+  for (const auto& dir : {m_root, m_scratch}) {
+    if (::mkdir(dir.c_str(), 0700) != 0) {
+      throw std::runtime_error("mkdir " + dir.string() + ": " + std::strerror(errno));
+    }
+  }
+}
+
+TempSpool::~TempSpool() {
+  try {
+    end_leftover_runs();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "TempSpool: ending leftover runs: %s\n", e.what());
+  }
+  if (current_test_failed() || std::uncaught_exceptions() > m_uncaught_at_start) {
+    std::fprintf(stderr, "test failed: keeping its spool %s\n", m_root.c_str());
+    return;
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(m_base, ignored);
+}
+
+void TempSpool::end_leftover_runs() const {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(m_root, error)) {
+    nlohmann::json st;
+    try {
+      st = nlohmann::json::parse(read_whole_file(entry.path() / "state.json"));
+    } catch (const std::exception&) {
+      continue;
+    }
+    std::string state = st.value("state", "");
+    if (state != "starting" && state != "running") {
+      continue;
+    }
+    auto ticks = [&](const char* key) -> std::optional<std::uint64_t> {
+      return st[key].is_number() ? std::optional<std::uint64_t>(st[key].get<std::uint64_t>())
+                                 : std::nullopt;
+    };
+    if (st["pid"].is_number() && st["pgid"].is_number()
+        && process_running(st["pid"].get<pid_t>(), ticks("pid_start_ticks"))) {
+      ::kill(-st["pgid"].get<pid_t>(), SIGKILL);
+    }
+    if (st["supervisor_pid"].is_number()
+        && process_running(st["supervisor_pid"].get<pid_t>(), ticks("supervisor_start_ticks"))) {
+      ::kill(st["supervisor_pid"].get<pid_t>(), SIGKILL);
+    }
+  }
+}
+
+std::vector<std::string> TempSpool::run_ids() const {
+  std::vector<std::string> ids;
+  for (const std::string& name : listing()) {
+    if (name[0] != '.') {
+      ids.push_back(name);
+    }
+  }
+  return ids;
+}
+
+std::vector<std::string> TempSpool::listing() const {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(m_root)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string TempSpool::only_run_id() const {
+  std::vector<std::string> ids = run_ids();
+  REQUIRE(ids.size() == 1);
+  return ids.front();
+}
+
+nlohmann::json TempSpool::state(const std::string& run_id) const {
+  return nlohmann::json::parse(read_whole_file(run_dir(run_id) / "state.json"));
+}
+
+nlohmann::json TempSpool::spec(const std::string& run_id) const {
+  return nlohmann::json::parse(read_whole_file(run_dir(run_id) / "spec.json"));
+}
+
+std::string TempSpool::output(const std::string& run_id, const std::string& stream) const {
+  return read_whole_file(run_dir(run_id) / stream);
+}
+
+std::uintmax_t TempSpool::output_size(const std::string& run_id, const std::string& stream) const {
+  return std::filesystem::file_size(run_dir(run_id) / stream);
+}
+
+} // namespace chaperone::test
