@@ -248,7 +248,7 @@ TestSshd::TestSshd() {
     }
   }
   REQUIRE(m_port > 0);
-  REQUIRE(m_users.size() == 4);
+  REQUIRE(m_users.size() >= 4); // sh, bash, zsh, fish; tcsh when installed
   std::string dump = read_file(CHAPERONE_ARGV_DUMP);
   REQUIRE(!dump.empty());
   std::ofstream(argv_dump(), std::ios::binary) << dump;

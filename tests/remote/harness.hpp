@@ -84,7 +84,9 @@ public:
 
   const std::string& dir() const { return m_dir; }
   int port() const { return m_port; }
-  const std::vector<std::string>& users() const { return m_users; } // chapsh, chapbash, ...
+  const std::vector<std::string>& users() const {
+    return m_users;
+  } // chapsh, chapbash, chapzsh, chapfish[, chaptcsh]
   const std::string& sudo_target() const { return m_sudo_target; }
   // argv_dump, copied where every test user can run it.
   std::string argv_dump() const { return m_dir + "/argv_dump"; }
