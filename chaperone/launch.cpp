@@ -3,6 +3,7 @@
 
 #include "chaperone/spawn.hpp"
 #include "chaperone/supervisor.hpp"
+#include "chaperone/target_json.hpp"
 #include "spool/error.hpp"
 #include "spool/host.hpp"
 #include "spool/io.hpp"
@@ -116,16 +117,7 @@ nlohmann::json make_spec(const LaunchRequest& request, const std::string& run_id
   if (request.record_env) {
     program["env"] = env_values;
   }
-  const cmdbuild::Target& t = request.target;
-  nlohmann::json target = {{"mode", cmdbuild::to_string(t.mode)}};
-  if (t.mode != cmdbuild::TargetMode::local) {
-    target["host"] = t.host;
-    target["port"] = t.port ? nlohmann::json(*t.port) : nlohmann::json(nullptr);
-    target["login"] = t.login;
-    target["sudo_user"] = t.sudo_user;
-    target["identity_file"] = t.identity_file;
-    target["ssh_options"] = t.ssh_options;
-  }
+  nlohmann::json target = target_to_json(request.target);
   nlohmann::json config = {
       {"timeout_ms",
        request.timeout ? nlohmann::json(request.timeout->count()) : nlohmann::json(nullptr)},

@@ -1,16 +1,57 @@
-// chaperone/signal_run.cpp: checked process-group signalling.
+// chaperone/signal_run.cpp: checked process-group signalling, local or on the far side.
 #include "chaperone/signal_run.hpp"
 
 #include "chaperone/signal_name.hpp"
+#include "chaperone/spawn.hpp"
+#include "chaperone/target_json.hpp"
+#include "cmdbuild/command.hpp"
 #include "spool/host.hpp"
 
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
 namespace chaperone {
+
+namespace {
+
+// ssh to the far side and signal the program's group there; the helper checks the group
+// still belongs to this run's wrapper (by the nonce) before it signals.
+pid_t signal_remote(const spool::RunDir& run, const spool::RunState& state, int signum) {
+  const std::string& id = run.run_id();
+  auto remote = state.extra.find("remote");
+  if (remote == state.extra.end() || !remote->contains("pgid") || (*remote)["pgid"].is_null()) {
+    throw std::runtime_error("run " + id + ": the far side has not reported its process group yet");
+  }
+  pid_t pgid = (*remote)["pgid"].get<pid_t>();
+  std::string nonce = state.extra.value("status_nonce", "");
+  cmdbuild::Target target = target_from_json(run.read_spec().at("target"));
+  SpawnRequest request;
+  request.argv = cmdbuild::build_remote_kill(target, pgid, signum, nonce);
+  request.stderr_fd = 2;
+  pid_t pid = spawn_process(request);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      throw std::runtime_error(std::string("waitpid remote kill: ") + std::strerror(errno));
+    }
+  }
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (code == 2) {
+    throw std::runtime_error("run " + id + ": far process group " + std::to_string(pgid)
+                             + " is already gone");
+  }
+  if (code != 0) {
+    throw std::runtime_error("run " + id + ": remote kill on " + target.host + " failed (exit "
+                             + std::to_string(code) + ")");
+  }
+  return pgid;
+}
+
+} // namespace
 
 pid_t signal_run(const spool::RunDir& run, int signum) {
   spool::RunState state = run.read_state_resolving_lost();
@@ -21,6 +62,10 @@ pid_t signal_run(const spool::RunDir& run, int signum) {
   }
   if (!state.pgid || !state.pid) {
     throw std::runtime_error("run " + id + " has not started its program yet");
+  }
+  auto mode = cmdbuild::parse_target_mode(state.target.value("mode", "local"));
+  if (mode && cmdbuild::is_ssh_mode(*mode)) {
+    return signal_remote(run, state, signum);
   }
   if (!state.boot_id.empty() && state.boot_id != spool::boot_id()) {
     throw std::runtime_error("run " + id + " was started before the last reboot");

@@ -4,6 +4,9 @@
 
 #include "chaperone/signal_name.hpp"
 #include "chaperone/spawn.hpp"
+#include "chaperone/stderr_relay.hpp"
+#include "chaperone/target_json.hpp"
+#include "cmdbuild/command.hpp"
 #include "spool/error.hpp"
 #include "spool/fd.hpp"
 #include "spool/file_lock.hpp"
@@ -93,6 +96,11 @@ private:
   void finalize();
   void write_failed(const std::string& error, int exit_code);
   void record_signal_sent(int signum, const std::string& why);
+  void signal_program(int signum, const std::string& why);
+  void spawn_remote_kill(int signum);
+  void note_markers();
+  void maybe_finish();
+  void finalize_remote();
 
   static void on_signal(uv_signal_t* handle, int signum);
   static void on_timeout(uv_timer_t* handle);
@@ -125,7 +133,14 @@ private:
   int m_signaled_level = 0;
   std::set<pid_t> m_signaled; // pids (and -pgids) sent m_signaled_level already
   bool m_finalized = false;
+  bool m_no_children = false; // wait4 said ECHILD after the program exited
   std::string m_fatal;
+
+  cmdbuild::Target m_target;
+  bool m_ssh = false;                   // the child is ssh; the program is on the far side
+  std::unique_ptr<StderrRelay> m_relay; // remote/sudo runs: stderr through the marker filter
+  std::set<pid_t> m_helpers;            // our remote-kill ssh processes (not leftovers)
+  bool m_remote_recorded = false;
 
   uv_loop_t m_loop{};
   uv_signal_t m_sigchld{};
@@ -199,6 +214,24 @@ void Supervisor::start_program() {
   request.stdin_fd = stdin_fd.get();
   request.stdout_fd = m_stdout.get();
   request.stderr_fd = m_stderr.get();
+  // Remote runs: stdout goes straight into the spool file (ssh writes it; no copy), stderr
+  // through a pipe, because the far side's status markers ride on it and must be stripped.
+  spool::Fd pipe_read;
+  spool::Fd pipe_write;
+  if (!m_options.nonce.empty()) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      spool::throw_errno("pipe2");
+    }
+    pipe_read.reset(fds[0]);
+    pipe_write.reset(fds[1]);
+    // Only our end is non-blocking: the O_NONBLOCK flag lives in the open file description,
+    // and ssh must get a normal, blocking stderr.
+    if (::fcntl(pipe_read.get(), F_SETFL, O_NONBLOCK) != 0) {
+      spool::throw_errno("fcntl O_NONBLOCK stderr pipe");
+    }
+    request.stderr_fd = pipe_write.get();
+  }
   request.cwd_fd = cwd_fd.get();
   request.new_process_group = true;
   m_state.start_time = spool::format_utc(std::chrono::system_clock::now());
@@ -208,6 +241,23 @@ void Supervisor::start_program() {
     m_log->info("spawn failed: {}", e.what());
     record_spawn_failure(e);
     return;
+  }
+  if (pipe_read.valid()) {
+    pipe_write.reset();
+    m_relay = std::make_unique<StderrRelay>(
+        &m_loop,
+        std::move(pipe_read),
+        m_stderr.get(),
+        m_options.nonce,
+        [this] { note_markers(); },
+        [this] {
+          m_log->debug("stderr pipe closed");
+          maybe_finish();
+        },
+        [this](const std::string& error) {
+          m_fatal = error;
+          uv_stop(&m_loop);
+        });
   }
   m_state.state = RunStatus::running;
   m_state.pid = m_pid;
@@ -235,7 +285,7 @@ void Supervisor::end_leftovers(int signum) {
     m_log->debug("sent {} to group {}", signal_name(signum), m_pid);
   }
   for (pid_t child : direct_children()) {
-    if (!m_signaled.insert(child).second) {
+    if (m_helpers.count(child) != 0 || !m_signaled.insert(child).second) {
       continue;
     }
     ::kill(child, signum);
@@ -261,13 +311,17 @@ void Supervisor::reap() {
       }
       // No children left at all: nothing can write to the spool files any more.
       if (m_program_exited) {
-        finalize();
-        uv_stop(&m_loop);
+        m_no_children = true;
+        maybe_finish();
       }
       return;
     }
     if (pid == 0) {
       break; // children remain, none has exited
+    }
+    if (m_helpers.erase(pid) != 0) {
+      m_log->info("remote kill helper pid={} ended with status {}", pid, status);
+      continue;
     }
     if (pid == m_pid) {
       m_program_exited = true;
@@ -279,8 +333,8 @@ void Supervisor::reap() {
                                     : signal_name(WTERMSIG(status)));
       uv_timer_stop(&m_timeout_timer);
       if (m_options.keep_children) {
-        finalize();
-        uv_stop(&m_loop);
+        m_no_children = true;
+        maybe_finish();
         return;
       }
       if (!m_killing) {
@@ -318,6 +372,16 @@ void Supervisor::finalize() {
       m_state.extra["core_dumped"] = true;
     }
   }
+  if (m_ssh) {
+    finalize_remote();
+  } else if (m_relay && m_relay->markers().cwd_error()) {
+    // sudo mode: the wrapper could not enter the directory and did not run the program.
+    m_state.state = RunStatus::failed;
+    m_state.return_code.reset();
+    m_state.error = "cd " + m_state.program.value("cwd", std::string()) + ": "
+                    + *m_relay->markers().cwd_error();
+    m_state.exit_code = spool::k_exit_chaperone_failed;
+  }
   if (m_timed_out) {
     m_state.state = RunStatus::timed_out;
     m_state.exit_code = spool::k_exit_timed_out;
@@ -332,6 +396,110 @@ void Supervisor::finalize() {
               m_state.stderr_bytes);
 }
 
+void Supervisor::maybe_finish() {
+  if (m_finalized || !m_no_children || (m_relay && m_relay->open())) {
+    return;
+  }
+  finalize();
+  uv_stop(&m_loop);
+}
+
+void Supervisor::note_markers() {
+  if (m_remote_recorded || !m_relay || !m_relay->markers().pid()) {
+    return;
+  }
+  const cmdbuild::MarkerFilter& markers = m_relay->markers();
+  m_remote_recorded = true;
+  m_state.extra["remote"] = {
+      {"pid", *markers.pid()},
+      {"pgid", markers.pgid() ? nlohmann::json(*markers.pgid()) : nlohmann::json(nullptr)},
+      {"host", m_target.host}};
+  m_state.extra["status_nonce"] = m_options.nonce;
+  m_run.write_state(m_state);
+  m_log->info("far side: pid={} pgid={}", *markers.pid(), markers.pgid().value_or(-1));
+}
+
+void Supervisor::spawn_remote_kill(int signum) {
+  const cmdbuild::MarkerFilter& markers = m_relay->markers();
+  SpawnRequest request;
+  request.argv = cmdbuild::build_remote_kill(m_target, *markers.pgid(), signum, m_options.nonce);
+  request.new_process_group = true;
+  pid_t pid = spawn_process(request);
+  m_helpers.insert(pid);
+  m_log->info("remote kill helper pid={} sends {} to far group {}",
+              pid,
+              signal_name(signum),
+              *markers.pgid());
+}
+
+void Supervisor::signal_program(int signum, const std::string& why) {
+  record_signal_sent(signum, why);
+  bool remote_known =
+      m_ssh && m_relay && m_relay->markers().pgid() && !m_relay->markers().finished();
+  if (remote_known) {
+    // Killing the local ssh client would leave the far program running (no tty, no
+    // SIGHUP): the signal has to travel to the far process group itself.
+    try {
+      spawn_remote_kill(signum);
+    } catch (const std::exception& e) {
+      m_log->error("remote kill: {}", e.what());
+    }
+    if (signum != SIGKILL) {
+      return;
+    }
+  }
+  m_log->info("sending {} to group {}", signal_name(signum), m_pid);
+  ::kill(-m_pid, signum);
+}
+
+void Supervisor::finalize_remote() {
+  // ssh exits 255 for a connection failure, a remote `exit 255` and a remote signal alike;
+  // the far side's markers are the only truth about the program.
+  const cmdbuild::MarkerFilter* markers = m_relay ? &m_relay->markers() : nullptr;
+  int ssh_status =
+      WIFEXITED(m_wait_status) ? WEXITSTATUS(m_wait_status) : 128 + WTERMSIG(m_wait_status);
+  m_state.extra["ssh_exit_status"] = ssh_status;
+  m_state.return_code.reset();
+  m_state.signal.reset();
+  if (markers != nullptr && markers->exit_code()) {
+    m_state.state = RunStatus::exited;
+    m_state.return_code = *markers->exit_code();
+    m_state.exit_code = *markers->exit_code();
+    return;
+  }
+  if (markers != nullptr && markers->signal()) {
+    m_state.state = RunStatus::signaled;
+    m_state.signal = *markers->signal();
+    m_state.exit_code = 128 + *markers->signal();
+    if (markers->core_dumped()) {
+      m_state.extra["core_dumped"] = true;
+    }
+    return;
+  }
+  m_state.state = RunStatus::failed;
+  std::string last = m_relay ? m_relay->last_line() : std::string();
+  if (markers != nullptr && markers->cwd_error()) {
+    m_state.error =
+        "cd " + m_state.program.value("cwd", std::string()) + ": " + *markers->cwd_error();
+    m_state.exit_code = spool::k_exit_chaperone_failed;
+  } else if (markers != nullptr && markers->exec_error()) {
+    bool not_found = ssh_status == spool::k_exit_not_found;
+    m_state.error = std::string(not_found ? "program not found" : "program not executable") + " on "
+                    + m_target.host + ": " + *markers->exec_error();
+    m_state.exit_code = not_found ? spool::k_exit_not_found : spool::k_exit_not_executable;
+  } else if (markers != nullptr && markers->wrapper_error()) {
+    m_state.error = "far-side wrapper failed: " + *markers->wrapper_error();
+    m_state.exit_code = spool::k_exit_chaperone_failed;
+  } else if (markers != nullptr && markers->pid()) {
+    m_state.error = "connection lost" + (last.empty() ? std::string() : ": " + last);
+    m_state.exit_code = spool::k_exit_ssh_failed;
+  } else {
+    m_state.error = "ssh failed (exit " + std::to_string(ssh_status) + ")"
+                    + (last.empty() ? std::string() : ": " + last);
+    m_state.exit_code = spool::k_exit_ssh_failed;
+  }
+}
+
 void Supervisor::on_signal(uv_signal_t* handle, int signum) {
   auto* self = static_cast<Supervisor*>(handle->data);
   self->guarded([&] {
@@ -341,9 +509,7 @@ void Supervisor::on_signal(uv_signal_t* handle, int signum) {
     }
     // SIGTERM / SIGINT: passed on to the program's group; its exit ends the run as usual.
     if (self->m_pid > 0 && !self->m_program_exited) {
-      self->m_log->info("forwarding {} to group {}", signal_name(signum), self->m_pid);
-      self->record_signal_sent(signum, "forwarded");
-      ::kill(-self->m_pid, signum);
+      self->signal_program(signum, "forwarded");
     }
   });
 }
@@ -354,10 +520,12 @@ void Supervisor::on_timeout(uv_timer_t* handle) {
     self->m_log->info(
         "timeout after {} ms: ending group {}", self->m_options.timeout->count(), self->m_pid);
     self->m_timed_out = true;
-    self->record_signal_sent(SIGTERM, "timeout");
+    self->signal_program(SIGTERM, "timeout");
     self->m_killing = true;
     self->m_leftover_signal = SIGTERM;
-    self->end_leftovers(SIGTERM);
+    if (!self->m_ssh) {
+      self->end_leftovers(SIGTERM);
+    }
     uv_timer_start(&self->m_kill_timer,
                    on_kill_after,
                    static_cast<uint64_t>(self->m_options.kill_after.count()),
@@ -370,7 +538,11 @@ void Supervisor::on_kill_after(uv_timer_t* handle) {
   self->guarded([&] {
     self->m_log->info("grace of {} ms over: SIGKILL to what is left",
                       self->m_options.kill_after.count());
-    self->record_signal_sent(SIGKILL, self->m_program_exited ? "leftovers" : "kill-after");
+    if (!self->m_program_exited) {
+      self->signal_program(SIGKILL, "kill-after");
+    } else {
+      self->record_signal_sent(SIGKILL, "leftovers");
+    }
     self->m_leftover_signal = SIGKILL;
     self->end_leftovers(SIGKILL);
   });
@@ -384,6 +556,8 @@ int Supervisor::run() {
     spool::throw_errno("fcntl lock fd");
   }
   m_state = m_run.read_state();
+  m_target = target_from_json(m_run.read_spec().at("target"));
+  m_ssh = cmdbuild::is_ssh_mode(m_target.mode);
   m_state.boot_id = spool::boot_id();
   m_state.supervisor_pid = ::getpid();
   m_state.supervisor_start_ticks = spool::process_start_ticks(::getpid());
@@ -435,6 +609,9 @@ int Supervisor::run() {
         m_log->error("cannot record failure: {}", e2.what());
       }
     }
+  }
+  if (m_relay) {
+    m_relay->close_handle(); // the loop below completes the close; freed with us
   }
   for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&m_sigchld),
                               reinterpret_cast<uv_handle_t*>(&m_sigterm),
