@@ -37,5 +37,6 @@ void add_wait_command(CLI::App& app, CliContext& context);
 void add_status_command(CLI::App& app, CliContext& context);
 void add_ls_command(CLI::App& app, CliContext& context);
 void add_kill_command(CLI::App& app, CliContext& context);
+void add_cmd_command(CLI::App& app, CliContext& context);
 
 } // namespace chaperone

@@ -108,13 +108,8 @@ LaunchRequest make_request(const RunArgs& args, char** envp) {
   return request;
 }
 
-} // namespace
-
-void add_run_command(CLI::App& app, CliContext& context) {
-  auto args = std::make_shared<RunArgs>();
-  CLI::App* cmd =
-      app.add_subcommand("run", "Start PROGRAM under a detached supervisor and follow it");
-  cmd->add_flag("-d,--detach", args->detach, "Print the run id and return at once");
+// The options shared by `run` and `cmd`.
+void add_launch_options(CLI::App* cmd, RunArgs* args) {
   cmd->add_option("--name", args->name, "Use NAME as the run id");
   cmd->add_option("--cwd", args->cwd, "Working directory of the program (default: ours)");
   cmd->add_option("--env", args->env, "Set NAME=VALUE in the program's environment (repeatable)");
@@ -139,6 +134,16 @@ void add_run_command(CLI::App& app, CliContext& context) {
   cmd->add_option(
       "--control-path", args->control_path, "ssh ControlPath to reuse a master connection");
   cmd->add_option("program", args->program, "PROGRAM [ARGS...] (after --)")->required();
+}
+
+} // namespace
+
+void add_run_command(CLI::App& app, CliContext& context) {
+  auto args = std::make_shared<RunArgs>();
+  CLI::App* cmd =
+      app.add_subcommand("run", "Start PROGRAM under a detached supervisor and follow it");
+  cmd->add_flag("-d,--detach", args->detach, "Print the run id and return at once");
+  add_launch_options(cmd, args.get());
   cmd->callback([args, &context] {
     LaunchRequest request = make_request(*args, context.envp);
     std::optional<spool::SpoolRoot> root = context.open_spool(true);
@@ -151,6 +156,42 @@ void add_run_command(CLI::App& app, CliContext& context) {
       return;
     }
     context.exit_code = attach_to_run(launched.run, AttachOptions{}, context);
+  });
+}
+
+void add_cmd_command(CLI::App& app, CliContext& context) {
+  auto args = std::make_shared<RunArgs>();
+  auto nul_separated = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand(
+      "cmd", "Print the argv `run` would execute for these options, as one JSON array");
+  cmd->add_flag(
+      "-0,--null", *nul_separated, "Print the raw argv, NUL-separated, for exact inspection");
+  add_launch_options(cmd, args.get());
+  cmd->callback([args, nul_separated, &context] {
+    LaunchRequest request = make_request(*args, context.envp);
+    std::vector<std::string> argv = request.program.argv;
+    if (request.target.mode != cmdbuild::TargetMode::local) {
+      // A fixed example nonce: the real one is random per run.
+      argv = cmdbuild::build_command(request.program, request.target, "0123456789abcdef").argv;
+    }
+    if (*nul_separated) {
+      for (const std::string& arg : argv) {
+        std::fwrite(arg.data(), 1, arg.size() + 1, stdout); // includes the NUL
+      }
+      context.exit_code = 0;
+      return;
+    }
+    nlohmann::json json = argv;
+    std::string strict;
+    try {
+      strict = json.dump();
+    } catch (const nlohmann::json::exception&) {
+      context.log->warn(
+          "argv holds invalid UTF-8, shown as U+FFFD; use `chaperone cmd -0` for the exact bytes");
+    }
+    std::printf("%s\n",
+                json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    context.exit_code = 0;
   });
 }
 

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   chaperone::add_status_command(app, context);
   chaperone::add_ls_command(app, context);
   chaperone::add_kill_command(app, context);
+  chaperone::add_cmd_command(app, context);
 
   try {
     app.parse(argc, argv);
