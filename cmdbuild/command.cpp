@@ -214,7 +214,8 @@ void append_wrapper_params(std::vector<std::string>& argv,
   argv.push_back(octal_umask(program.umask));
   argv.push_back(program.cwd);
   for (const auto& [name, value] : program.env) {
-    argv.push_back(name + "=" + value);
+    argv.push_back(name);
+    argv.back().append("=").append(value);
   }
   argv.emplace_back("--");
   argv.insert(argv.end(), program.argv.begin(), program.argv.end());
@@ -367,7 +368,7 @@ Command build_command(const Program& program, const Target& target, const std::s
   command.far_side_argv = far_side_sudo(target);
   command.far_side_argv.insert(
       command.far_side_argv.end(), k_far_side_perl.begin(), k_far_side_perl.end());
-  command.far_side_argv.push_back(std::string(k_remote_wrapper_pl));
+  command.far_side_argv.emplace_back(k_remote_wrapper_pl);
   append_wrapper_params(command.far_side_argv, program, nonce);
   command.argv = ssh_command(target, command.far_side_argv);
   command.nonce = nonce;

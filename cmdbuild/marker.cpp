@@ -70,7 +70,7 @@ std::string marker_line(std::string_view nonce, std::string_view event) {
   return line;
 }
 
-MarkerFilter::MarkerFilter(std::string nonce) {
+MarkerFilter::MarkerFilter(std::string_view nonce) {
   validate_nonce(nonce);
   m_needle = "\n";
   m_needle.append(k_marker_tag).append(" ").append(nonce).append(" ");

@@ -35,7 +35,7 @@ void validate_nonce(std::string_view nonce);
 class MarkerFilter {
 public:
   // Throws std::invalid_argument for a bad nonce (see validate_nonce).
-  explicit MarkerFilter(std::string nonce);
+  explicit MarkerFilter(std::string_view nonce);
 
   // Takes the next chunk of the far side's stderr; returns the bytes that belong to the
   // program, in order. Bytes that may begin a marker are held back until the line is

@@ -5,20 +5,19 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <spawn.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
-
-extern char** environ;
+#include <utility>
 
 namespace chaperone::test {
 
@@ -61,8 +60,8 @@ int Outcome::term_signal() const {
   return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 }
 
-Child::Child(const Argv& argv, const std::string& input, cmdbuild::MarkerFilter* filter)
-    : m_input(input), m_filter(filter) {
+Child::Child(const Argv& argv, std::string input, cmdbuild::MarkerFilter* filter)
+    : m_input(std::move(input)), m_filter(filter) {
   int in[2], out[2], err[2];
   if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     fail_errno("pipe2");
@@ -146,9 +145,9 @@ bool Child::pump(Clock::time_point deadline) {
       if (w > 0) {
         m_written += static_cast<std::size_t>(w);
       }
-      if (w < 0 && errno != EAGAIN && errno != EINTR) {
-        close_fd(m_in); // EPIPE: the child does not read its input
-      } else if (m_written == m_input.size()) {
+      // EPIPE: the child does not read its input.
+      bool broken = w < 0 && errno != EAGAIN && errno != EINTR;
+      if (broken || m_written == m_input.size()) {
         close_fd(m_in);
       }
       continue;
@@ -343,6 +342,7 @@ namespace {
 
 using std::string_literals::operator""s;
 
+// NOLINTBEGIN(modernize-raw-string-literal): escapes read better in a table of bytes
 const std::vector<std::string> k_hostile{
     ""s,         "-"s,        "--"s,
     "-n"s,       "-e"s,       "=ls"s,
@@ -364,6 +364,8 @@ const std::vector<std::string> k_hostile{
     "--help"s,   "\x01"s,     "end\\"s,
     "$"s,
 };
+
+// NOLINTEND(modernize-raw-string-literal)
 
 constexpr std::string_view k_meta = " \t\n'\"\\$`*?[]{}()<>|&;!#~=%^-+,:@/.";
 

@@ -33,10 +33,12 @@ class Child {
 public:
   // `filter`, if given, receives stderr as it arrives; it must outlive the Child.
   explicit Child(const Argv& argv,
-                 const std::string& input = {},
+                 std::string input = {},
                  cmdbuild::MarkerFilter* filter = nullptr);
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
+  Child(Child&&) = delete;
+  Child& operator=(Child&&) = delete;
   ~Child(); // kills the group and reaps if still running
 
   pid_t pid() const { return m_pid; }
@@ -80,6 +82,8 @@ public:
   TestSshd();
   TestSshd(const TestSshd&) = delete;
   TestSshd& operator=(const TestSshd&) = delete;
+  TestSshd(TestSshd&&) = delete;
+  TestSshd& operator=(TestSshd&&) = delete;
   ~TestSshd();
 
   const std::string& dir() const { return m_dir; }

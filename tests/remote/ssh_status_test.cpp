@@ -4,9 +4,9 @@
 
 #include <catch2/catch.hpp>
 
-#include <signal.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>

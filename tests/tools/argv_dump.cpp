@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   if (const char* file = std::getenv("ARGV_DUMP_FILE")) {
     fd = ::open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-      std::fprintf(stderr, "argv_dump: open %s: %s\n", file, std::strerror(errno));
+      (void)std::fprintf(stderr, "argv_dump: open %s: %s\n", file, std::strerror(errno));
       return 1;
     }
   }
@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
       continue;
     }
     if (n < 0) {
-      std::fprintf(stderr, "argv_dump: write: %s\n", std::strerror(errno));
+      (void)std::fprintf(stderr, "argv_dump: write: %s\n", std::strerror(errno));
       return 1;
     }
     done += static_cast<std::size_t>(n);
