@@ -4,14 +4,19 @@
 #include "chaperone/spawn.hpp"
 
 #include "spool/error.hpp"
+#include "spool/fd.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <system_error>
 
 extern char** environ;
@@ -74,6 +79,149 @@ void stdio_action(posix_spawn_file_actions_t* actions, int source, int target) {
   }
 }
 
+// Candidate paths for argv0, computed before the fork (the child may not allocate): as
+// execvp, a name with '/' is used as is, else each PATH entry is tried in order.
+std::vector<std::string> exec_candidates(const std::string& program, char** env) {
+  if (program.find('/') != std::string::npos) {
+    return {program};
+  }
+  std::string path = "/usr/local/bin:/usr/bin:/bin";
+  for (char** entry = env; entry != nullptr && *entry != nullptr; ++entry) {
+    if (std::strncmp(*entry, "PATH=", 5) == 0) {
+      path = *entry + 5;
+    }
+  }
+  std::vector<std::string> candidates;
+  size_t start = 0;
+  for (;;) {
+    size_t end = path.find(':', start);
+    std::string dir =
+        path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + program);
+    if (end == std::string::npos) {
+      break;
+    }
+    start = end + 1;
+  }
+  return candidates;
+}
+
+// After fork: only async-signal-safe calls, no allocation. Reports an errno through
+// `error_fd` (close-on-exec, so a successful exec closes it with nothing written).
+[[noreturn]] void exec_child(const SpawnRequest& request,
+                             pid_t parent,
+                             const std::vector<char*>& argv,
+                             char** env,
+                             const std::vector<char*>& candidates,
+                             int error_fd) {
+  auto fail = [error_fd](int error) {
+    ssize_t ignored = ::write(error_fd, &error, sizeof error);
+    (void)ignored;
+    ::_exit(127);
+  };
+  if (::prctl(PR_SET_PDEATHSIG, request.parent_death_signal) != 0) {
+    fail(errno);
+  }
+  // The parent may have died between fork and prctl: then no signal would ever come.
+  if (::getppid() != parent) {
+    ::_exit(127);
+  }
+  if (request.new_session) {
+    ::setsid();
+  } else if (request.new_process_group) {
+    ::setpgid(0, 0);
+  }
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  for (int signum = 1; signum < NSIG; ++signum) {
+    ::sigaction(signum, &default_action, nullptr); // fails harmlessly for KILL/STOP
+  }
+  sigset_t empty;
+  sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+  int stdio[3] = {request.stdin_fd, request.stdout_fd, request.stderr_fd};
+  for (int target = 0; target < 3; ++target) {
+    int source = stdio[target];
+    if (source < 0) {
+      source = ::open("/dev/null", target == 0 ? O_RDONLY : O_WRONLY);
+      if (source < 0) {
+        fail(errno);
+      }
+    }
+    if (source == target) {
+      ::fcntl(target, F_SETFD, 0);
+    } else if (::dup2(source, target) < 0) {
+      fail(errno);
+    }
+  }
+  int first_unused = 3;
+  for (auto [source, target] : request.extra_fds) {
+    if (::dup2(source, target) < 0) {
+      fail(errno);
+    }
+    first_unused = std::max(first_unused, target + 1);
+  }
+  if (request.cwd_fd >= 0 && ::fchdir(request.cwd_fd) != 0) {
+    fail(errno);
+  }
+  // Everything else goes, except the error pipe (close-on-exec already).
+  for (int fd = first_unused; fd < error_fd; ++fd) {
+    ::close(fd);
+  }
+  ::syscall(SYS_close_range, error_fd + 1, ~0U, 0);
+  int saved = ENOENT;
+  for (char* candidate : candidates) {
+    ::execve(candidate, argv.data(), env);
+    // As execvp: keep looking after ENOENT/ENOTDIR, remember EACCES, stop on anything else.
+    if (errno == EACCES) {
+      saved = EACCES;
+    } else if (errno != ENOENT && errno != ENOTDIR) {
+      saved = errno;
+      break;
+    }
+  }
+  fail(saved);
+  ::_exit(127); // not reached: fail() exits
+}
+
+pid_t fork_exec(const SpawnRequest& request, const std::vector<char*>& argv, char** env) {
+  std::vector<std::string> candidates = request.search_path
+                                            ? exec_candidates(request.argv.front(), env)
+                                            : std::vector<std::string>{request.argv.front()};
+  std::vector<char*> candidate_ptrs;
+  for (std::string& candidate : candidates) {
+    candidate_ptrs.push_back(candidate.data());
+  }
+  int error_pipe[2];
+  if (::pipe2(error_pipe, O_CLOEXEC) != 0) {
+    spool::throw_errno("pipe2");
+  }
+  spool::Fd error_read(error_pipe[0]);
+  spool::Fd error_write(error_pipe[1]);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    spool::throw_errno("fork");
+  }
+  if (pid == 0) {
+    exec_child(request, parent, argv, env, candidate_ptrs, error_write.get());
+  }
+  error_write.reset();
+  int child_errno = 0;
+  ssize_t n;
+  do {
+    n = ::read(error_read.get(), &child_errno, sizeof child_errno);
+  } while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(sizeof child_errno)) {
+    // Exec failed: reap the child now so that the caller never sees it.
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    spool::throw_error_code(child_errno, "exec " + request.argv.front());
+  }
+  return pid;
+}
+
 } // namespace
 
 pid_t spawn_process(const SpawnRequest& request) {
@@ -95,6 +243,9 @@ pid_t spawn_process(const SpawnRequest& request) {
     }
     envp.push_back(nullptr);
     env = envp.data();
+  }
+  if (request.parent_death_signal != 0) {
+    return fork_exec(request, argv, env);
   }
 
   FileActions actions;

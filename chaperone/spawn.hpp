@@ -21,6 +21,12 @@ struct SpawnRequest {
   bool new_session = false;                    // setsid: own session and group, no terminal
   bool new_process_group = false;              // setpgid(0, 0)
   bool search_path = true;
+  // Non-zero: the child gets this signal when we die (PR_SET_PDEATHSIG), so a program does
+  // not outlive a SIGKILLed supervisor. posix_spawn has no such attribute, so this path
+  // uses fork + exec (async-signal-safe calls only in the child). The kernel clears it when
+  // the child execs a set-uid program (sudo), which then relies on the reader-side
+  // clean-up of lost runs.
+  int parent_death_signal = 0;
 };
 
 // Starts the process. Every other fd is closed in the child (closefrom), the signal mask is

@@ -234,6 +234,9 @@ void Supervisor::start_program() {
   }
   request.cwd_fd = cwd_fd.get();
   request.new_process_group = true;
+  // If we are SIGKILLed the program goes with us rather than run on unrecorded; readers
+  // then find the run `lost` and end what is left of its group (RunDir).
+  request.parent_death_signal = SIGKILL;
   m_state.start_time = spool::format_utc(std::chrono::system_clock::now());
   try {
     m_pid = spawn_process(request);

@@ -7,6 +7,7 @@
 #include "spool/io.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -82,6 +83,17 @@ RunState RunDir::read_state_resolving_lost() const {
                                            + ") died before the run ended"
                                      : std::string("supervisor died before the run started");
   state.extra["lost_detected_time"] = format_utc(std::chrono::system_clock::now());
+  // The program itself died with the supervisor (PR_SET_PDEATHSIG); what it started may
+  // live on in its process group. A run without a supervisor has no record keeper, so that
+  // group is ended too - unless the pid now names a different process (reused after the
+  // leader was reaped) or the run is from an earlier boot.
+  if (state.pgid && state.boot_id == boot_id() && state.target.value("mode", "local") == "local") {
+    auto ticks = process_start_ticks(*state.pid);
+    bool leader_is_ours = ticks && state.pid_start_ticks && ticks == state.pid_start_ticks;
+    if ((leader_is_ours || !ticks) && ::kill(-*state.pgid, SIGKILL) == 0) {
+      state.extra["leftovers_killed"] = true;
+    }
+  }
   for (Stream stream : {Stream::out, Stream::err}) {
     struct stat st {};
     std::uint64_t size = ::stat(stream_path(stream).c_str(), &st) == 0 ? st.st_size : 0;
