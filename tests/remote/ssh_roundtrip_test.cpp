@@ -75,6 +75,11 @@ void cwd_and_env_all_shells(TargetMode mode) {
       CHECK_FALSE(r.dump->env[3].second.has_value());
       CHECK(r.dump->args == Argv{"x"});
     }
+    cmdbuild::Program umask_probe;
+    umask_probe.argv = {"/bin/sh", "-c", "umask"};
+    umask_probe.umask = 027;
+    Run r = run_program(umask_probe, target);
+    CHECK(r.outcome.out == "0027\n");
   }
 }
 

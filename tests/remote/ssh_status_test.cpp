@@ -206,3 +206,17 @@ TEST_CASE("a local sudo kill reaches a program running as another user", "[sudo]
   // sudo re-raises its command's fatal signal on itself.
   CHECK((o.term_signal() == SIGTERM || o.exit_code() == 128 + SIGTERM));
 }
+
+TEST_CASE("a connection that fails leaves no marker: ssh's 255 is not the program's", "[ssh]") {
+  TestSshd sshd;
+  cmdbuild::Target target = sshd.target(TargetMode::ssh, "chapsh");
+  target.control_path.clear();
+  target.port = 1; // nothing listens there
+  Run refused = run_program(shell("exit 255"), target);
+  CHECK(refused.outcome.exit_code() == 255);
+  CHECK_FALSE(refused.filter.finished());
+  CHECK_FALSE(refused.filter.pid().has_value());
+  Run own = run_program(shell("exit 255"), sshd.target(TargetMode::ssh, "chapsh"));
+  CHECK(own.outcome.exit_code() == 255);
+  CHECK(own.filter.exit_code() == 255);
+}
