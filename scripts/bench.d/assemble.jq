@@ -1,0 +1,99 @@
+# scripts/bench.d/assemble.jq: raw rows (one JSON object a line, slurped) + $meta -> results.json.
+# Adds per-row statistics, the ratio to the floor of the row's group, and the issue-6 verdicts.
+
+def stats:
+  (map(select(. != null)) | sort) as $s
+  | ($s | length) as $n
+  | if $n == 0 then {n: 0, median: null, p99: null, min: null, max: null}
+    else {
+      n: $n,
+      median: (if $n % 2 == 1 then $s[($n - 1) / 2] else ($s[$n / 2 - 1] + $s[$n / 2]) / 2 end),
+      p99: $s[([((0.99 * $n) | ceil) - 1, 0] | max)],
+      min: $s[0],
+      max: $s[$n - 1]
+    } end;
+
+def with_stats:
+  . + (.samples | stats)
+  | if (.n_override // null) != null then .n = .n_override else . end
+  | if .unit == "MiB/s" then .p99 = null else . end;
+
+def with_ratios:
+  . as $rows
+  | map(. as $r
+      | ($rows | map(select(.group == $r.group and .floor == true and .median != null))
+         | first) as $f
+      | .ratio = (if $f == null or $r.median == null or $f.median == 0 then null
+                  else $r.median / $f.median end));
+
+# ---- verdicts -------------------------------------------------------------------------------
+def row($rows; $id): ($rows | map(select(.id == $id)) | first) // {};
+def med($rows; $id): row($rows; $id).median;
+def peers_min($rows; $group):
+  $rows | map(select(.group == $group and (.tool | startswith("chaperone") | not)
+                     and .floor != true and .median != null) | .median) | min;
+def cmp($v; $op; $ref):
+  if $v == null or $ref == null then null
+  elif $op == "<=" then $v <= $ref
+  elif $op == ">=" then $v >= $ref
+  elif $op == "<" then $v < $ref
+  else null end;
+
+def verdicts($rows):
+  [
+    (med($rows; "1.chaperone") as $v | peers_min($rows; "1") as $p
+     | {target: "1. detached launch faster than every peer", value: $v, reference: $p,
+        unit: "ms", met: cmp($v; "<="; $p)}),
+    (med($rows; "1.chaperone") as $v | med($rows; "1.nq") as $p
+     | {target: "1. detached launch <= nq", value: $v, reference: $p, unit: "ms",
+        met: cmp($v; "<="; $p)}),
+    (med($rows; "2.chaperone") as $v | med($rows; "2.true") as $f
+     | {target: "2. attached run -- true <= 2x bare true", value: $v,
+        reference: (if $f == null then null else 2 * $f end), unit: "ms",
+        met: cmp($v; "<="; (if $f == null then null else 2 * $f end))}),
+    (med($rows; "2.chaperone") as $v
+     | ([med($rows; "2.tsp"), med($rows; "2.dtach")] | map(select(. != null)) | min) as $p
+     | {target: "2. attached run faster than tsp -f and dtach -N", value: $v, reference: $p,
+        unit: "ms", met: cmp($v; "<"; $p)}),
+    (row($rows; "3.block.captured.chaperone").ratio as $v
+     | {target: "3. captured throughput >= 0.95x redirect (64 KiB writes)", value: $v,
+        reference: 0.95, unit: "x", met: cmp($v; ">="; 0.95)}),
+    (row($rows; "3.line.captured.chaperone").ratio as $v
+     | {target: "3. captured throughput >= 0.95x redirect (128 B lines)", value: $v,
+        reference: 0.95, unit: "x", met: cmp($v; ">="; 0.95)}),
+    (row($rows; "3.block.pipe.chaperone").ratio as $v
+     | {target: "3. attached streaming >= 0.9x prog | cat (64 KiB writes)", value: $v,
+        reference: 0.9, unit: "x", met: cmp($v; ">="; 0.9)}),
+    (row($rows; "3.line.pipe.chaperone").ratio as $v
+     | {target: "3. attached streaming >= 0.9x prog | cat (128 B lines)", value: $v,
+        reference: 0.9, unit: "x", met: cmp($v; ">="; 0.9)}),
+    (row($rows; "4.chaperone-attach") as $r
+     | {target: "4. follow latency (attach) p50 <= 0.2 ms", value: $r.median, reference: 0.2,
+        unit: "ms", met: cmp($r.median; "<="; 0.2)},
+       {target: "4. follow latency (attach) p99 <= 2 ms", value: $r.p99, reference: 2,
+        unit: "ms", met: cmp($r.p99; "<="; 2)}),
+    (med($rows; "5.pss.chaperone") as $v
+     | {target: "5. supervisor PSS <= 128 KiB per run", value: $v, reference: 128, unit: "KiB",
+        met: cmp($v; "<="; 128)}),
+    (med($rows; "6.ctx.chaperone-supervisor") as $v
+     | {target: "6. idle supervisor: zero context switches", value: $v, reference: 0,
+        unit: "switches", met: cmp($v; "<="; 0)}),
+    (med($rows; "6.ctx.chaperone-attach") as $v
+     | {target: "6. idle attach: zero context switches", value: $v, reference: 0,
+        unit: "switches", met: cmp($v; "<="; 0)}),
+    (med($rows; "7.10000.chaperone-ls") as $v
+     | {target: "7. ls of 10,000 runs <= 50 ms", value: $v, reference: 50, unit: "ms",
+        met: cmp($v; "<="; 50)}),
+    ($rows | map(select(.section == 7 and (.id | endswith(".chaperone-status")) and .median != null))
+     | sort_by(.size) as $s
+     | if ($s | length) < 2 then
+         {target: "7. status ID independent of the number of runs", value: null,
+          reference: null, unit: "x", met: null}
+       else ($s[-1].median / $s[0].median) as $g
+         | {target: "7. status ID independent of the number of runs (largest/smallest spool <= 1.5x)",
+            value: $g, reference: 1.5, unit: "x", met: cmp($g; "<="; 1.5)}
+       end)
+  ];
+
+map(with_stats) | with_ratios | . as $rows
+| {meta: $meta, verdicts: verdicts($rows), rows: $rows}

@@ -1,0 +1,299 @@
+// scripts/bench.d/probe.cpp: the small programs scripts/bench measures with, in one binary.
+//
+//   probe write block|line BYTES    write BYTES to stdout: 64 KiB write(2)s of zeros, or
+//                                   128-byte lines, one write(2) per line
+//   probe produce COUNT INTERVAL_MS [DELAY_MS]
+//                                   write "TS <CLOCK_MONOTONIC ns> <seq>" lines, one write(2)
+//                                   each, at absolute deadlines INTERVAL_MS apart
+//   probe consume COUNT OUT         read stdin until COUNT "TS" lines arrived; write each
+//                                   line's delay (now - stamp, microseconds) to OUT, one a line
+//   probe synth SRC_DIR ROOT FIRST COUNT
+//                                   create COUNT finished runs in ROOT by copying the files of
+//                                   the finished run SRC_DIR, with run_id, start_time and
+//                                   end_time rewritten (ids shifted back one second per run)
+//
+// Built by scripts/bench with g++ -O2; no dependency beyond the C++ standard library.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
+
+namespace {
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "probe: %s: %s\n", what.c_str(), std::strerror(errno));
+  std::exit(1);
+}
+
+void write_all(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      die("write");
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+std::int64_t now_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+int cmd_write(const std::string& mode, std::uint64_t bytes) {
+  if (mode == "block") {
+    std::vector<char> block(64 * 1024, '\0');
+    while (bytes > 0) {
+      size_t n = bytes < block.size() ? static_cast<size_t>(bytes) : block.size();
+      write_all(1, block.data(), n);
+      bytes -= n;
+    }
+    return 0;
+  }
+  if (mode == "line") {
+    std::string line(127, 'x');
+    line += '\n';
+    while (bytes > 0) {
+      size_t n = bytes < line.size() ? static_cast<size_t>(bytes) : line.size();
+      write_all(1, line.data(), n);
+      bytes -= n;
+    }
+    return 0;
+  }
+  std::fprintf(stderr, "probe write: block or line, not %s\n", mode.c_str());
+  return 2;
+}
+
+int cmd_produce(long count, long interval_ms, long start_delay_ms) {
+  timespec next{};
+  ::clock_gettime(CLOCK_MONOTONIC, &next);
+  // The first deadline lies start_delay_ms ahead, so that a follower started just after us is
+  // watching before the first line (else its first delays measure its own start-up).
+  next.tv_sec += start_delay_ms / 1000;
+  next.tv_nsec += (start_delay_ms % 1000) * 1000000;
+  for (long i = 0; i < count; ++i) {
+    next.tv_nsec += interval_ms * 1000000;
+    while (next.tv_nsec >= 1000000000) {
+      next.tv_nsec -= 1000000000;
+      ++next.tv_sec;
+    }
+    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr) == EINTR) {
+    }
+    char line[64];
+    int n = std::snprintf(line, sizeof line, "TS %lld %ld\n", static_cast<long long>(now_ns()), i);
+    write_all(1, line, static_cast<size_t>(n));
+  }
+  return 0;
+}
+
+int cmd_consume(long count, const char* out_path) {
+  std::vector<double> delays_us;
+  delays_us.reserve(static_cast<size_t>(count));
+  std::string pending;
+  char buffer[65536];
+  while (static_cast<long>(delays_us.size()) < count) {
+    ssize_t n = ::read(0, buffer, sizeof buffer);
+    std::int64_t arrived = now_ns();
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      die("read stdin");
+    }
+    if (n == 0) {
+      break;
+    }
+    pending.append(buffer, static_cast<size_t>(n));
+    size_t start = 0;
+    for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+      // nq's and tsp's logs carry their own header lines: only ours count.
+      if (pending.compare(start, 3, "TS ") == 0) {
+        long long stamp = std::strtoll(pending.c_str() + start + 3, nullptr, 10);
+        delays_us.push_back(static_cast<double>(arrived - stamp) / 1000.0);
+      }
+    }
+    pending.erase(0, start);
+  }
+  FILE* out = std::fopen(out_path, "w");
+  if (out == nullptr) {
+    die(std::string("fopen ") + out_path);
+  }
+  for (double d : delays_us) {
+    std::fprintf(out, "%.3f\n", d);
+  }
+  std::fclose(out);
+  if (static_cast<long>(delays_us.size()) < count) {
+    std::fprintf(stderr, "probe consume: EOF after %zu of %ld lines\n", delays_us.size(), count);
+    return 1;
+  }
+  return 0;
+}
+
+std::string read_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    die("open " + path);
+  }
+  std::string text;
+  char buffer[65536];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) != 0;) {
+    if (n < 0) {
+      die("read " + path);
+    }
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
+// The string value of "key": "value" in a JSON text (state.json is ours; no escapes in it).
+std::string json_string_field(const std::string& text, const std::string& key) {
+  size_t at = text.find("\"" + key + "\": \"");
+  if (at == std::string::npos) {
+    return {};
+  }
+  at += key.size() + 5;
+  return text.substr(at, text.find('"', at) - at);
+}
+
+void replace_all(std::string& text, const std::string& from, const std::string& to) {
+  if (from.empty()) {
+    return;
+  }
+  for (size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size()) {
+    text.replace(at, from.size(), to);
+  }
+}
+
+std::string format_id(std::time_t t, long micros, long serial) {
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buffer[64];
+  std::snprintf(buffer,
+                sizeof buffer,
+                "%04d%02d%02dT%02d%02d%02d.%06ldZ-%06lx",
+                tm.tm_year + 1900,
+                tm.tm_mon + 1,
+                tm.tm_mday,
+                tm.tm_hour,
+                tm.tm_min,
+                tm.tm_sec,
+                micros,
+                serial & 0xffffff);
+  return buffer;
+}
+
+std::string format_iso(std::time_t t, long micros) {
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buffer[64];
+  std::snprintf(buffer,
+                sizeof buffer,
+                "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
+                tm.tm_year + 1900,
+                tm.tm_mon + 1,
+                tm.tm_mday,
+                tm.tm_hour,
+                tm.tm_min,
+                tm.tm_sec,
+                micros);
+  return buffer;
+}
+
+int cmd_synth(const std::string& src, const std::string& root, long first, long count) {
+  struct SourceFile {
+    std::string name;
+    std::string text;
+  };
+  std::vector<SourceFile> files;
+  DIR* dir = ::opendir(src.c_str());
+  if (dir == nullptr) {
+    die("opendir " + src);
+  }
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] != '.') {
+      files.push_back({entry->d_name, read_file(src + "/" + entry->d_name)});
+    }
+  }
+  ::closedir(dir);
+  std::string state;
+  for (const SourceFile& f : files) {
+    if (f.name == "state.json") {
+      state = f.text;
+    }
+  }
+  std::string old_id = json_string_field(state, "run_id");
+  std::string old_start = json_string_field(state, "start_time");
+  std::string old_end = json_string_field(state, "end_time");
+  if (old_id.empty() || old_start.empty() || old_end.empty()) {
+    std::fprintf(stderr, "probe synth: %s/state.json is not a finished run\n", src.c_str());
+    return 1;
+  }
+  std::time_t base = std::time(nullptr) - 86400;
+  for (long i = first; i < first + count; ++i) {
+    std::time_t t = base - i;
+    std::string id = format_id(t, i % 1000000, i);
+    std::string start = format_iso(t, i % 1000000);
+    std::string end = format_iso(t + 1, i % 1000000);
+    std::string run = root + "/" + id;
+    if (::mkdir(run.c_str(), 0700) != 0) {
+      die("mkdir " + run);
+    }
+    for (const SourceFile& f : files) {
+      std::string text = f.text;
+      replace_all(text, old_id, id);
+      replace_all(text, old_start, start);
+      replace_all(text, old_end, end);
+      std::string path = run + "/" + f.name;
+      int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd < 0) {
+        die("open " + path);
+      }
+      write_all(fd, text.data(), text.size());
+      ::close(fd);
+    }
+  }
+  return 0;
+}
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: probe write block|line BYTES | produce COUNT INTERVAL_MS [DELAY_MS] | consume COUNT OUT"
+               " | synth SRC_DIR ROOT FIRST COUNT\n");
+  return 2;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 3 && args[0] == "write") {
+    return cmd_write(args[1], std::strtoull(args[2].c_str(), nullptr, 10));
+  }
+  if ((args.size() == 3 || args.size() == 4) && args[0] == "produce") {
+    long delay = args.size() == 4 ? std::atol(args[3].c_str()) : 0;
+    return cmd_produce(std::atol(args[1].c_str()), std::atol(args[2].c_str()), delay);
+  }
+  if (args.size() == 3 && args[0] == "consume") {
+    return cmd_consume(std::atol(args[1].c_str()), args[2].c_str());
+  }
+  if (args.size() == 5 && args[0] == "synth") {
+    return cmd_synth(args[1], args[2], std::atol(args[3].c_str()), std::atol(args[4].c_str()));
+  }
+  return usage();
+}
