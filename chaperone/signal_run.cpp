@@ -5,6 +5,7 @@
 #include "chaperone/spawn.hpp"
 #include "chaperone/target_json.hpp"
 #include "cmdbuild/command.hpp"
+#include "spool/follower.hpp"
 #include "spool/host.hpp"
 
 #include <signal.h>
@@ -51,10 +52,27 @@ pid_t signal_remote(const spool::RunDir& run, const spool::RunState& state, int 
   return pgid;
 }
 
+// A run is `starting` for the few milliseconds between `run -d` returning and the
+// supervisor recording the program's pid; a signal sent then must not be lost.
+spool::RunState wait_until_started(const spool::RunDir& run) {
+  spool::FollowOptions follow;
+  follow.want_stdout = follow.want_stderr = false;
+  follow.timeout = std::chrono::seconds(10);
+  follow.until = [](const spool::RunState& state) {
+    return state.state != spool::RunStatus::starting;
+  };
+  spool::CallbackSink sink([](spool::Stream, std::string_view) {});
+  spool::Follower follower(run, follow, sink);
+  return follower.run();
+}
+
 } // namespace
 
 pid_t signal_run(const spool::RunDir& run, int signum) {
   spool::RunState state = run.read_state_resolving_lost();
+  if (state.state == spool::RunStatus::starting) {
+    state = wait_until_started(run);
+  }
   const std::string& id = run.run_id();
   if (spool::is_final(state.state)) {
     throw std::runtime_error("run " + id + " has already ended (" + spool::to_string(state.state)

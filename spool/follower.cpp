@@ -88,6 +88,7 @@ private:
   static void on_supervisor_exit(uv_poll_t* handle, int status, int events);
   static void on_timer(uv_timer_t* handle);
   static void on_signal(uv_signal_t* handle, int signum);
+  static void on_deadline(uv_timer_t* handle);
 
   RunDir m_run;
   FollowOptions m_options;
@@ -105,6 +106,8 @@ private:
   bool m_dir_watch_open = false;
   uv_timer_t m_timer{};
   bool m_timer_open = false;
+  uv_timer_t m_deadline{};
+  bool m_deadline_open = false;
   Fd m_pidfd;
   uv_poll_t m_pidfd_poll{};
   bool m_pidfd_poll_open = false;
@@ -144,6 +147,10 @@ void Follower::Impl::step() {
 
 void Follower::Impl::act_on_state() {
   if (m_done) {
+    return;
+  }
+  if (m_options.until && m_options.until(m_state)) {
+    finish();
     return;
   }
   if (is_final(m_state.state)) {
@@ -248,6 +255,10 @@ void Follower::Impl::on_timer(uv_timer_t* handle) {
   });
 }
 
+void Follower::Impl::on_deadline(uv_timer_t* handle) {
+  static_cast<Impl*>(handle->data)->stop();
+}
+
 void Follower::Impl::on_signal(uv_signal_t* handle, int signum) {
   auto* self = static_cast<Impl*>(handle->data);
   self->guarded([&] {
@@ -266,6 +277,13 @@ RunState Follower::Impl::run() {
     uv_timer_init(&m_loop, &m_timer);
     m_timer.data = this;
     m_timer_open = true;
+    if (m_options.timeout) {
+      uv_timer_init(&m_loop, &m_deadline);
+      m_deadline.data = this;
+      m_deadline_open = true;
+      uv_timer_start(
+          &m_deadline, on_deadline, static_cast<uint64_t>(m_options.timeout->count()), 0);
+    }
     for (int signum : m_options.signals) {
       auto handle = std::make_unique<uv_signal_t>();
       uv_signal_init(&m_loop, handle.get());
@@ -319,6 +337,9 @@ RunState Follower::Impl::run() {
   }
   if (m_timer_open) {
     close_handle(&m_timer);
+  }
+  if (m_deadline_open) {
+    close_handle(&m_deadline);
   }
   if (m_pidfd_poll_open) {
     close_handle(&m_pidfd_poll);

@@ -5,9 +5,11 @@
 #include "spool/run_dir.hpp"
 #include "spool/state.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace spdlog {
@@ -23,6 +25,10 @@ struct FollowOptions {
   std::uint64_t stderr_offset = 0;
   // false: deliver what is there now and return (tail without -f).
   bool follow = true;
+  // Stop as soon as a state read satisfies this (e.g. "no longer starting").
+  std::function<bool(const RunState&)> until;
+  // Give up following after this long; run() then returns the (non-final) state it last read.
+  std::optional<std::chrono::milliseconds> timeout;
   // Signals to receive while following (as loop events, not raw handlers); on_signal runs
   // in the follower's thread and may call Follower::stop().
   std::vector<int> signals;
