@@ -53,6 +53,17 @@ std::string live_in_group(pid_t pgid) {
   return live;
 }
 
+// live_in_group() once it is empty or the time is up.
+std::string live_in_group_after(pid_t pgid, Clock::duration timeout) {
+  Clock::time_point deadline = Clock::now() + timeout;
+  std::string live = live_in_group(pgid);
+  while (!live.empty() && Clock::now() < deadline) {
+    ::usleep(10000);
+    live = live_in_group(pgid);
+  }
+  return live;
+}
+
 } // namespace
 
 TEST_CASE("exit codes and signals come back through the marker, told apart", "[ssh][sudo]") {
@@ -176,7 +187,8 @@ TEST_CASE("a remote kill reaches the whole far-side group and leaves no process"
       CHECK(o.exit_code() == 128 + SIGTERM);
       CHECK(child.filtered_err().empty());
       // The wrapper has reaped the leader; the background sleep was in the same group.
-      CHECK(live_in_group(pgid) == "");
+      // A signalled grandchild may still be on its way out (state R): wait, with a deadline.
+      CHECK(live_in_group_after(pgid, std::chrono::seconds(5)) == "");
       // The run is over: the nonce check refuses to signal a group that is no longer ours.
       Outcome stale = run(cmdbuild::build_remote_kill(target, pgid, SIGTERM, nonce));
       CHECK(stale.exit_code() == 2);
