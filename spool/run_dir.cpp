@@ -54,9 +54,19 @@ nlohmann::json RunDir::read_spec() const {
 void RunDir::write_state(const RunState& state) const {
   // Invalid UTF-8 (from argv or paths) is replaced rather than making the write fail: a
   // state must always be recordable. spec.json says when argv was not exact.
-  write_file_atomically(
-      file(k_state_file),
-      state.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  auto render = [](const RunState& s) {
+    return s.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  };
+  try {
+    write_file_atomically(file(k_state_file), render(state));
+  } catch (const std::system_error& e) {
+    if (e.code().value() != ENOSPC || ::unlink(file(k_reserve_file).c_str()) != 0) {
+      throw;
+    }
+    RunState noted = state;
+    noted.extra["spool_disk_full"] = true;
+    write_file_atomically(file(k_state_file), render(noted));
+  }
 }
 
 bool RunDir::supervisor_alive() const {
@@ -117,6 +127,13 @@ NewRun create_run(const SpoolRoot& root,
     RunDir staged(temp_dir, run_id);
     for (const char* name : {k_stdout_file, k_stderr_file}) {
       open_or_throw(staged.file(name), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    }
+    {
+      // Real blocks (not a sparse hole): their release is what makes room later.
+      Fd reserve = open_or_throw(staged.file(k_reserve_file), O_WRONLY | O_CREAT | O_EXCL, 0600);
+      write_all(
+          reserve.get(), std::string(k_reserve_bytes, '\0'), staged.file(k_reserve_file).string());
+      fsync_or_throw(reserve.get(), staged.file(k_reserve_file).string());
     }
     FileLock lock = FileLock::try_exclusive(staged.file(k_lock_file));
     if (!lock.held()) {

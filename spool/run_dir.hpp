@@ -21,6 +21,10 @@ constexpr const char* k_stdout_file = "stdout";
 constexpr const char* k_stderr_file = "stderr";
 constexpr const char* k_lock_file = "lock";
 constexpr const char* k_log_file = "supervisor.log";
+// Space held back so that the final state can still be written when the program has filled
+// the file system: removed (freeing its blocks) only when a state write hits ENOSPC.
+constexpr const char* k_reserve_file = ".state.reserve";
+constexpr size_t k_reserve_bytes = 64 * 1024;
 
 class RunDir {
 public:
@@ -39,7 +43,8 @@ public:
   RunState read_state() const;
   // Reads spec.json; throws like read_state.
   nlohmann::json read_spec() const;
-  // Replaces state.json atomically and durably (AtomicFile).
+  // Replaces state.json atomically and durably (AtomicFile). On ENOSPC it gives up the
+  // run's space reserve and tries once more, noting "spool_disk_full" in the state.
   void write_state(const RunState& state) const;
 
   // True while some process (the supervisor, or the front end before the hand-off) holds
