@@ -20,6 +20,13 @@ inline std::string writer() {
   return CHAPERONE_TEST_WRITER;
 }
 
+// Options with just a deadline.
+inline RunOptions within(std::chrono::milliseconds deadline) {
+  RunOptions options;
+  options.deadline = deadline;
+  return options;
+}
+
 // `run -d [extra...] -- argv...`; REQUIREs exit 0 and returns the printed id.
 inline std::string start_detached(const TempSpool& spool,
                                   const std::vector<std::string>& program,

@@ -1,1 +1,241 @@
+// tests/integration/follow_test.cpp: coming back to a run: --detach, attach (offsets, tail),
+// tail, wait, status and ls, and a front end that goes away mid-run.
 #include "tests/integration/common.hpp"
+
+#include <signal.h>
+
+using namespace chaperone::test;
+
+namespace {
+
+// A detached run of `test_writer gated`: writes stream `seed` until scratch/gate exists.
+struct GatedRun {
+  std::string id;
+  std::filesystem::path gate;
+};
+
+GatedRun start_gated(const TempSpool& spool, std::uint64_t seed, int code, const std::string& name) {
+  std::filesystem::path gate = spool.scratch() / ("gate-" + name);
+  std::string id = start_detached(
+      spool, {writer(), "gated", std::to_string(seed), gate.string(), std::to_string(code)}, {"--name", name});
+  return {id, gate};
+}
+
+} // namespace
+
+TEST_CASE("run --detach prints the id at once and attach then streams the whole output",
+          "[integration][follow]") {
+  TempSpool spool;
+  GatedRun run = start_gated(spool, 7, 3, "detached");
+  CHECK(spool.run_ids() == std::vector<std::string>{"detached"});
+  CHECK_FALSE(is_final_state(spool.state(run.id)["state"]));
+  // Let it write a while, then end it; attach gets everything from byte 0 and the code.
+  REQUIRE(wait_until(deadline_in(20s), "output to grow", [&] {
+    return spool.output_size(run.id, "stdout") >= 64 * 1024;
+  }));
+  write_whole_file(run.gate, "");
+  RunResult r = run_chaperone(spool, {"attach", run.id});
+  CHECK(r.exit_code == 3);
+  CHECK(r.err.empty());
+  CHECK(r.out.size() == spool.output_size(run.id, "stdout"));
+  CHECK(r.out == pattern_bytes(7, 0, r.out.size()));
+  CHECK(spool.state(run.id)["output"]["stdout"] == r.out.size());
+}
+
+TEST_CASE("run --detach returns even when its caller reads stdout to EOF", "[integration][follow]") {
+  // As in ID=$(chaperone run -d ...): the supervisor must not hold the caller's pipe.
+  TempSpool spool;
+  RunOptions options;
+  options.deadline = 10s;
+  RunResult r = run_chaperone(spool, {"run", "-d", "--", "sleep", "1000"}, options);
+  CHECK(r.exit_code == 0);
+  CHECK_FALSE(r.deadline_missed);
+  std::string id = spool.only_run_id();
+  CHECK(r.out == id + "\n");
+  RunResult k = run_chaperone(spool, {"kill", "-s", "KILL", id});
+  INFO("kill stderr: " << k.err);
+  CHECK(k.exit_code == 0);
+  CHECK(run_chaperone(spool, {"wait", id}, within(20s)).exit_code == 137);
+}
+
+TEST_CASE("attach --from-offset and --stdout-offset/--stderr-offset start at those bytes",
+          "[integration][follow]") {
+  TempSpool spool;
+  RunResult first = run_chaperone(spool, {"run", "--", writer(), "both", "11", "100000", "12", "50000"});
+  REQUIRE(first.exit_code == 0);
+  std::string id = spool.only_run_id();
+
+  RunResult from = run_chaperone(spool, {"attach", "--from-offset", "40000", id});
+  CHECK(from.exit_code == 0);
+  CHECK(from.out == pattern_bytes(11, 40000, 60000));
+  CHECK(from.err == pattern_bytes(12, 40000, 10000));
+
+  RunResult split = run_chaperone(spool, {"attach", "--stdout-offset", "99999", "--stderr-offset", "1", id});
+  CHECK(split.exit_code == 0);
+  CHECK(split.out == pattern_bytes(11, 99999, 1));
+  CHECK(split.err == pattern_bytes(12, 1, 49999));
+
+  RunResult end = run_chaperone(spool, {"attach", "--from-offset", "100000", id});
+  CHECK(end.exit_code == 0);
+  CHECK(end.out.empty());
+}
+
+TEST_CASE("attach --tail N starts each stream N lines before its end", "[integration][follow]") {
+  TempSpool spool;
+  RunResult first = run_chaperone(spool, {"run", "--", "sh", "-c", "seq 1 100; seq 1 20 >&2; exit 4"});
+  REQUIRE(first.exit_code == 4);
+  std::string id = spool.only_run_id();
+  RunResult r = run_chaperone(spool, {"attach", "--tail", "3", id});
+  CHECK(r.exit_code == 4);
+  CHECK(r.out == "98\n99\n100\n");
+  CHECK(r.err == "18\n19\n20\n");
+}
+
+TEST_CASE("tail -n N prints the last N lines of the chosen stream", "[integration][follow]") {
+  TempSpool spool;
+  RunResult first = run_chaperone(spool, {"run", "--", "sh", "-c", "seq 1 100; printf 'e1\\ne2\\ne3' >&2"});
+  REQUIRE(first.exit_code == 0);
+  std::string id = spool.only_run_id();
+  CHECK(run_chaperone(spool, {"tail", "-n", "2", id}).out == "99\n100\n");
+  CHECK(run_chaperone(spool, {"tail", id}).out == "91\n92\n93\n94\n95\n96\n97\n98\n99\n100\n");
+  CHECK(run_chaperone(spool, {"tail", "-n", "0", id}).out.empty());
+  CHECK(run_chaperone(spool, {"tail", "-n", "1000", id}).out == first.out);
+  // A last line without a newline counts as a line.
+  RunResult err = run_chaperone(spool, {"tail", "-n", "2", "--stream", "stderr", id});
+  CHECK(err.exit_code == 0);
+  CHECK(err.out == "e2\ne3");
+}
+
+TEST_CASE("tail -f follows a running run to its end and then exits 0", "[integration][follow]") {
+  TempSpool spool;
+  GatedRun run = start_gated(spool, 21, 0, "followed");
+  ChaperoneProcess tail(spool, {"tail", "-f", "-n", "0", run.id});
+  // tail -f prints only what comes after it started, up to the end.
+  REQUIRE(tail.read_until(deadline_in(20s), "tail -f output", [&] { return tail.out().size() >= 16384; }));
+  write_whole_file(run.gate, "");
+  RunResult r = tail.finish();
+  CHECK(r.exit_code == 0);
+  std::uint64_t total = spool.output_size(run.id, "stdout");
+  REQUIRE(r.out.size() <= total);
+  std::uint64_t start = total - r.out.size();
+  CHECK(r.out == pattern_bytes(21, start, r.out.size()));
+}
+
+TEST_CASE("wait with several ids waits for all and exits with the first non-zero code",
+          "[integration][follow]") {
+  TempSpool spool;
+  GatedRun a = start_gated(spool, 31, 0, "wait-a");
+  GatedRun b = start_gated(spool, 32, 5, "wait-b");
+  GatedRun c = start_gated(spool, 33, 6, "wait-c");
+  ChaperoneProcess waiter(spool, {"wait", a.id, b.id, c.id});
+  // Nothing is final yet, so wait must still be waiting after the first two end.
+  write_whole_file(a.gate, "");
+  write_whole_file(c.gate, "");
+  REQUIRE(wait_for_state(spool, c.id, {"exited"}));
+  REQUIRE(wait_for_state(spool, a.id, {"exited"}));
+  CHECK(process_running(waiter.pid()));
+  write_whole_file(b.gate, "");
+  RunResult r = waiter.finish();
+  CHECK(r.exit_code == 5);
+  CHECK(r.out.empty());
+  CHECK(r.err.empty());
+  CHECK(run_chaperone(spool, {"wait", a.id}).exit_code == 0);
+  CHECK(run_chaperone(spool, {"wait", c.id, a.id}).exit_code == 6);
+}
+
+TEST_CASE("status --json and ls --json print JSON that outside tools can parse", "[integration][follow]") {
+  TempSpool spool;
+  REQUIRE(run_chaperone(spool, {"run", "--name", "older", "--", "sh", "-c", "exit 2"}).exit_code == 2);
+  GatedRun newer = start_gated(spool, 41, 0, "newer");
+
+  RunResult status = run_chaperone(spool, {"status", "--json", "older"});
+  REQUIRE(status.exit_code == 0);
+  nlohmann::json st = nlohmann::json::parse(status.out);
+  CHECK(st["run_id"] == "older");
+  CHECK(st["state"] == "exited");
+  CHECK(st["exit_code"] == 2);
+  CHECK(st == spool.state("older"));
+
+  RunResult ls = run_chaperone(spool, {"ls", "--json"});
+  REQUIRE(ls.exit_code == 0);
+  nlohmann::json list = nlohmann::json::parse(ls.out);
+  REQUIRE(list.is_array());
+  REQUIRE(list.size() == 2);
+  CHECK(list[0]["run_id"] == "newer"); // newest first
+  CHECK(list[0]["state"] == "running");
+  CHECK(list[1]["run_id"] == "older");
+
+  RunResult text = run_chaperone(spool, {"ls"});
+  CHECK(text.exit_code == 0);
+  CHECK(text.out.find("older") != std::string::npos);
+  CHECK(text.out.find("newer") < text.out.find("older"));
+  RunResult plain = run_chaperone(spool, {"status", "older"});
+  CHECK(plain.exit_code == 0);
+  CHECK(plain.out.find("exited") != std::string::npos);
+
+  write_whole_file(newer.gate, "");
+  CHECK(run_chaperone(spool, {"wait", "newer"}).exit_code == 0);
+}
+
+TEST_CASE("ls --json on an empty or missing spool prints an empty array", "[integration][follow]") {
+  TempSpool spool;
+  RunResult r = run_chaperone(spool, {"ls", "--json"});
+  CHECK(r.exit_code == 0);
+  CHECK(nlohmann::json::parse(r.out) == nlohmann::json::array());
+  RunOptions missing;
+  missing.spool_value = (spool.scratch() / "not-yet").string();
+  RunResult m = run_chaperone(spool, {"ls", "--json"}, missing);
+  CHECK(m.exit_code == 0);
+  CHECK(nlohmann::json::parse(m.out) == nlohmann::json::array());
+  CHECK_FALSE(std::filesystem::exists(spool.scratch() / "not-yet"));
+}
+
+TEST_CASE("an attached front end killed mid-run leaves the run going, and attach then gets every byte",
+          "[integration][follow]") {
+  int signum = GENERATE(SIGKILL, SIGHUP);
+  INFO("front end signal " << signum);
+  TempSpool spool;
+  std::filesystem::path gate = spool.scratch() / "gate";
+  ChaperoneProcess front(spool, {"run", "--name", "survivor", "--", writer(), "gated", "51", gate.string(), "9"});
+  REQUIRE(front.read_until(deadline_in(20s), "the attached output", [&] { return front.out().size() >= 32768; }));
+  front.send_signal(signum);
+  RunResult gone = front.finish();
+  // SIGHUP only detaches: the front end exits 129 by itself. SIGKILL just kills it.
+  CHECK(gone.exit_code == 128 + signum);
+  if (signum == SIGHUP) {
+    CHECK_FALSE(gone.signal.has_value());
+  }
+  CHECK(gone.out == pattern_bytes(51, 0, gone.out.size()));
+  // The program keeps writing with nobody attached.
+  std::uint64_t at_detach = spool.output_size("survivor", "stdout");
+  REQUIRE(wait_until(deadline_in(20s), "the program to keep writing", [&] {
+    return spool.output_size("survivor", "stdout") > at_detach + 16384;
+  }));
+  CHECK(spool.state("survivor")["state"] == "running");
+  ChaperoneProcess again(spool, {"attach", "survivor"});
+  REQUIRE(again.read_until(deadline_in(20s), "attach to catch up", [&] { return again.out().size() > at_detach; }));
+  write_whole_file(gate, "");
+  RunResult r = again.finish();
+  CHECK(r.exit_code == 9);
+  std::uint64_t total = spool.output_size("survivor", "stdout");
+  CHECK(r.out.size() == total);
+  CHECK(r.out == pattern_bytes(51, 0, total));
+  CHECK(spool.state("survivor")["output"]["stdout"] == total);
+}
+
+TEST_CASE("a front end whose stdout reader goes away detaches with 141 and the run goes on",
+          "[integration][follow]") {
+  TempSpool spool;
+  std::filesystem::path gate = spool.scratch() / "gate";
+  // As in `chaperone run ... | head -c 1000`: once head has gone, the front end's write fails
+  // with EPIPE; it must detach (141) and leave the run alone.
+  RunOptions options;
+  options.wrapper = {"bash", "-c", "\"$@\" | head -c 1000 > /dev/null; echo \"${PIPESTATUS[0]}\"", "bash"};
+  RunResult r = run_chaperone(
+      spool, {"run", "--name", "piped", "--", writer(), "gated", "61", gate.string(), "0"}, options);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "141\n");
+  CHECK(spool.state("piped")["state"] == "running");
+  write_whole_file(gate, "");
+  CHECK(run_chaperone(spool, {"wait", "piped"}).exit_code == 0);
+}

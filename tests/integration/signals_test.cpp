@@ -1,1 +1,121 @@
+// tests/integration/signals_test.cpp: signals to the front end, `chaperone kill`, and a
+// supervisor that dies (lost runs).
 #include "tests/integration/common.hpp"
+
+#include <signal.h>
+
+using namespace chaperone::test;
+
+namespace {
+
+// A detached `sh -c 'echo ready; exec sleep 1000'`, waited for until it is running.
+std::string start_sleeper(const TempSpool& spool, const std::string& name) {
+  std::string id = start_detached(spool, {"sh", "-c", "echo ready; exec sleep 1000"}, {"--name", name});
+  REQUIRE(wait_until(deadline_in(20s), "the sleeper to say ready", [&] {
+    return spool.state(id).value("state", "") == "running" && spool.output(id, "stdout") == "ready\n";
+  }));
+  return id;
+}
+
+} // namespace
+
+TEST_CASE("SIGINT and SIGTERM to the attached front end are forwarded to the program",
+          "[integration][signals]") {
+  int signum = GENERATE(SIGINT, SIGTERM);
+  TempSpool spool;
+  ChaperoneProcess front(spool, {"run", "--name", "fwd", "--", "sh", "-c", "echo ready; exec sleep 1000"});
+  REQUIRE(front.read_until(deadline_in(20s), "ready", [&] { return front.out() == "ready\n"; }));
+  front.send_signal(signum);
+  RunResult r = front.finish();
+  CHECK(r.exit_code == 128 + signum);
+  CHECK_FALSE(r.signal.has_value()); // the front end exited by itself, with the program's code
+  nlohmann::json st = spool.state("fwd");
+  CHECK(st["state"] == "signaled");
+  CHECK(st["signal"] == signum);
+}
+
+TEST_CASE("SIGINT forwarded to a program that traps it lets the program choose its exit code",
+          "[integration][signals]") {
+  TempSpool spool;
+  ChaperoneProcess front(
+      spool, {"run", "--name", "trap", "--", "sh", "-c", "trap 'echo caught; exit 7' INT; echo ready; while :; do sleep 1; done"});
+  REQUIRE(front.read_until(deadline_in(20s), "ready", [&] { return front.out() == "ready\n"; }));
+  front.send_signal(SIGINT);
+  RunResult r = front.finish();
+  CHECK(r.exit_code == 7);
+  CHECK(r.out == "ready\ncaught\n");
+  CHECK(spool.state("trap")["state"] == "exited");
+}
+
+TEST_CASE("kill sends SIGTERM by default and -s KILL sends SIGKILL to the run's group",
+          "[integration][signals]") {
+  std::string signal = GENERATE(std::string(), std::string("KILL"), std::string("9"), std::string("SIGINT"));
+  int expected = signal.empty() ? 143 : signal == "SIGINT" ? 130 : 137;
+  TempSpool spool;
+  std::string id = start_sleeper(spool, "victim");
+  std::vector<std::string> args{"kill", id};
+  if (!signal.empty()) {
+    args = {"kill", "-s", signal, id};
+  }
+  RunResult k = run_chaperone(spool, args);
+  CHECK(k.exit_code == 0);
+  CHECK(k.err.empty());
+  CHECK(run_chaperone(spool, {"wait", id}).exit_code == expected);
+  CHECK(spool.state(id)["state"] == "signaled");
+  // A second kill finds the run over: an error, not a signal to a reused pid.
+  RunResult again = run_chaperone(spool, {"kill", id});
+  CHECK(again.exit_code == 125);
+  CHECK(again.err_lines().size() == 1);
+}
+
+TEST_CASE("kill right after run --detach reaches the program even while the run is starting",
+          "[integration][signals][regression]") {
+  TempSpool spool;
+  for (int i = 0; i < 5; ++i) {
+    std::string id = start_detached(spool, {"sleep", "1000"}, {"--name", "early-" + std::to_string(i)});
+    RunResult k = run_chaperone(spool, {"kill", "-s", "KILL", id});
+    INFO("stderr: " << k.err);
+    CHECK(k.exit_code == 0);
+    CHECK(run_chaperone(spool, {"wait", id}, within(20s)).exit_code == 137);
+  }
+}
+
+TEST_CASE("a SIGKILLed supervisor makes status, ls, wait and attach report the run lost",
+          "[integration][signals]") {
+  TempSpool spool;
+  std::string id = start_sleeper(spool, "orphaned");
+  nlohmann::json st = spool.state(id);
+  pid_t supervisor = st["supervisor_pid"].get<pid_t>();
+  pid_t program = st["pid"].get<pid_t>();
+  auto program_ticks = process_start_ticks(program);
+  // An attach started before the death notices it at once (it watches the supervisor).
+  ChaperoneProcess attached(spool, {"attach", id});
+  REQUIRE(attached.read_until(deadline_in(20s), "attach output", [&] { return attached.out() == "ready\n"; }));
+  REQUIRE(::kill(supervisor, SIGKILL) == 0);
+  RunResult a = attached.finish();
+  CHECK(a.exit_code == 125);
+  CHECK(a.elapsed < 10s);
+  INFO("attach stderr: " << a.err);
+  CHECK(a.err.find("lost") != std::string::npos);
+
+  RunResult status = run_chaperone(spool, {"status", "--json", id});
+  CHECK(status.exit_code == 0);
+  CHECK(nlohmann::json::parse(status.out)["state"] == "lost");
+  CHECK(run_chaperone(spool, {"status", id}).out.find("lost") != std::string::npos);
+  nlohmann::json list = nlohmann::json::parse(run_chaperone(spool, {"ls", "--json"}).out);
+  REQUIRE(list.size() == 1);
+  CHECK(list[0]["state"] == "lost");
+  CHECK(run_chaperone(spool, {"ls"}).out.find("lost") != std::string::npos);
+  CHECK(run_chaperone(spool, {"wait", id}).exit_code == 125);
+  CHECK(run_chaperone(spool, {"attach", id}).exit_code == 125);
+  nlohmann::json final_state = spool.state(id);
+  CHECK(final_state["state"] == "lost");
+  CHECK(final_state["exit_code"] == 125);
+  CHECK(final_state["error"].is_string());
+  CHECK(final_state["output"]["stdout"] == 6);
+
+  // The program outlives its supervisor (nothing is left to end it); clean up after it.
+  if (process_running(program, program_ticks)) {
+    ::kill(-program, SIGKILL);
+  }
+}
