@@ -17,7 +17,22 @@ struct Row {
   std::string run_id;
   std::optional<spool::RunState> state; // nullopt: damaged
   std::string damage;
+  std::string sort_key; // when the run began: its start time, else its creation time
 };
+
+// A run that is still `starting` (or was lost or failed before its program started) has no
+// start time yet; it is nonetheless the newest, so fall back to spec.json's creation time
+// rather than sorting it after every run that did start.
+std::string sort_key_of(const spool::RunDir& run, const spool::RunState& state) {
+  if (!state.start_time.empty()) {
+    return state.start_time;
+  }
+  try {
+    return run.read_spec().value("created", std::string());
+  } catch (const std::exception&) {
+    return {};
+  }
+}
 
 } // namespace
 
@@ -30,9 +45,10 @@ void add_ls_command(CLI::App& app, CliContext& context) {
     if (std::optional<spool::SpoolRoot> root = context.open_spool(false)) {
       for (std::string& id : spool::list_run_ids(*root)) {
         spool::RunDir run(root->path() / id, id);
-        Row row{id, std::nullopt, {}};
+        Row row{id, std::nullopt, {}, {}};
         try {
           row.state = run.read_state_resolving_lost();
+          row.sort_key = sort_key_of(run, *row.state);
         } catch (const std::exception& e) {
           // One damaged run must not hide the others.
           row.damage = e.what();
@@ -40,11 +56,8 @@ void add_ls_command(CLI::App& app, CliContext& context) {
         rows.push_back(std::move(row));
       }
     }
-    auto key = [](const Row& row) { return row.state ? row.state->start_time : std::string(); };
-    std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
-      std::string ka = key(a);
-      std::string kb = key(b);
-      return ka != kb ? ka > kb : a.run_id > b.run_id;
+    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+      return a.sort_key != b.sort_key ? a.sort_key > b.sort_key : a.run_id > b.run_id;
     });
     if (*json) {
       nlohmann::json out = nlohmann::json::array();

@@ -1,5 +1,6 @@
 // chaperone/command_run.cpp: `chaperone run [options] -- PROGRAM [ARGS...]`.
 #include "chaperone/attach_session.hpp"
+#include "chaperone/byte_size.hpp"
 #include "chaperone/cli_context.hpp"
 #include "chaperone/duration.hpp"
 #include "chaperone/launch.hpp"
@@ -27,6 +28,8 @@ struct RunArgs {
   std::string kill_after = "10s";
   bool keep_children = false;
   bool record_env = false;
+  std::string max_output;
+  std::string max_output_action = "drop";
   std::string host;
   int port = 0;
   std::string login;
@@ -70,6 +73,16 @@ LaunchRequest make_request(const RunArgs& args, char** envp) {
   }
   request.kill_after = *kill_after;
   request.keep_children = args.keep_children;
+  if (!args.max_output.empty()) {
+    auto limit = parse_byte_size(args.max_output);
+    if (!limit || *limit == 0) {
+      throw std::invalid_argument(
+          "--max-output \"" + args.max_output
+          + "\": expected a positive byte count such as 1048576, 64K or 10M");
+    }
+    request.max_output = *limit;
+  }
+  request.stop_on_max_output = args.max_output_action == "stop";
   request.record_env = args.record_env;
 
   cmdbuild::Target& target = request.target;
@@ -122,6 +135,13 @@ void add_launch_options(CLI::App* cmd, RunArgs* args) {
   cmd->add_flag("--keep-children",
                 args->keep_children,
                 "Leave processes the program started running when it exits");
+  cmd->add_option("--max-output",
+                  args->max_output,
+                  "Keep at most BYTES (64K, 10M, 1G) of each stream; default unlimited");
+  cmd->add_option("--max-output-action",
+                  args->max_output_action,
+                  "drop (default: the run goes on, the excess is dropped) or stop (end the run)")
+      ->check(CLI::IsMember({"drop", "stop"}));
   cmd->add_flag(
       "--record-env", args->record_env, "Store --env values in spec.json (default: names only)");
   cmd->add_option("--host", args->host, "Run on HOST over ssh");

@@ -122,7 +122,10 @@ nlohmann::json make_spec(const LaunchRequest& request, const std::string& run_id
       {"timeout_ms",
        request.timeout ? nlohmann::json(request.timeout->count()) : nlohmann::json(nullptr)},
       {"kill_after_ms", request.kill_after.count()},
-      {"keep_children", request.keep_children}};
+      {"keep_children", request.keep_children},
+      {"max_output",
+       request.max_output == 0 ? nlohmann::json(nullptr) : nlohmann::json(request.max_output)},
+      {"max_output_action", request.stop_on_max_output ? "stop" : "drop"}};
   return {{"spec_version", 1},
           {"run_id", run_id},
           {"created", spool::format_utc(std::chrono::system_clock::now())},
@@ -161,6 +164,8 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
   options.timeout = request.timeout;
   options.kill_after = request.kill_after;
   options.keep_children = request.keep_children;
+  options.max_output = request.max_output;
+  options.stop_on_max_output = request.stop_on_max_output;
   options.lock_fd = 3;
   options.stdin_path = request.stdin_path;
   if (local) {

@@ -6,6 +6,7 @@
 #include "spool/spool_root.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -21,6 +22,8 @@ struct LaunchRequest {
   std::optional<std::chrono::milliseconds> timeout;
   std::chrono::milliseconds kill_after{10'000};
   bool keep_children = false;
+  std::uint64_t max_output = 0; // per stream; 0 = unlimited
+  bool stop_on_max_output = false;
   bool record_env = false;               // store --env values in spec.json (else names only)
   std::vector<std::string> base_env;     // the caller's environment, "K=V"
   std::filesystem::path supervisor_path; // the chaperone-supervisor binary

@@ -2,9 +2,9 @@
 // and writes the run's state. One libuv loop; signals arrive as loop events.
 #include "chaperone/supervisor.hpp"
 
+#include "chaperone/output_relay.hpp"
 #include "chaperone/signal_name.hpp"
 #include "chaperone/spawn.hpp"
-#include "chaperone/stderr_relay.hpp"
 #include "chaperone/target_json.hpp"
 #include "cmdbuild/command.hpp"
 #include "spool/error.hpp"
@@ -27,6 +27,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -101,6 +102,14 @@ private:
   void note_markers();
   void maybe_finish();
   void finalize_remote();
+  void on_output_limit(const std::string& stream);
+  // The far side's status channel (remote runs), or nullptr.
+  const cmdbuild::MarkerFilter* markers() const {
+    return m_relays[1] ? m_relays[1]->markers() : nullptr;
+  }
+  bool relays_open() const {
+    return (m_relays[0] && m_relays[0]->open()) || (m_relays[1] && m_relays[1]->open());
+  }
 
   static void on_signal(uv_signal_t* handle, int signum);
   static void on_timeout(uv_timer_t* handle);
@@ -137,10 +146,11 @@ private:
   std::string m_fatal;
 
   cmdbuild::Target m_target;
-  bool m_ssh = false;                   // the child is ssh; the program is on the far side
-  std::unique_ptr<StderrRelay> m_relay; // remote/sudo runs: stderr through the marker filter
-  std::set<pid_t> m_helpers;            // our remote-kill ssh processes (not leftovers)
+  bool m_ssh = false;                       // the child is ssh; the program is on the far side
+  std::unique_ptr<OutputRelay> m_relays[2]; // stdout, stderr when they go through a pipe
+  std::set<pid_t> m_helpers;                // our remote-kill ssh processes (not leftovers)
   bool m_remote_recorded = false;
+  bool m_output_limit_stop = false;
 
   uv_loop_t m_loop{};
   uv_signal_t m_sigchld{};
@@ -214,23 +224,30 @@ void Supervisor::start_program() {
   request.stdin_fd = stdin_fd.get();
   request.stdout_fd = m_stdout.get();
   request.stderr_fd = m_stderr.get();
-  // Remote runs: stdout goes straight into the spool file (ssh writes it; no copy), stderr
-  // through a pipe, because the far side's status markers ride on it and must be stripped.
-  spool::Fd pipe_read;
-  spool::Fd pipe_write;
-  if (!m_options.nonce.empty()) {
+  // Normally the program (or ssh) writes straight into the spool files: no copy at all.
+  // A stream goes through a pipe and a relay only when something must happen to its bytes:
+  // the far side's status markers ride on stderr in remote runs and are stripped, and
+  // --max-output drops what is past the limit.
+  bool limited = m_options.max_output > 0;
+  spool::Fd pipe_read[2];
+  spool::Fd pipe_write[2];
+  for (int stream = 0; stream < 2; ++stream) {
+    bool needs_relay = limited || (stream == 1 && !m_options.nonce.empty());
+    if (!needs_relay) {
+      continue;
+    }
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) {
       spool::throw_errno("pipe2");
     }
-    pipe_read.reset(fds[0]);
-    pipe_write.reset(fds[1]);
+    pipe_read[stream].reset(fds[0]);
+    pipe_write[stream].reset(fds[1]);
     // Only our end is non-blocking: the O_NONBLOCK flag lives in the open file description,
-    // and ssh must get a normal, blocking stderr.
-    if (::fcntl(pipe_read.get(), F_SETFL, O_NONBLOCK) != 0) {
-      spool::throw_errno("fcntl O_NONBLOCK stderr pipe");
+    // and the program must get a normal, blocking stdout/stderr.
+    if (::fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) {
+      spool::throw_errno("fcntl O_NONBLOCK output pipe");
     }
-    request.stderr_fd = pipe_write.get();
+    (stream == 0 ? request.stdout_fd : request.stderr_fd) = fds[1];
   }
   request.cwd_fd = cwd_fd.get();
   request.new_process_group = true;
@@ -245,22 +262,26 @@ void Supervisor::start_program() {
     record_spawn_failure(e);
     return;
   }
-  if (pipe_read.valid()) {
-    pipe_write.reset();
-    m_relay = std::make_unique<StderrRelay>(
+  for (int stream = 0; stream < 2; ++stream) {
+    if (!pipe_read[stream].valid()) {
+      continue;
+    }
+    pipe_write[stream].reset();
+    OutputRelayCallbacks callbacks;
+    callbacks.on_progress = [this] { note_markers(); };
+    callbacks.on_eof = [this] { maybe_finish(); };
+    callbacks.on_error = [this](const std::string& error) {
+      m_fatal = error;
+      uv_stop(&m_loop);
+    };
+    callbacks.on_limit = [this, stream] { on_output_limit(stream == 0 ? "stdout" : "stderr"); };
+    m_relays[stream] = std::make_unique<OutputRelay>(
         &m_loop,
-        std::move(pipe_read),
-        m_stderr.get(),
-        m_options.nonce,
-        [this] { note_markers(); },
-        [this] {
-          m_log->debug("stderr pipe closed");
-          maybe_finish();
-        },
-        [this](const std::string& error) {
-          m_fatal = error;
-          uv_stop(&m_loop);
-        });
+        std::move(pipe_read[stream]),
+        stream == 0 ? m_stdout.get() : m_stderr.get(),
+        stream == 1 ? m_options.nonce : std::string(),
+        limited ? m_options.max_output : std::numeric_limits<std::uint64_t>::max(),
+        std::move(callbacks));
   }
   m_state.state = RunStatus::running;
   m_state.pid = m_pid;
@@ -377,13 +398,25 @@ void Supervisor::finalize() {
   }
   if (m_ssh) {
     finalize_remote();
-  } else if (m_relay && m_relay->markers().cwd_error()) {
+  } else if (markers() != nullptr && markers()->cwd_error()) {
     // sudo mode: the wrapper could not enter the directory and did not run the program.
     m_state.state = RunStatus::failed;
     m_state.return_code.reset();
-    m_state.error = "cd " + m_state.program.value("cwd", std::string()) + ": "
-                    + *m_relay->markers().cwd_error();
+    m_state.error =
+        "cd " + m_state.program.value("cwd", std::string()) + ": " + *markers()->cwd_error();
     m_state.exit_code = spool::k_exit_chaperone_failed;
+  }
+  for (int stream = 0; stream < 2; ++stream) {
+    if (m_relays[stream] && m_relays[stream]->dropped() > 0) {
+      m_state.extra["output_limit"][stream == 0 ? "stdout_dropped" : "stderr_dropped"] =
+          m_relays[stream]->dropped();
+    }
+  }
+  if (m_output_limit_stop && !m_timed_out) {
+    m_state.state = RunStatus::failed;
+    m_state.exit_code = spool::k_exit_chaperone_failed;
+    m_state.error =
+        "output limit of " + std::to_string(m_options.max_output) + " bytes exceeded; run stopped";
   }
   if (m_timed_out) {
     m_state.state = RunStatus::timed_out;
@@ -399,8 +432,22 @@ void Supervisor::finalize() {
               m_state.stderr_bytes);
 }
 
+void Supervisor::on_output_limit(const std::string& stream) {
+  m_log->warn("{} passed --max-output {} bytes", stream, m_options.max_output);
+  m_state.extra["output_limit"] = {{"max_bytes", m_options.max_output},
+                                   {"exceeded", stream},
+                                   {"action", m_options.stop_on_max_output ? "stop" : "drop"}};
+  m_run.write_state(m_state);
+  if (m_options.stop_on_max_output && !m_program_exited && !m_output_limit_stop) {
+    m_output_limit_stop = true;
+    signal_program(SIGTERM, "output limit");
+    uv_timer_start(
+        &m_kill_timer, on_kill_after, static_cast<uint64_t>(m_options.kill_after.count()), 0);
+  }
+}
+
 void Supervisor::maybe_finish() {
-  if (m_finalized || !m_no_children || (m_relay && m_relay->open())) {
+  if (m_finalized || !m_no_children || relays_open()) {
     return;
   }
   finalize();
@@ -408,37 +455,34 @@ void Supervisor::maybe_finish() {
 }
 
 void Supervisor::note_markers() {
-  if (m_remote_recorded || !m_relay || !m_relay->markers().pid()) {
+  if (m_remote_recorded || markers() == nullptr || !markers()->pid()) {
     return;
   }
-  const cmdbuild::MarkerFilter& markers = m_relay->markers();
+  const cmdbuild::MarkerFilter& far = *markers();
   m_remote_recorded = true;
   m_state.extra["remote"] = {
-      {"pid", *markers.pid()},
-      {"pgid", markers.pgid() ? nlohmann::json(*markers.pgid()) : nlohmann::json(nullptr)},
+      {"pid", *far.pid()},
+      {"pgid", far.pgid() ? nlohmann::json(*far.pgid()) : nlohmann::json(nullptr)},
       {"host", m_target.host}};
   m_state.extra["status_nonce"] = m_options.nonce;
   m_run.write_state(m_state);
-  m_log->info("far side: pid={} pgid={}", *markers.pid(), markers.pgid().value_or(-1));
+  m_log->info("far side: pid={} pgid={}", *far.pid(), far.pgid().value_or(-1));
 }
 
 void Supervisor::spawn_remote_kill(int signum) {
-  const cmdbuild::MarkerFilter& markers = m_relay->markers();
+  const cmdbuild::MarkerFilter& far = *markers();
   SpawnRequest request;
-  request.argv = cmdbuild::build_remote_kill(m_target, *markers.pgid(), signum, m_options.nonce);
+  request.argv = cmdbuild::build_remote_kill(m_target, *far.pgid(), signum, m_options.nonce);
   request.new_process_group = true;
   pid_t pid = spawn_process(request);
   m_helpers.insert(pid);
-  m_log->info("remote kill helper pid={} sends {} to far group {}",
-              pid,
-              signal_name(signum),
-              *markers.pgid());
+  m_log->info(
+      "remote kill helper pid={} sends {} to far group {}", pid, signal_name(signum), *far.pgid());
 }
 
 void Supervisor::signal_program(int signum, const std::string& why) {
   record_signal_sent(signum, why);
-  bool remote_known =
-      m_ssh && m_relay && m_relay->markers().pgid() && !m_relay->markers().finished();
+  bool remote_known = m_ssh && markers() != nullptr && markers()->pgid() && !markers()->finished();
   if (remote_known) {
     // Killing the local ssh client would leave the far program running (no tty, no
     // SIGHUP): the signal has to travel to the far process group itself.
@@ -458,42 +502,41 @@ void Supervisor::signal_program(int signum, const std::string& why) {
 void Supervisor::finalize_remote() {
   // ssh exits 255 for a connection failure, a remote `exit 255` and a remote signal alike;
   // the far side's markers are the only truth about the program.
-  const cmdbuild::MarkerFilter* markers = m_relay ? &m_relay->markers() : nullptr;
+  const cmdbuild::MarkerFilter* far = markers();
   int ssh_status =
       WIFEXITED(m_wait_status) ? WEXITSTATUS(m_wait_status) : 128 + WTERMSIG(m_wait_status);
   m_state.extra["ssh_exit_status"] = ssh_status;
   m_state.return_code.reset();
   m_state.signal.reset();
-  if (markers != nullptr && markers->exit_code()) {
+  if (far != nullptr && far->exit_code()) {
     m_state.state = RunStatus::exited;
-    m_state.return_code = *markers->exit_code();
-    m_state.exit_code = *markers->exit_code();
+    m_state.return_code = *far->exit_code();
+    m_state.exit_code = *far->exit_code();
     return;
   }
-  if (markers != nullptr && markers->signal()) {
+  if (far != nullptr && far->signal()) {
     m_state.state = RunStatus::signaled;
-    m_state.signal = *markers->signal();
-    m_state.exit_code = 128 + *markers->signal();
-    if (markers->core_dumped()) {
+    m_state.signal = *far->signal();
+    m_state.exit_code = 128 + *far->signal();
+    if (far->core_dumped()) {
       m_state.extra["core_dumped"] = true;
     }
     return;
   }
   m_state.state = RunStatus::failed;
-  std::string last = m_relay ? m_relay->last_line() : std::string();
-  if (markers != nullptr && markers->cwd_error()) {
-    m_state.error =
-        "cd " + m_state.program.value("cwd", std::string()) + ": " + *markers->cwd_error();
+  std::string last = m_relays[1] ? m_relays[1]->last_line() : std::string();
+  if (far != nullptr && far->cwd_error()) {
+    m_state.error = "cd " + m_state.program.value("cwd", std::string()) + ": " + *far->cwd_error();
     m_state.exit_code = spool::k_exit_chaperone_failed;
-  } else if (markers != nullptr && markers->exec_error()) {
+  } else if (far != nullptr && far->exec_error()) {
     bool not_found = ssh_status == spool::k_exit_not_found;
     m_state.error = std::string(not_found ? "program not found" : "program not executable") + " on "
-                    + m_target.host + ": " + *markers->exec_error();
+                    + m_target.host + ": " + *far->exec_error();
     m_state.exit_code = not_found ? spool::k_exit_not_found : spool::k_exit_not_executable;
-  } else if (markers != nullptr && markers->wrapper_error()) {
-    m_state.error = "far-side wrapper failed: " + *markers->wrapper_error();
+  } else if (far != nullptr && far->wrapper_error()) {
+    m_state.error = "far-side wrapper failed: " + *far->wrapper_error();
     m_state.exit_code = spool::k_exit_chaperone_failed;
-  } else if (markers != nullptr && markers->pid()) {
+  } else if (far != nullptr && far->pid()) {
     m_state.error = "connection lost" + (last.empty() ? std::string() : ": " + last);
     m_state.exit_code = spool::k_exit_ssh_failed;
   } else {
@@ -613,8 +656,10 @@ int Supervisor::run() {
       }
     }
   }
-  if (m_relay) {
-    m_relay->close_handle(); // the loop below completes the close; freed with us
+  for (auto& relay : m_relays) {
+    if (relay) {
+      relay->close_handle(); // the loop below completes the close; freed with us
+    }
   }
   for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&m_sigchld),
                               reinterpret_cast<uv_handle_t*>(&m_sigterm),
@@ -686,6 +731,10 @@ SupervisorOptions parse_supervisor_args(const std::vector<std::string>& args) {
       options.kill_after = std::chrono::milliseconds(number(arg));
     } else if (arg == "--keep-children") {
       options.keep_children = true;
+    } else if (arg == "--max-output") {
+      options.max_output = static_cast<std::uint64_t>(number(arg));
+    } else if (arg == "--stop-on-max-output") {
+      options.stop_on_max_output = true;
     } else {
       throw std::invalid_argument("unknown supervisor argument \"" + arg + "\"");
     }
@@ -715,6 +764,12 @@ std::vector<std::string> supervisor_args(const SupervisorOptions& options) {
   args.insert(args.end(), {"--kill-after-ms", std::to_string(options.kill_after.count())});
   if (options.keep_children) {
     args.emplace_back("--keep-children");
+  }
+  if (options.max_output > 0) {
+    args.insert(args.end(), {"--max-output", std::to_string(options.max_output)});
+    if (options.stop_on_max_output) {
+      args.emplace_back("--stop-on-max-output");
+    }
   }
   args.emplace_back("--");
   args.insert(args.end(), options.argv.begin(), options.argv.end());

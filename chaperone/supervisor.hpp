@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -23,7 +24,9 @@ struct SupervisorOptions {
   std::string nonce; // remote status channel on stderr (cmdbuild/marker.hpp)
   std::optional<std::chrono::milliseconds> timeout;
   std::chrono::milliseconds kill_after{10'000};
-  bool keep_children = false; // do not end the program's leftovers when it exits
+  bool keep_children = false;      // do not end the program's leftovers when it exits
+  std::uint64_t max_output = 0;    // per stream; 0 = unlimited (output written directly)
+  bool stop_on_max_output = false; // past max_output: stop the run (else drop the excess)
 };
 
 // Runs the program and records it in the run dir until its final state is written.
@@ -34,7 +37,7 @@ int supervise(const SupervisorOptions& options, const std::shared_ptr<spdlog::lo
 
 // Parses the supervisor's own command line (written by the front end, see launch.cpp):
 //   RUN_DIR --lock-fd N [--cwd DIR] [--stdin FILE] [--nonce N] [--timeout-ms N]
-//   [--kill-after-ms N] [--keep-children] -- ARGV...
+//   [--kill-after-ms N] [--keep-children] [--max-output N [--stop-on-max-output]] -- ARGV...
 // Throws std::invalid_argument naming the bad argument.
 SupervisorOptions parse_supervisor_args(const std::vector<std::string>& args);
 
