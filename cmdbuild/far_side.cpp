@@ -34,9 +34,11 @@ exec "$@")sh";
 // program's own `exit 128+N`; only waitpid(2)'s raw status tells them apart, and perl is the
 // one interpreter with waitpid that Debian and most Linux systems always have (perl-base is
 // Essential). Core perl only (no modules), so a minimal perl suffices.
-// The child waits on a pipe until the parent has set its group and written the "pid" marker,
-// so the pid is known before the program runs and a group kill can never miss it. Each
-// marker is one syswrite: atomic on a pipe, so it cannot be torn by the program's writes.
+// The child waits on a pipe for a go byte until the parent has set its group and written the
+// "pid" marker, so the pid is known before the program runs and a group kill can never miss it.
+// EOF instead of the byte means the parent died first (SIGPIPE on a lost connection): a
+// program nobody reported must not run. Each marker is one syswrite: atomic on a pipe, so it
+// cannot be torn by the program's writes.
 const std::string_view k_remote_wrapper_pl = R"pl(
 delete $ENV{PERL_BADLANG};
 my ($n, $u, $d) = splice @ARGV, 0, 3;
@@ -58,7 +60,7 @@ unless (defined $pid) { report("error fork: $!"); exit 125 }
 if ($pid == 0) {
   close $w;
   setpgrp 0, 0;
-  sysread $r, my $byte, 1;
+  sysread($r, my $byte, 1) == 1 or exit 125;
   close $r;
   exec { $ARGV[0] } @ARGV;
   my $e = $! + 0;
@@ -69,6 +71,7 @@ close $r;
 setpgrp $pid, $pid;
 for my $s (qw(TERM INT HUP QUIT)) { $SIG{$s} = sub { kill $s, -$pid } }
 report("pid $pid $pid");
+syswrite $w, "x";
 close $w;
 while (1) {
   my $got = waitpid $pid, 0;

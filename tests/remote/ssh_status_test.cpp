@@ -232,3 +232,16 @@ TEST_CASE("a connection that fails leaves no marker: ssh's 255 is not the progra
   CHECK(own.outcome.exit_code() == 255);
   CHECK(own.filter.exit_code() == 255);
 }
+
+TEST_CASE("a far-side sudo refusal leaves no marker and is not the program's exit code",
+          "[ssh][sudo]") {
+  TestSshd sshd;
+  cmdbuild::Target target = sshd.target(TargetMode::ssh_then_sudo, "chapbash");
+  target.sudo_user = "nobody"; // not in the test sudoers rule: sudo -n refuses
+  Run r = run_program(shell("exit 0"), target);
+  INFO("stderr " << show(r.outcome.err));
+  CHECK(r.outcome.exit_code() == 1);
+  CHECK_FALSE(r.filter.finished());
+  CHECK_FALSE(r.filter.pid().has_value());
+  CHECK(r.err.find("sudo: ") != std::string::npos);
+}
