@@ -1,0 +1,132 @@
+// tests/fuzz/fuzz_targets.cpp: the properties checked on arbitrary input.
+#include "tests/fuzz/fuzz_targets.hpp"
+
+#include "cmdbuild/marker.hpp"
+#include "spool/atomic_file.hpp"
+#include "spool/run_dir.hpp"
+#include "spool/run_id.hpp"
+#include "spool/state.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+namespace chaperone::fuzz {
+
+namespace {
+
+void check(bool condition, const char* what) {
+  if (!condition) {
+    std::fprintf(stderr, "fuzz property violated: %s\n", what);
+    std::abort();
+  }
+}
+
+// One scratch run directory per process, reused for every input.
+const spool::RunDir& scratch_run() {
+  static const spool::RunDir run = [] {
+    std::string templ = (std::filesystem::temp_directory_path() / "chap-fuzz.XXXXXX").string();
+    check(::mkdtemp(templ.data()) != nullptr, "mkdtemp");
+    return spool::RunDir(templ, "fuzz-run");
+  }();
+  return run;
+}
+
+} // namespace
+
+void state_parser(std::string_view input) {
+  bool parsed = false;
+  try {
+    nlohmann::json json = nlohmann::json::parse(input);
+    spool::RunState state = spool::RunState::from_json(json);
+    parsed = true;
+    // Whatever was accepted must survive a write/read cycle unchanged in its core fields.
+    nlohmann::json again = nlohmann::json::parse(
+        state.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    spool::RunState reread = spool::RunState::from_json(again);
+    check(reread.state == state.state, "state survives a round trip");
+    check(reread.exit_code == state.exit_code, "exit_code survives a round trip");
+    check(reread.stdout_bytes == state.stdout_bytes, "output length survives a round trip");
+    (void)state.cli_exit_code();
+  } catch (const nlohmann::json::exception&) {
+  } catch (const std::runtime_error&) {
+  }
+  // Through the file as well, for one input in 16: each write is fsync'ed, which would
+  // otherwise dominate the run time.
+  if (input.size() % 16 != 0) {
+    return;
+  }
+  const spool::RunDir& run = scratch_run();
+  spool::write_file_atomically(run.file(spool::k_state_file), input);
+  try {
+    run.read_state();
+    check(parsed, "read_state accepts only what from_json accepts");
+  } catch (const std::runtime_error& e) {
+    check(std::string(e.what()).find("fuzz-run") != std::string::npos, "error names the run");
+  }
+}
+
+void marker_filter(std::string_view input) {
+  if (input.empty()) {
+    return;
+  }
+  size_t chunk = 1 + static_cast<unsigned char>(input[0]) % 17;
+  std::string_view program = input.substr(1);
+  const std::string nonce = "0123456789abcdef";
+  // Program bytes alone: passed through exactly, whatever they hold.
+  {
+    cmdbuild::MarkerFilter filter(nonce);
+    std::string out;
+    for (size_t i = 0; i < program.size(); i += chunk) {
+      out += filter.feed(program.substr(i, chunk));
+    }
+    out += filter.finish();
+    bool forged = program.find("\nchaperone-marker " + nonce + " ") != std::string_view::npos;
+    if (!forged) {
+      check(out == program, "program bytes pass through unchanged");
+    }
+  }
+  // Our markers spliced in at a position chosen by the input: removed, the rest intact.
+  {
+    size_t at = program.empty() ? 0 : static_cast<unsigned char>(input[0]) % (program.size() + 1);
+    std::string mixed = std::string(program.substr(0, at))
+                        + cmdbuild::marker_line(nonce, "pid 42 42")
+                        + std::string(program.substr(at)) + cmdbuild::marker_line(nonce, "exit 7");
+    cmdbuild::MarkerFilter filter(nonce);
+    std::string out;
+    for (size_t i = 0; i < mixed.size(); i += chunk) {
+      out += filter.feed(std::string_view(mixed).substr(i, chunk));
+    }
+    out += filter.finish();
+    bool forged = program.find("\nchaperone-marker " + nonce + " ") != std::string_view::npos
+                  || program.find("chaperone-marker") != std::string_view::npos;
+    if (!forged) {
+      check(out == program, "markers are stripped and nothing else");
+      check(filter.exit_code() == 7, "exit marker parsed");
+      check(filter.pid() == 42, "pid marker parsed");
+    }
+  }
+}
+
+void run_name(std::string_view input) {
+  if (spool::run_id_problem(input)) {
+    return;
+  }
+  check(!input.empty() && input.size() <= spool::k_max_run_id_length, "length bounded");
+  check(input.front() != '.' && input.front() != '-', "no hidden or option-like names");
+  for (char c : input) {
+    auto byte = static_cast<unsigned char>(c);
+    check(byte > 0x20 && byte < 0x7f && c != '/' && c != '\\', "printable ASCII, no separators");
+  }
+  check(std::filesystem::path(std::string(input)).filename() == std::string(input),
+        "one path component");
+}
+
+} // namespace chaperone::fuzz
