@@ -26,6 +26,20 @@ def with_ratios:
       | .ratio = (if $f == null or $r.median == null or $f.median == 0 then null
                   else $r.median / $f.median end));
 
+# Rows of one id from several rounds (interleaved runs) become one: samples concatenated,
+# notes kept once each (a failed round keeps its reason), the floor mark kept.
+def merge_rounds:
+  reduce .[] as $r ([];
+    if any(.[]; .id == $r.id) then
+      map(if .id != $r.id then .
+          else .samples += $r.samples
+            | .floor = (.floor or $r.floor)
+            | (if $r.times_ms != null then .times_ms = ((.times_ms // []) + $r.times_ms) else . end)
+            | .note = ([.note, $r.note] | map(select(. != null)) | unique | join("; ")
+                       | if . == "" then null else . end)
+          end)
+    else . + [$r] end);
+
 # ---- verdicts -------------------------------------------------------------------------------
 def row($rows; $id): ($rows | map(select(.id == $id)) | first) // {};
 def med($rows; $id): row($rows; $id).median;
@@ -95,5 +109,5 @@ def verdicts($rows):
        end)
   ];
 
-map(with_stats) | with_ratios | . as $rows
+merge_rounds | map(with_stats) | with_ratios | . as $rows
 | {meta: $meta, verdicts: verdicts($rows), rows: $rows}
