@@ -98,7 +98,7 @@ private:
   void write_failed(const std::string& error, int exit_code);
   void record_signal_sent(int signum, const std::string& why);
   void signal_program(int signum, const std::string& why);
-  void spawn_remote_kill(int signum);
+  void spawn_remote_kill(int signum, bool guarded_by_nonce = true);
   void note_markers();
   void maybe_finish();
   void finalize_remote();
@@ -114,6 +114,7 @@ private:
   static void on_signal(uv_signal_t* handle, int signum);
   static void on_timeout(uv_timer_t* handle);
   static void on_kill_after(uv_timer_t* handle);
+  static void on_remote_linger(uv_timer_t* handle);
 
   template <typename Fn> void guarded(Fn&& fn) noexcept {
     try {
@@ -158,6 +159,8 @@ private:
   uv_signal_t m_sigint{};
   uv_timer_t m_timeout_timer{};
   uv_timer_t m_kill_timer{};
+  uv_timer_t m_linger_timer{};
+  bool m_linger_timer_started = false;
 };
 
 void Supervisor::record_signal_sent(int signum, const std::string& why) {
@@ -455,6 +458,15 @@ void Supervisor::maybe_finish() {
 }
 
 void Supervisor::note_markers() {
+  if (markers() != nullptr && markers()->finished() && m_ssh && !m_program_exited
+      && !m_linger_timer_started) {
+    // The far program has ended, but ssh stays while anything there still holds its
+    // stdout/stderr (a background child). Give it the grace period, then end what is left
+    // of the far group: no orphans there either.
+    m_linger_timer_started = true;
+    uv_timer_start(
+        &m_linger_timer, on_remote_linger, static_cast<uint64_t>(m_options.kill_after.count()), 0);
+  }
   if (m_remote_recorded || markers() == nullptr || !markers()->pid()) {
     return;
   }
@@ -469,10 +481,31 @@ void Supervisor::note_markers() {
   m_log->info("far side: pid={} pgid={}", *far.pid(), far.pgid().value_or(-1));
 }
 
-void Supervisor::spawn_remote_kill(int signum) {
+void Supervisor::on_remote_linger(uv_timer_t* handle) {
+  auto* self = static_cast<Supervisor*>(handle->data);
+  self->guarded([&] {
+    if (self->m_program_exited) {
+      return;
+    }
+    self->m_log->info("far program ended {} ms ago but ssh is still open: ending the far group",
+                      self->m_options.kill_after.count());
+    self->record_signal_sent(SIGKILL, "far leftovers");
+    // Without the nonce guard: the wrapper that guard checks for is gone. The pgid cannot
+    // name a stranger while the leftovers keep that group alive, which is why ssh is open.
+    self->spawn_remote_kill(SIGKILL, false);
+    ::kill(-self->m_pid, SIGTERM);
+    uv_timer_start(&self->m_kill_timer,
+                   on_kill_after,
+                   static_cast<uint64_t>(self->m_options.kill_after.count()),
+                   0);
+  });
+}
+
+void Supervisor::spawn_remote_kill(int signum, bool guarded_by_nonce) {
   const cmdbuild::MarkerFilter& far = *markers();
   SpawnRequest request;
-  request.argv = cmdbuild::build_remote_kill(m_target, *far.pgid(), signum, m_options.nonce);
+  request.argv = cmdbuild::build_remote_kill(
+      m_target, *far.pgid(), signum, guarded_by_nonce ? m_options.nonce : std::string());
   request.new_process_group = true;
   pid_t pid = spawn_process(request);
   m_helpers.insert(pid);
@@ -631,6 +664,8 @@ int Supervisor::run() {
   m_timeout_timer.data = this;
   uv_timer_init(&m_loop, &m_kill_timer);
   m_kill_timer.data = this;
+  uv_timer_init(&m_loop, &m_linger_timer);
+  m_linger_timer.data = this;
 
   try {
     start_program();
@@ -665,7 +700,8 @@ int Supervisor::run() {
                               reinterpret_cast<uv_handle_t*>(&m_sigterm),
                               reinterpret_cast<uv_handle_t*>(&m_sigint),
                               reinterpret_cast<uv_handle_t*>(&m_timeout_timer),
-                              reinterpret_cast<uv_handle_t*>(&m_kill_timer)}) {
+                              reinterpret_cast<uv_handle_t*>(&m_kill_timer),
+                              reinterpret_cast<uv_handle_t*>(&m_linger_timer)}) {
     uv_close(handle, nullptr);
   }
   uv_run(&m_loop, UV_RUN_DEFAULT);
