@@ -1,0 +1,420 @@
+// tests/remote_run/fixture.cpp: the test sshd, control masters, plain commands, far-side
+// process scans.
+#include "tests/remote_run/fixture.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace chaperone::test {
+
+namespace {
+
+void close_fd(int& fd) {
+  if (fd >= 0) {
+    ::close(fd);
+    fd = -1;
+  }
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void copy_executable(const std::string& from, const std::string& to) {
+  std::string data = slurp(from);
+  REQUIRE(!data.empty());
+  write_whole_file(to, data, 0755);
+  REQUIRE(::chmod(to.c_str(), 0755) == 0);
+}
+
+} // namespace
+
+CmdResult run_cmd(const Args& argv, std::chrono::milliseconds timeout) {
+  int out[2];
+  int err[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  std::vector<char*> c_args;
+  for (const std::string& a : argv) {
+    c_args.push_back(const_cast<char*>(a.c_str()));
+  }
+  c_args.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, c_args[0], &actions, &attr, c_args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(out[1]);
+  ::close(err[1]);
+  CmdResult result;
+  if (rc != 0) {
+    ::close(out[0]);
+    ::close(err[0]);
+    FAIL("cannot run " << argv.front() << ": " << std::strerror(rc));
+  }
+  int fds[2] = {out[0], err[0]};
+  Clock::time_point deadline = Clock::now() + timeout;
+  bool late = false;
+  while (fds[0] >= 0 || fds[1] >= 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      late = true;
+      break;
+    }
+    pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
+    int n = ::poll(p, 2, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i] < 0 || p[i].revents == 0) {
+        continue;
+      }
+      char buf[65536];
+      ssize_t r = ::read(fds[i], buf, sizeof buf);
+      if (r > 0) {
+        (i == 0 ? result.out : result.err).append(buf, static_cast<std::size_t>(r));
+      } else if (r == 0 || errno != EINTR) {
+        close_fd(fds[i]);
+      }
+    }
+  }
+  close_fd(fds[0]);
+  close_fd(fds[1]);
+  if (late) {
+    ::kill(pid, SIGKILL);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (late) {
+    FAIL(argv.front() << " still running after " << timeout.count() << " ms; stderr: " << result.err);
+  }
+  return result;
+}
+
+std::string to_string(Via via) {
+  switch (via) {
+  case Via::ssh:
+    return "ssh";
+  case Via::ssh_then_sudo:
+    return "ssh-then-sudo";
+  case Via::sudo_then_ssh:
+    return "sudo-then-ssh";
+  case Via::sudo:
+    return "sudo";
+  }
+  return "?";
+}
+
+const std::vector<Via>& ssh_vias() {
+  static const std::vector<Via> vias{Via::ssh, Via::ssh_then_sudo, Via::sudo_then_ssh};
+  return vias;
+}
+
+std::string far_user(const Route& route) {
+  switch (route.via) {
+  case Via::ssh:
+  case Via::sudo_then_ssh:
+    return route.login;
+  case Via::ssh_then_sudo:
+  case Via::sudo:
+    return sshd().sudo_target();
+  }
+  return {};
+}
+
+Sshd::Sshd() {
+  for (const char* tool : {"/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/sudo", "/usr/bin/perl"}) {
+    if (::access(tool, X_OK) != 0) {
+      FAIL(tool << " is missing: run scripts/setup to install the test dependencies");
+    }
+  }
+  if (::geteuid() != 0) {
+    FAIL("the remote run tests must run as root (test users, sudoers rule): see scripts/setup");
+  }
+  char tmpl[] = "/tmp/chap-rr.XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  m_dir = tmpl;
+  CmdResult started = run_cmd({CHAPERONE_TEST_SSHD, "start", m_dir}, 60s);
+  if (started.exit_code != 0) {
+    std::filesystem::remove_all(m_dir);
+    FAIL(CHAPERONE_TEST_SSHD " start failed (run scripts/setup?): " << started.err);
+  }
+  std::istringstream env(started.out);
+  for (std::string line; std::getline(env, line);) {
+    std::size_t eq = line.find('=');
+    std::string key = line.substr(0, eq);
+    std::string value = line.substr(eq + 1);
+    if (!value.empty() && value.front() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    if (key == "TEST_SSHD_PORT") {
+      m_port = std::stoi(value);
+    } else if (key == "TEST_SSHD_KEY") {
+      m_key = value;
+    } else if (key == "TEST_SSHD_SHARED_KEY") {
+      m_shared_key = value;
+    } else if (key == "TEST_SSHD_CM_DIR") {
+      m_cm_dir = value;
+    } else if (key == "TEST_SSHD_SUDO_TARGET") {
+      m_sudo_target = value;
+    } else if (key == "TEST_SSHD_USERS") {
+      std::istringstream words(value);
+      for (std::string w; words >> w;) {
+        m_users.push_back(w);
+      }
+    }
+  }
+  m_listener = std::stoi(slurp(m_dir + "/sshd.pid.own"));
+  REQUIRE(m_port > 0);
+  REQUIRE(m_users.size() >= 4);
+  std::filesystem::create_directory(m_dir + "/bin");
+  ::chmod((m_dir + "/bin").c_str(), 0755);
+  copy_executable(CHAPERONE_ARGV_DUMP, argv_dump());
+  copy_executable(CHAPERONE_TEST_WRITER, writer());
+}
+
+Sshd::~Sshd() {
+  if (m_dir.empty()) {
+    return;
+  }
+  // No Catch here (exit time): a failure to stop only leaves a temp dir behind.
+  Args stop{CHAPERONE_TEST_SSHD, "stop", m_dir};
+  std::string cmd;
+  for (const std::string& a : stop) {
+    cmd += "'" + a + "' ";
+  }
+  if (std::system((cmd + ">/dev/null 2>&1").c_str()) != 0) {
+    std::fprintf(stderr, "remote_run: %s failed\n", cmd.c_str());
+  }
+}
+
+Sshd& sshd() {
+  static Sshd instance;
+  return instance;
+}
+
+std::string Sshd::shared_dir() {
+  std::string dir = m_dir + "/shared" + std::to_string(++m_shared_count);
+  std::filesystem::create_directory(dir);
+  REQUIRE(::chmod(dir.c_str(), 01777) == 0);
+  return dir;
+}
+
+void Sshd::ensure_master(const std::string& local_user, const std::string& login, const std::string& key) {
+  std::string id = local_user + ":" + login;
+  if (std::find(m_masters.begin(), m_masters.end(), id) != m_masters.end()) {
+    return;
+  }
+  Args master;
+  if (local_user != "root") {
+    master = {"sudo", "-n", "-u", local_user, "--"};
+  }
+  master.insert(master.end(),
+                {"ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                 "-o", "ControlPath=" + m_cm_dir + "/%u-%C", "-o", "ControlMaster=yes", "-o",
+                 "ControlPersist=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-p",
+                 std::to_string(m_port), "-l", login, "-i", key, "-N", "-f", "127.0.0.1"});
+  CmdResult r = run_cmd(master);
+  if (r.exit_code != 0) {
+    FAIL("control master " << id << " failed: " << r.err);
+  }
+  m_masters.push_back(id);
+}
+
+Args Sshd::options(const Route& route) {
+  Args o;
+  for (const std::string& opt : route.ssh_options) {
+    o.insert(o.end(), {"-o", opt});
+  }
+  if (route.via == Via::sudo) {
+    o.insert(o.end(), {"--mode", "sudo", "--sudo-user", m_sudo_target});
+    return o;
+  }
+  o.insert(o.end(), {"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"});
+  o.insert(o.end(), {"--mode", to_string(route.via), "--host", "127.0.0.1", "--port", std::to_string(m_port)});
+  std::string key = m_key;
+  std::string local_user = "root";
+  if (route.via == Via::sudo_then_ssh) {
+    key = m_shared_key;
+    local_user = route.login;
+    o.insert(o.end(), {"--sudo-user", route.login});
+  } else {
+    o.insert(o.end(), {"--login", route.login});
+    if (route.via == Via::ssh_then_sudo) {
+      o.insert(o.end(), {"--sudo-user", m_sudo_target});
+    }
+  }
+  if (route.control_master) {
+    ensure_master(local_user, route.login, key);
+    o.insert(o.end(), {"--control-path", m_cm_dir + "/%u-%C"});
+  }
+  o.insert(o.end(), {"-i", key});
+  return o;
+}
+
+Args run_args(const Args& options, const Args& program, bool detach) {
+  Args a{"run"};
+  if (detach) {
+    a.emplace_back("-d");
+  }
+  a.insert(a.end(), options.begin(), options.end());
+  a.emplace_back("--");
+  a.insert(a.end(), program.begin(), program.end());
+  return a;
+}
+
+std::string start_detached(const TempSpool& spool, const Args& options, const Args& program) {
+  RunResult r = run_chaperone(spool, run_args(options, program, true));
+  INFO("run -d stderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.out.size() > 1);
+  REQUIRE(r.out.back() == '\n');
+  return r.out.substr(0, r.out.size() - 1);
+}
+
+nlohmann::json wait_final_state(const TempSpool& spool, const std::string& id, std::chrono::milliseconds within) {
+  nlohmann::json state;
+  wait_until(deadline_in(within), "run " + id + " to end", [&] {
+    state = spool.state(id);
+    std::string s = state.value("state", "");
+    return s != "starting" && s != "running";
+  });
+  return state;
+}
+
+nlohmann::json wait_remote_recorded(const TempSpool& spool, const std::string& id, std::chrono::milliseconds within) {
+  nlohmann::json state;
+  wait_until(deadline_in(within), "run " + id + " to record the far side's pid", [&] {
+    state = spool.state(id);
+    return state.contains("remote") && state["remote"].contains("pid");
+  });
+  return state;
+}
+
+std::string random_token() {
+  static std::mt19937_64 rng(std::random_device{}());
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+std::vector<std::string> far_processes(const std::string& token, const std::string& nonce, std::optional<pid_t> pgid) {
+  std::vector<std::string> found;
+  std::string env_needle = token_env(token);
+  env_needle.push_back('\0');
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    pid_t pid = std::stoi(name);
+    if (pid == ::getpid()) {
+      continue;
+    }
+    std::string stat = slurp(entry.path() / "stat");
+    std::size_t close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size()) {
+      continue; // gone
+    }
+    std::istringstream fields(stat.substr(close + 2));
+    std::string state;
+    long ppid = 0;
+    long pgrp = 0;
+    fields >> state >> ppid >> pgrp;
+    if (state == "Z" || state == "X") {
+      continue;
+    }
+    // Each environ entry ends with a NUL; a leading NUL makes the first one match too.
+    std::string environ_text = std::string(1, '\0') + slurp(entry.path() / "environ");
+    std::string cmdline = slurp(entry.path() / "cmdline");
+    bool hit = environ_text.find(std::string(1, '\0') + env_needle) != std::string::npos;
+    if (!nonce.empty() && cmdline.find(nonce) != std::string::npos) {
+      hit = true;
+    }
+    if (pgid && pgrp == *pgid) {
+      hit = true;
+    }
+    if (hit) {
+      std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+      auto uid = owner_of(pid);
+      found.push_back(name + " uid=" + (uid ? std::to_string(*uid) : "?") + " " + state + " "
+                      + cmdline.substr(0, 200));
+    }
+  }
+  return found;
+}
+
+std::string show_bytes(const std::string& bytes) {
+  static constexpr char k_hex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (unsigned char c : bytes) {
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+      out += "\\x";
+      out.push_back(k_hex[c >> 4]);
+      out.push_back(k_hex[c & 15]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out + "\"";
+}
+
+std::optional<pid_t> parent_of(pid_t pid) {
+  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  std::size_t close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size()) {
+    return std::nullopt;
+  }
+  std::istringstream fields(stat.substr(close + 2));
+  std::string state;
+  pid_t ppid = 0;
+  fields >> state >> ppid;
+  return ppid;
+}
+
+std::optional<uid_t> owner_of(pid_t pid) {
+  struct stat st {};
+  if (::stat(("/proc/" + std::to_string(pid)).c_str(), &st) != 0) {
+    return std::nullopt;
+  }
+  return st.st_uid;
+}
+
+uid_t uid_of(const std::string& user) {
+  passwd* pw = ::getpwnam(user.c_str());
+  REQUIRE(pw != nullptr);
+  return pw->pw_uid;
+}
+
+} // namespace chaperone::test
