@@ -45,6 +45,17 @@ void copy_executable(const std::string& from, const std::string& to) {
   REQUIRE(::chmod(to.c_str(), 0755) == 0);
 }
 
+// Every token handed out, so that whatever a run left behind is ended at exit (a failed
+// test may stop before its own checks). Never destroyed: Sshd's destructor uses it.
+std::vector<std::string>& tokens_handed_out() {
+  static auto* tokens = new std::vector<std::string>;
+  return *tokens;
+}
+
+pid_t pid_of_line(const std::string& line) {
+  return static_cast<pid_t>(std::stol(line.substr(0, line.find(' '))));
+}
+
 } // namespace
 
 CmdResult run_cmd(const Args& argv, std::chrono::milliseconds timeout) {
@@ -209,6 +220,12 @@ Sshd::~Sshd() {
     return;
   }
   // No Catch here (exit time): a failure to stop only leaves a temp dir behind.
+  for (const std::string& token : tokens_handed_out()) {
+    for (const std::string& line : far_processes(token)) {
+      std::fprintf(stderr, "remote_run: ending leftover %s\n", line.substr(0, 80).c_str());
+      ::kill(pid_of_line(line), SIGKILL);
+    }
+  }
   Args stop{CHAPERONE_TEST_SSHD, "stop", m_dir};
   std::string cmd;
   for (const std::string& a : stop) {
@@ -326,6 +343,7 @@ std::string random_token() {
   static std::mt19937_64 rng(std::random_device{}());
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  tokens_handed_out().emplace_back(buf);
   return buf;
 }
 
@@ -359,6 +377,11 @@ std::vector<std::string> far_processes(const std::string& token, const std::stri
     std::string environ_text = std::string(1, '\0') + slurp(entry.path() / "environ");
     std::string cmdline = slurp(entry.path() / "cmdline");
     bool hit = environ_text.find(std::string(1, '\0') + env_needle) != std::string::npos;
+    // The local sudo of sudo-then-ssh or the far one of ssh-then-sudo: the token is in the
+    // wrapper's arguments, not (yet) in the environment.
+    if (cmdline.find(env_needle) != std::string::npos) {
+      hit = true;
+    }
     if (!nonce.empty() && cmdline.find(nonce) != std::string::npos) {
       hit = true;
     }

@@ -105,14 +105,15 @@ nlohmann::json wait_final_state(const TempSpool& spool, const std::string& id, s
 nlohmann::json wait_remote_recorded(const TempSpool& spool, const std::string& id, std::chrono::milliseconds within = 20s);
 
 // A random token (hex) to tag a run's far-side processes: passed as --env CHAP_RR_TOKEN=T,
-// it is in the environ of the program and of everything it starts.
+// it is in the environ of the program and of everything it starts. Whatever still carries a
+// token handed out here is SIGKILLed at exit.
 std::string random_token();
 inline std::string token_env(const std::string& token) {
   return "CHAP_RR_TOKEN=" + token;
 }
 
 // Live (not zombie) processes on this machine that belong to a run: environ holds
-// CHAP_RR_TOKEN=token, or (if `nonce` is given) the cmdline holds the run's status nonce
+// CHAP_RR_TOKEN=token (or the cmdline holds it: the wrapper under sudo), or (if `nonce` is given) the cmdline holds the run's status nonce
 // (the far-side wrapper), or the process group is `pgid`. One "pid user state cmdline" line
 // each.
 std::vector<std::string> far_processes(const std::string& token,

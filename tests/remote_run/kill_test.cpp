@@ -57,8 +57,8 @@ void check_nothing_left(const Started& s) {
 
 } // namespace
 
-TEST_CASE("chaperone kill of a remote run ends its whole far process group: signaled 143, "
-          "nothing left",
+TEST_CASE("chaperone kill of a remote run ends its whole far process group as signaled 143 "
+          "with nothing left",
           "[ssh][sudo]") {
   for (Via via : ssh_vias()) {
     Route route{via, "chapbash"};
@@ -118,7 +118,7 @@ static void check_timeout(const Route& route, const Args& program) {
   check_nothing_left(s);
 }
 
-TEST_CASE("--timeout on a remote run ends it timed_out 124 with nothing left on the far side",
+TEST_CASE("a remote run past its --timeout ends timed_out 124 with nothing left on the far side",
           "[ssh][sudo]") {
   for (Via via : ssh_vias()) {
     check_timeout({via, "chapzsh"}, k_family);
@@ -135,7 +135,7 @@ TEST_CASE("--timeout on a remote run ends it timed_out 124 with nothing left on 
 // helper ... ended", "sent SIGTERM to group <ssh pid>", "program pid=<ssh> ended: exit 255",
 // and the far `sh` and `sleep` stay alive. (chaperone kill --grace, which sends the remote
 // KILL itself, does end such a program: see the test above.)
-TEST_CASE("--timeout on a remote program that ignores TERM kills it after --kill-after with "
+TEST_CASE("a remote program that ignores TERM is killed after --timeout and --kill-after with "
           "nothing left",
           "[ssh][sudo][!mayfail]") {
   Args program{"sh", "-c", "trap '' TERM; sleep 300 & sleep 301 & echo ready; wait"};
