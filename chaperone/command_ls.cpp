@@ -1,6 +1,7 @@
 // chaperone/command_ls.cpp: `chaperone ls [--json]` - all runs, newest first.
 #include "chaperone/cli_context.hpp"
 #include "chaperone/run_summary.hpp"
+#include "spool/run_index.hpp"
 #include "spool/run_list.hpp"
 
 #include <CLI/CLI.hpp>
@@ -13,25 +14,31 @@ namespace chaperone {
 
 namespace {
 
-struct Row {
-  std::string run_id;
-  std::optional<spool::RunState> state; // nullopt: damaged
-  std::string damage;
-  std::string sort_key; // when the run began: its start time, else its creation time
-};
+// Final runs come from the spool's index (one file for all of them); the others - still
+// running, or not yet indexed - from their own state.json, with lost supervisors resolved.
+std::vector<nlohmann::json> collect_summaries(const spool::SpoolRoot& root) {
+  std::unordered_map<std::string, spool::IndexedRun> index = spool::read_index(root);
+  std::vector<nlohmann::json> rows;
+  for (spool::RunEntry& entry : spool::list_runs(root)) {
+    auto indexed = index.find(entry.run_id);
+    if (indexed != index.end() && indexed->second.dir_inode == entry.dir_inode) {
+      rows.push_back(std::move(indexed->second.summary));
+      continue;
+    }
+    spool::RunDir run(root.path() / entry.run_id, entry.run_id);
+    try {
+      rows.push_back(spool::summarize(run.read_state_resolving_lost()));
+    } catch (const std::exception& e) {
+      // One damaged run must not hide the others.
+      rows.push_back({{"run_id", entry.run_id}, {"state", "damaged"}, {"error", e.what()}});
+    }
+  }
+  return rows;
+}
 
-// A run that is still `starting` (or was lost or failed before its program started) has no
-// start time yet; it is nonetheless the newest, so fall back to spec.json's creation time
-// rather than sorting it after every run that did start.
-std::string sort_key_of(const spool::RunDir& run, const spool::RunState& state) {
-  if (!state.start_time.empty()) {
-    return state.start_time;
-  }
-  try {
-    return run.read_spec().value("created", std::string());
-  } catch (const std::exception&) {
-    return {};
-  }
+std::string text(const nlohmann::json& row, const char* key) {
+  auto it = row.find(key);
+  return it != row.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 } // namespace
@@ -39,67 +46,71 @@ std::string sort_key_of(const spool::RunDir& run, const spool::RunState& state) 
 void add_ls_command(CLI::App& app, CliContext& context) {
   auto json = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("ls", "List runs, newest first");
-  cmd->add_flag("--json", *json, "Print a JSON array of states");
+  cmd->add_flag("--json",
+                *json,
+                "Print a JSON array of summaries (run_id, state, exit_code, return_code, signal, "
+                "start_time, end_time, error, command); `status --json` has the full state");
   cmd->callback([json, &context] {
-    std::vector<Row> rows;
+    std::vector<nlohmann::json> rows;
     if (std::optional<spool::SpoolRoot> root = context.open_spool(false)) {
-      for (std::string& id : spool::list_run_ids(*root)) {
-        spool::RunDir run(root->path() / id, id);
-        Row row{id, std::nullopt, {}, {}};
-        try {
-          row.state = run.read_state_resolving_lost();
-          row.sort_key = sort_key_of(run, *row.state);
-        } catch (const std::exception& e) {
-          // One damaged run must not hide the others.
-          row.damage = e.what();
-        }
-        rows.push_back(std::move(row));
-      }
+      rows = collect_summaries(*root);
     }
-    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-      return a.sort_key != b.sort_key ? a.sort_key > b.sort_key : a.run_id > b.run_id;
-    });
+    // Sort keys pulled out once: comparing through the JSON objects costs more than all the
+    // reading.
+    std::vector<std::pair<std::string, std::string>> keys;
+    keys.reserve(rows.size());
+    for (const nlohmann::json& row : rows) {
+      keys.emplace_back(text(row, "start_time"), text(row, "run_id"));
+    }
+    std::vector<size_t> order(rows.size());
+    for (size_t i = 0; i < order.size(); ++i) {
+      order[i] = i;
+    }
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return keys[a] > keys[b]; });
+    std::vector<nlohmann::json> sorted;
+    sorted.reserve(rows.size());
+    for (size_t i : order) {
+      sorted.push_back(std::move(rows[i]));
+    }
+    rows = std::move(sorted);
     if (*json) {
-      nlohmann::json out = nlohmann::json::array();
-      for (const Row& row : rows) {
-        out.push_back(row.state ? row.state->to_json()
-                                : nlohmann::json{{"run_id", row.run_id},
-                                                 {"state", "damaged"},
-                                                 {"error", row.damage}});
-      }
+      nlohmann::json out = rows;
       std::printf("%s\n",
                   out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       context.exit_code = 0;
       return;
     }
-    std::printf(
-        "%-36s %-9s %4s  %-19s %9s  %s\n", "ID", "STATE", "EXIT", "START", "DURATION", "COMMAND");
-    for (const Row& row : rows) {
-      if (!row.state) {
-        std::printf("%-36s %-9s %4s  %-19s %9s  %s\n",
-                    row.run_id.c_str(),
-                    "damaged",
-                    "-",
-                    "-",
-                    "-",
-                    row.damage.c_str());
-        continue;
+    std::string out = "ID                                   STATE     EXIT  START                "
+                      "DURATION  COMMAND\n";
+    char line[512];
+    for (const nlohmann::json& row : rows) {
+      spool::RunState shown;
+      shown.start_time = text(row, "start_time");
+      shown.end_time = text(row, "end_time");
+      std::string state = text(row, "state");
+      if (auto status = spool::parse_run_status(state)) {
+        shown.state = *status;
       }
-      const spool::RunState& s = *row.state;
-      std::string exit = spool::is_final(s.state) ? std::to_string(s.cli_exit_code()) : "-";
-      std::string command =
-          command_line_for_display(s.program.value("argv", nlohmann::json::array()));
+      auto exit_code = row.find("exit_code");
+      std::string exit = exit_code != row.end() && exit_code->is_number()
+                             ? std::to_string(exit_code->get<int>())
+                             : "-";
+      std::string command = state == "damaged" ? text(row, "error") : text(row, "command");
       if (command.size() > 80) {
         command = command.substr(0, 77) + "...";
       }
-      std::printf("%-36s %-9s %4s  %-19s %9s  %s\n",
-                  row.run_id.c_str(),
-                  spool::to_string(s.state).c_str(),
-                  exit.c_str(),
-                  time_for_display(s.start_time).c_str(),
-                  duration_for_display(s).c_str(),
-                  command.c_str());
+      std::snprintf(line,
+                    sizeof line,
+                    "%-36s %-9s %4s  %-19s %9s  %s\n",
+                    text(row, "run_id").c_str(),
+                    state.c_str(),
+                    exit.c_str(),
+                    time_for_display(shown.start_time).c_str(),
+                    state == "damaged" ? "-" : duration_for_display(shown).c_str(),
+                    command.c_str());
+      out += line;
     }
+    std::fwrite(out.data(), 1, out.size(), stdout);
     context.exit_code = 0;
   });
 }

@@ -5,6 +5,7 @@
 #include "spool/error.hpp"
 #include "spool/host.hpp"
 #include "spool/io.hpp"
+#include "spool/run_index.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -66,6 +67,9 @@ void RunDir::write_state(const RunState& state) const {
     RunState noted = state;
     noted.extra["spool_disk_full"] = true;
     write_file_atomically(file(k_state_file), render(noted));
+  }
+  if (is_final(state.state)) {
+    append_to_index(*this, state);
   }
 }
 

@@ -47,18 +47,26 @@ bool is_real_directory(const SpoolRoot& root, const dirent* entry) {
 
 } // namespace
 
-std::vector<std::string> list_run_ids(const SpoolRoot& root) {
+std::vector<RunEntry> list_runs(const SpoolRoot& root) {
   DirStream dir(root.path());
-  std::vector<std::string> ids;
+  std::vector<RunEntry> runs;
   errno = 0;
   while (const dirent* entry = ::readdir(dir.get())) {
     if (entry->d_name[0] != '.' && is_real_directory(root, entry)) {
-      ids.emplace_back(entry->d_name);
+      runs.push_back(RunEntry{entry->d_name, entry->d_ino});
     }
     errno = 0;
   }
   if (errno != 0) {
     throw_errno("readdir " + root.path().string());
+  }
+  return runs;
+}
+
+std::vector<std::string> list_run_ids(const SpoolRoot& root) {
+  std::vector<std::string> ids;
+  for (RunEntry& entry : list_runs(root)) {
+    ids.push_back(std::move(entry.run_id));
   }
   return ids;
 }

@@ -4,13 +4,23 @@
 #include "spool/run_dir.hpp"
 #include "spool/spool_root.hpp"
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
 namespace chaperone::spool {
 
-// Ids of all runs in the root, in directory order. Hidden entries (runs being created,
-// temp files) are skipped; so is anything that is not a directory (a planted symlink).
+struct RunEntry {
+  std::string run_id;
+  ino_t dir_inode; // from the directory entry itself: free, and checks the run index
+};
+
+// All runs in the root, in directory order. Hidden entries (runs being created, temp files,
+// the index) are skipped; so is anything that is not a directory (a planted symlink).
+std::vector<RunEntry> list_runs(const SpoolRoot& root);
+
+// Just the ids of list_runs().
 std::vector<std::string> list_run_ids(const SpoolRoot& root);
 
 // Resolves `text` (a full id, a --name, or a unique prefix of an id) to a run. Throws

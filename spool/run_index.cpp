@@ -1,0 +1,116 @@
+// spool/run_index.cpp: append and read the summary index.
+#include "spool/run_index.hpp"
+
+#include "spool/io.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+namespace chaperone::spool {
+
+namespace {
+
+std::string display_command(const nlohmann::json& argv) {
+  std::string line;
+  if (!argv.is_array()) {
+    return line;
+  }
+  for (const auto& word : argv) {
+    if (!line.empty()) {
+      line += ' ';
+    }
+    line += word.is_string() ? word.get<std::string>() : std::string("?");
+    if (line.size() > 200) {
+      line.resize(200);
+      break;
+    }
+  }
+  return line;
+}
+
+template <typename T> nlohmann::json or_null(const std::optional<T>& value) {
+  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+
+} // namespace
+
+nlohmann::json summarize(const RunState& state) {
+  std::string error = state.error.value_or("");
+  if (error.size() > 300) {
+    error.resize(300);
+  }
+  return {{"run_id", state.run_id},
+          {"state", to_string(state.state)},
+          {"exit_code",
+           is_final(state.state) ? nlohmann::json(state.cli_exit_code()) : nlohmann::json(nullptr)},
+          {"return_code", or_null(state.return_code)},
+          {"signal", or_null(state.signal)},
+          {"start_time",
+           state.start_time.empty() ? nlohmann::json(nullptr) : nlohmann::json(state.start_time)},
+          {"end_time",
+           state.end_time.empty() ? nlohmann::json(nullptr) : nlohmann::json(state.end_time)},
+          {"error", state.error ? nlohmann::json(error) : nlohmann::json(nullptr)},
+          {"command", display_command(state.program.value("argv", nlohmann::json::array()))}};
+}
+
+void append_to_index(const RunDir& run, const RunState& state) noexcept {
+  try {
+    struct stat st {};
+    if (::stat(run.path().c_str(), &st) != 0) {
+      return;
+    }
+    nlohmann::json line = summarize(state);
+    line["ino"] = st.st_ino;
+    std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    Fd fd{::open((run.path().parent_path() / k_index_file).c_str(),
+                 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                 0600)};
+    if (!fd.valid()) {
+      return;
+    }
+    // One write: O_APPEND positions it at the end atomically, so lines never interleave.
+    ssize_t n;
+    do {
+      n = ::write(fd.get(), text.data(), text.size());
+    } while (n < 0 && errno == EINTR);
+  } catch (...) {
+    // The index is only a cache.
+  }
+}
+
+std::unordered_map<std::string, IndexedRun> read_index(const SpoolRoot& root) {
+  std::unordered_map<std::string, IndexedRun> runs;
+  std::string text;
+  try {
+    text = read_file(root.path() / k_index_file);
+  } catch (const std::system_error&) {
+    return runs;
+  }
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) {
+      break; // a torn last line
+    }
+    nlohmann::json line = nlohmann::json::parse(text.begin() + static_cast<std::ptrdiff_t>(start),
+                                                text.begin() + static_cast<std::ptrdiff_t>(end),
+                                                nullptr,
+                                                false);
+    start = end + 1;
+    if (!line.is_object() || !line.contains("run_id") || !line["run_id"].is_string()
+        || !line.contains("ino") || !line["ino"].is_number_unsigned()) {
+      continue;
+    }
+    IndexedRun& entry = runs[line["run_id"].get<std::string>()];
+    entry.dir_inode = line["ino"].get<ino_t>();
+    line.erase("ino");
+    entry.summary = std::move(line);
+  }
+  return runs;
+}
+
+} // namespace chaperone::spool

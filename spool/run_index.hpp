@@ -1,0 +1,42 @@
+// spool/run_index.hpp: a per-spool cache of final runs' summaries, so that listing many runs
+// reads one file instead of every state.json.
+#pragma once
+
+#include "spool/run_dir.hpp"
+#include "spool/spool_root.hpp"
+#include "spool/state.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <sys/types.h>
+
+#include <string>
+#include <unordered_map>
+
+namespace chaperone::spool {
+
+// <root>/.index.jsonl: one JSON line per run that became final, appended (one write(2) on
+// an O_APPEND fd, so concurrent supervisors never interleave) right after its final
+// state.json. It is only a cache: state.json stays the truth. A line counts only while the
+// run's directory still has the inode the line records, so a deleted-and-reused name never
+// shows a stale summary. Deleting the file loses nothing.
+constexpr const char* k_index_file = ".index.jsonl";
+
+// The summary of a state, as listed by `ls`: run_id, state, exit_code, return_code, signal,
+// start_time, end_time, error, command (argv for display, cut at 200 bytes).
+nlohmann::json summarize(const RunState& state);
+
+// Appends the summary of `state` (which must be final) for `run`. Errors are swallowed:
+// the index is an optimisation and must never fail a run.
+void append_to_index(const RunDir& run, const RunState& state) noexcept;
+
+struct IndexedRun {
+  ino_t dir_inode = 0;
+  nlohmann::json summary;
+};
+
+// Reads the index (missing: empty). Unparseable lines (a torn write after a crash) are
+// skipped; a later line for the same id wins.
+std::unordered_map<std::string, IndexedRun> read_index(const SpoolRoot& root);
+
+} // namespace chaperone::spool
