@@ -4,6 +4,7 @@
 #include "chaperone/cli_context.hpp"
 #include "chaperone/duration.hpp"
 #include "chaperone/launch.hpp"
+#include "spool/run_id.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/logger.h>
@@ -123,9 +124,21 @@ LaunchRequest make_request(const RunArgs& args, char** envp) {
 
 // The options shared by `run` and `cmd`.
 void add_launch_options(CLI::App* cmd, RunArgs* args) {
-  cmd->add_option("--name", args->name, "Use NAME as the run id");
+  // Checked here, not only in launch_run: an explicit empty --name must be refused, not
+  // taken for "no name" (which would quietly generate an id).
+  cmd->add_option("--name", args->name, "Use NAME as the run id")
+      ->check(
+          [](const std::string& name) {
+            std::optional<std::string> problem = spool::run_id_problem(name);
+            return problem ? *problem + " (got \"" + name + "\")" : std::string();
+          },
+          "RUN-ID");
   cmd->add_option("--cwd", args->cwd, "Working directory of the program (default: ours)");
-  cmd->add_option("--env", args->env, "Set NAME=VALUE in the program's environment (repeatable)");
+  // Repeatable options take one value per occurrence: a vector option that takes several
+  // would end at `--` (CLI11 reads it as "end of this option's values") and the program's
+  // own dash arguments after it would then be parsed as ours.
+  cmd->add_option("--env", args->env, "Set NAME=VALUE in the program's environment (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option(
       "--stdin", args->stdin_path, "File the program reads as stdin (default /dev/null)");
   cmd->add_option(
@@ -150,7 +163,8 @@ void add_launch_options(CLI::App* cmd, RunArgs* args) {
   cmd->add_option("--sudo-user", args->sudo_user, "Run as USER through sudo");
   cmd->add_option("--mode", args->mode, "local, sudo, ssh, ssh-then-sudo or sudo-then-ssh");
   cmd->add_option("-i,--identity", args->identity, "ssh identity file");
-  cmd->add_option("-o,--ssh-option", args->ssh_options, "ssh option KEY=VALUE (repeatable)");
+  cmd->add_option("-o,--ssh-option", args->ssh_options, "ssh option KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option(
       "--control-path", args->control_path, "ssh ControlPath to reuse a master connection");
   cmd->add_option("program", args->program, "PROGRAM [ARGS...] (after --)")->required();

@@ -147,6 +147,7 @@ TEST_CASE("status --json and ls --json print JSON that outside tools can parse",
   TempSpool spool;
   REQUIRE(run_chaperone(spool, {"run", "--name", "older", "--", "sh", "-c", "exit 2"}).exit_code == 2);
   GatedRun newer = start_gated(spool, 41, 0, "newer");
+  REQUIRE(wait_for_state(spool, newer.id, {"running"}));
 
   RunResult status = run_chaperone(spool, {"status", "--json", "older"});
   REQUIRE(status.exit_code == 0);
@@ -238,4 +239,30 @@ TEST_CASE("a front end whose stdout reader goes away detaches with 141 and the r
   CHECK(spool.state("piped")["state"] == "running");
   write_whole_file(gate, "");
   CHECK(run_chaperone(spool, {"wait", "piped"}).exit_code == 0);
+}
+
+TEST_CASE("ls lists a run that has not started its program yet first, as the newest",
+          "[integration][follow][regression]") {
+  // ls sorted by start_time alone, so a `starting` run (no start time yet: the moment right
+  // after `run -d`) or one lost before its start came last. Made by hand here so the window
+  // is not a race: a run whose supervisor died while starting.
+  TempSpool spool;
+  REQUIRE(run_chaperone(spool, {"run", "--name", "started", "--", "true"}).exit_code == 0);
+  std::filesystem::path dir = spool.run_dir("never-started");
+  std::filesystem::create_directory(dir);
+  std::filesystem::permissions(dir, std::filesystem::perms(0700));
+  write_whole_file(dir / "spec.json",
+                   R"({"spec_version": 1, "run_id": "never-started", "created": "2999-01-01T00:00:00.000000Z"})");
+  write_whole_file(dir / "state.json", R"({"run_id": "never-started", "state": "starting"})");
+  write_whole_file(dir / "stdout", "");
+  write_whole_file(dir / "stderr", "");
+  RunResult ls = run_chaperone(spool, {"ls", "--json"});
+  REQUIRE(ls.exit_code == 0);
+  nlohmann::json list = nlohmann::json::parse(ls.out);
+  REQUIRE(list.size() == 2);
+  CHECK(list[0]["run_id"] == "never-started");
+  CHECK(list[0]["state"] == "lost");
+  CHECK(list[1]["run_id"] == "started");
+  RunResult text = run_chaperone(spool, {"ls"});
+  CHECK(text.out.find("never-started") < text.out.find("started "));
 }

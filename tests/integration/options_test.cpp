@@ -59,3 +59,19 @@ TEST_CASE("--name gives the run that id and prefixes of ids find runs", "[integr
   }
   CHECK(run_chaperone(spool, {"wait", generated.substr(0, generated.size() - 3)}).exit_code == 3);
 }
+
+TEST_CASE("--env and -o before -- leave the program's own dash arguments to the program",
+          "[integration][options][regression]") {
+  // CLI11 ends a multi-value option's list at `--`, after which `-c` was parsed as ours:
+  // `run --env A=1 -- sh -c ...` failed with "The following argument was not expected: -c".
+  TempSpool spool;
+  RunResult r = run_chaperone(
+      spool, {"run", "--env", "A=1", "--env", "B=2", "--", "sh", "-c", "echo \"$A$B\" \"$0\"", "-x"});
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "12 -x\n");
+  RunResult o = run_chaperone(spool, {"run", "--env", "A=3", "-o", "ConnectTimeout=5", "--", "sh", "-c", "echo $A"});
+  INFO("stderr: " << o.err);
+  CHECK(o.exit_code == 0);
+  CHECK(o.out == "3\n");
+}
