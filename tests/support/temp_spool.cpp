@@ -118,6 +118,9 @@ void TempSpool::end_leftover_runs() const {
     } catch (const std::exception&) {
       continue;
     }
+    if (!st.is_object()) {
+      continue;
+    }
     std::string state = st.value("state", "");
     if (state != "starting" && state != "running") {
       continue;
@@ -126,6 +129,13 @@ void TempSpool::end_leftover_runs() const {
       return st[key].is_number() ? std::optional<std::uint64_t>(st[key].get<std::uint64_t>())
                                  : std::nullopt;
     };
+    // Unit tests record the test process itself as a run's "supervisor": never end that.
+    auto is_us = [](const nlohmann::json& pid) {
+      return pid.is_number() && (pid.get<pid_t>() == ::getpid() || pid.get<pid_t>() == ::getpgrp());
+    };
+    if (is_us(st["pid"]) || is_us(st["pgid"]) || is_us(st["supervisor_pid"])) {
+      continue;
+    }
     if (st["pid"].is_number() && st["pgid"].is_number()
         && process_running(st["pid"].get<pid_t>(), ticks("pid_start_ticks"))) {
       ::kill(-st["pgid"].get<pid_t>(), SIGKILL);

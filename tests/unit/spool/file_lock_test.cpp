@@ -1,0 +1,124 @@
+// tests/unit/spool/file_lock_test.cpp: the lock that proves a supervisor alive, held by a
+// real child process and released by the kernel when that process dies.
+#include "spool/file_lock.hpp"
+
+#include "tests/support/temp_spool.hpp"
+#include "tests/support/wait_until.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace chaperone;
+using namespace std::chrono_literals;
+using chaperone::test::TempSpool;
+
+namespace {
+
+// A child process that takes LOCK_EX on `path`, says so on a pipe, and waits to be killed.
+class LockHolder {
+public:
+  explicit LockHolder(const std::filesystem::path& path) {
+    int ready[2];
+    REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+    const char* file = path.c_str(); // built before the fork: the child only makes syscalls
+    m_pid = ::fork();
+    REQUIRE(m_pid >= 0);
+    if (m_pid == 0) {
+      int fd = ::open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      char ok = fd >= 0 && ::flock(fd, LOCK_EX) == 0 ? 'y' : 'n';
+      if (::write(ready[1], &ok, 1) != 1) {
+        ::_exit(1);
+      }
+      for (;;) {
+        ::pause();
+      }
+    }
+    ::close(ready[1]);
+    char ok = 0;
+    ssize_t n;
+    do {
+      n = ::read(ready[0], &ok, 1); // the child's answer: an event, not a sleep
+    } while (n < 0 && errno == EINTR);
+    ::close(ready[0]);
+    REQUIRE(n == 1);
+    REQUIRE(ok == 'y');
+  }
+  LockHolder(const LockHolder&) = delete;
+  LockHolder& operator=(const LockHolder&) = delete;
+  LockHolder(LockHolder&&) = delete;
+  LockHolder& operator=(LockHolder&&) = delete;
+  ~LockHolder() {
+    kill();
+    reap();
+  }
+
+  pid_t pid() const { return m_pid; }
+  void kill() {
+    if (m_pid > 0) {
+      ::kill(m_pid, SIGKILL);
+    }
+  }
+  void reap() {
+    if (m_pid > 0) {
+      ::waitpid(m_pid, nullptr, 0);
+      m_pid = -1;
+    }
+  }
+
+private:
+  pid_t m_pid = -1;
+};
+
+} // namespace
+
+TEST_CASE("FileLock::try_exclusive takes a free lock and is refused a held one", "[unit][file_lock]") {
+  TempSpool spool;
+  std::filesystem::path path = spool.scratch() / "lock";
+  CHECK_FALSE(spool::FileLock::is_held_by_someone(path)); // missing file: not held
+  spool::FileLock first = spool::FileLock::try_exclusive(path);
+  REQUIRE(first.held());
+  CHECK(spool::FileLock::is_held_by_someone(path));
+  // A second open file description, even in the same process, is refused.
+  spool::FileLock second = spool::FileLock::try_exclusive(path);
+  CHECK_FALSE(second.held());
+  // The fd is close-on-exec: a spawned program must never inherit the lock.
+  CHECK((::fcntl(first.fd(), F_GETFD) & FD_CLOEXEC) != 0);
+  first = spool::FileLock();
+  CHECK_FALSE(spool::FileLock::is_held_by_someone(path));
+  CHECK(spool::FileLock::try_exclusive(path).held());
+}
+
+TEST_CASE("a lock held by a live process is seen as held, and freed the moment it is killed",
+          "[unit][file_lock]") {
+  TempSpool spool;
+  std::filesystem::path path = spool.scratch() / "lock";
+  LockHolder holder(path);
+  CHECK(spool::FileLock::is_held_by_someone(path));
+  CHECK_FALSE(spool::FileLock::try_exclusive(path).held());
+  // Probing does not disturb the holder.
+  CHECK(spool::FileLock::is_held_by_someone(path));
+
+  holder.kill();
+  // Released by the kernel at death, before anyone reaps the zombie.
+  REQUIRE(test::wait_until(test::deadline_in(5s), "the lock to be released", [&] {
+    return !spool::FileLock::is_held_by_someone(path);
+  }));
+  spool::FileLock taken = spool::FileLock::try_exclusive(path);
+  CHECK(taken.held());
+  holder.reap();
+}
+
+TEST_CASE("FileLock refuses to follow a symlink planted as the lock file", "[unit][file_lock]") {
+  TempSpool spool;
+  std::filesystem::path target = spool.scratch() / "elsewhere";
+  test::write_whole_file(target, "");
+  std::filesystem::path link = spool.scratch() / "lock";
+  std::filesystem::create_symlink(target, link);
+  CHECK_THROWS_AS(spool::FileLock::try_exclusive(link), std::system_error);
+  CHECK_THROWS_AS(spool::FileLock::is_held_by_someone(link), std::system_error);
+}

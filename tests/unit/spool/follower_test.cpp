@@ -1,0 +1,368 @@
+// tests/unit/spool/follower_test.cpp: the Follower delivers exactly the bytes from its start
+// offsets, never misses a write that races with its start, ends exactly at the recorded
+// final lengths, and notices a dead supervisor at once.
+#include "spool/follower.hpp"
+
+#include "tests/support/pattern.hpp"
+#include "tests/support/temp_spool.hpp"
+#include "tests/support/wait_until.hpp"
+#include "tests/unit/spool/spool_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <random>
+#include <thread>
+
+using namespace chaperone;
+using namespace std::chrono_literals;
+using chaperone::test::TempSpool;
+
+namespace {
+
+// What a follower delivered, per stream.
+struct Collected {
+  std::string out;
+  std::string err;
+  std::atomic<std::uint64_t> delivered{0}; // readable while the follower runs in a thread
+};
+
+spool::RunState follow(const spool::RunDir& run, spool::FollowOptions options, Collected& got) {
+  spool::CallbackSink sink([&](spool::Stream stream, std::string_view chunk) {
+    (stream == spool::Stream::out ? got.out : got.err).append(chunk);
+    got.delivered += chunk.size();
+  });
+  spool::Follower follower(run, std::move(options), sink);
+  return follower.run();
+}
+
+// Appends to a stream file as the program would (O_APPEND, one write per call).
+class Appender {
+public:
+  Appender(const spool::RunDir& run, spool::Stream stream)
+      : m_fd(::open(run.stream_path(stream).c_str(), O_WRONLY | O_APPEND | O_CLOEXEC)) {
+    REQUIRE(m_fd >= 0);
+  }
+  Appender(const Appender&) = delete;
+  Appender& operator=(const Appender&) = delete;
+  Appender(Appender&&) = delete;
+  Appender& operator=(Appender&&) = delete;
+  ~Appender() { ::close(m_fd); }
+  // Returns false on a failed or short write (no Catch macros: used from threads).
+  bool append(std::string_view data) const {
+    return ::write(m_fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  }
+
+private:
+  int m_fd;
+};
+
+} // namespace
+
+TEST_CASE("a follower of a finished run delivers each stream from its start offset to the recorded end",
+          "[unit][follower]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "offsets");
+  test::write_whole_file(run.dir.stream_path(spool::Stream::out), "0123456789");
+  test::write_whole_file(run.dir.stream_path(spool::Stream::err), "abc");
+  test::finish_run(run.dir);
+
+  auto [out_offset, err_offset, out_expected, err_expected] = GENERATE(table<int, int, std::string, std::string>({
+      {0, 0, "0123456789", "abc"},
+      {4, 1, "456789", "bc"},
+      {10, 3, "", ""},
+      {9, 0, "9", "abc"},
+  }));
+  spool::FollowOptions options;
+  options.stdout_offset = static_cast<std::uint64_t>(out_offset);
+  options.stderr_offset = static_cast<std::uint64_t>(err_offset);
+  Collected got;
+  spool::CallbackSink sink([&](spool::Stream stream, std::string_view chunk) {
+    (stream == spool::Stream::out ? got.out : got.err).append(chunk);
+  });
+  spool::Follower follower(run.dir, options, sink);
+  spool::RunState state = follower.run();
+  CHECK(state.state == spool::RunStatus::exited);
+  CHECK(got.out == out_expected);
+  CHECK(got.err == err_expected);
+  CHECK(follower.offset(spool::Stream::out) == 10);
+  CHECK(follower.offset(spool::Stream::err) == 3);
+}
+
+TEST_CASE("a follower that wants one stream never reads the other", "[unit][follower]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "one-stream");
+  test::write_whole_file(run.dir.stream_path(spool::Stream::out), "out");
+  test::write_whole_file(run.dir.stream_path(spool::Stream::err), "err");
+  test::finish_run(run.dir);
+  spool::FollowOptions options;
+  options.want_stdout = false;
+  Collected got;
+  follow(run.dir, options, got);
+  CHECK(got.out.empty());
+  CHECK(got.err == "err");
+}
+
+TEST_CASE("a follower without follow delivers what is there now and returns", "[unit][follower]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "snapshot");
+  test::write_whole_file(run.dir.stream_path(spool::Stream::out), "so far");
+  spool::FollowOptions options;
+  options.follow = false;
+  Collected got;
+  spool::RunState state = follow(run.dir, options, got);
+  CHECK(state.state == spool::RunStatus::running);
+  CHECK(got.out == "so far");
+}
+
+TEST_CASE("a follower stops exactly at the recorded final lengths", "[unit][follower]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "recorded");
+  test::write_whole_file(run.dir.stream_path(spool::Stream::out), "0123456789");
+  spool::RunState state = run.dir.read_state();
+  state.state = spool::RunStatus::exited;
+  state.exit_code = 0;
+  state.stdout_bytes = 6; // the contract: the final state's lengths, not the files' sizes
+  run.dir.write_state(state);
+  Collected got;
+  follow(run.dir, {}, got);
+  CHECK(got.out == "012345");
+}
+
+TEST_CASE("a follower throws rather than deliver fewer bytes than recorded", "[unit][follower]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "truncated");
+  test::write_whole_file(run.dir.stream_path(spool::Stream::out), "0123");
+  spool::RunState state = run.dir.read_state();
+  state.state = spool::RunStatus::exited;
+  state.stdout_bytes = 10;
+  run.dir.write_state(state);
+  Collected got;
+  CHECK_THROWS_AS(follow(run.dir, {}, got), std::system_error);
+}
+
+TEST_CASE("a follower waiting on a quiet run returns as soon as the final state appears",
+          "[unit][follower]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "quiet");
+  Appender out(run.dir, spool::Stream::out);
+  REQUIRE(out.append("before\n"));
+  Collected got;
+  std::atomic<bool> returned{false};
+  std::promise<spool::RunState> result;
+  std::thread follower_thread([&] {
+    try {
+      result.set_value(follow(run.dir, {}, got));
+    } catch (...) {
+      result.set_exception(std::current_exception());
+    }
+    returned = true;
+  });
+  // It is following: output written now still reaches it.
+  REQUIRE(out.append("during\n"));
+  test::wait_until(test::deadline_in(10s), "the follower to deliver both lines", [&] {
+    return returned || got.delivered.load() >= 14;
+  });
+  CHECK_FALSE(returned.load());
+  test::finish_run(run.dir);
+  std::future<spool::RunState> done = result.get_future();
+  REQUIRE(done.wait_for(10s) == std::future_status::ready);
+  follower_thread.join();
+  CHECK(done.get().state == spool::RunStatus::exited);
+  CHECK(got.out == "before\nduring\n");
+}
+
+TEST_CASE("followers started while the program writes get every byte from their start, no gaps or duplicates",
+          "[unit][follower]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "race");
+  constexpr int k_records = 40000;
+  constexpr int k_followers = 16;
+  // Records of varied sizes, each one write(2), each naming its number and ending in '\n'.
+  std::mt19937 random(std::random_device{}());
+  std::vector<std::string> records;
+  for (int i = 0; i < k_records; ++i) {
+    std::string record = std::to_string(i) + ":" + std::string(random() % 200, static_cast<char>('a' + i % 26)) + "\n";
+    records.push_back(std::move(record));
+  }
+  std::vector<int> start_after; // each follower starts once this many records are written
+  for (int f = 0; f < k_followers; ++f) {
+    start_after.push_back(static_cast<int>(random() % (k_records * 3 / 4)));
+  }
+
+  std::atomic<int> written{0};
+  std::atomic<bool> write_failed{false};
+  struct Outcome {
+    std::uint64_t start = 0;
+    std::string bytes;
+    std::string error;
+    bool final_seen = false;
+  };
+  std::vector<Outcome> outcomes(k_followers);
+  std::vector<std::thread> followers;
+  for (int f = 0; f < k_followers; ++f) {
+    followers.emplace_back([&, f] {
+      Outcome& outcome = outcomes[f];
+      while (written.load() < start_after[f]) {
+        std::this_thread::yield(); // start at a random moment of the writing
+      }
+      try {
+        // Start at the current end, as `attach --from-offset $(size)` would.
+        outcome.start = std::filesystem::file_size(run.dir.stream_path(spool::Stream::out));
+        spool::FollowOptions options;
+        options.stdout_offset = outcome.start;
+        Collected got;
+        spool::RunState state = follow(run.dir, options, got);
+        outcome.bytes = std::move(got.out);
+        outcome.final_seen = state.state == spool::RunStatus::exited;
+      } catch (const std::exception& e) {
+        outcome.error = e.what();
+      }
+    });
+  }
+  std::thread writer([&] {
+    Appender out(run.dir, spool::Stream::out);
+    for (const std::string& record : records) {
+      if (!out.append(record)) {
+        write_failed = true;
+      }
+      written.fetch_add(1);
+    }
+  });
+  writer.join();
+  test::finish_run(run.dir);
+  for (std::thread& t : followers) {
+    t.join();
+  }
+  REQUIRE_FALSE(write_failed.load());
+  std::string all = spool.output("race", "stdout");
+  std::string expected_all;
+  for (const std::string& record : records) {
+    expected_all += record;
+  }
+  REQUIRE(all == expected_all);
+  for (int f = 0; f < k_followers; ++f) {
+    const Outcome& outcome = outcomes[f];
+    INFO("follower " << f << " started at byte " << outcome.start << " after record " << start_after[f]);
+    CHECK(outcome.error.empty());
+    CHECK(outcome.final_seen);
+    CHECK(outcome.start <= all.size());
+    CHECK(outcome.bytes.size() == all.size() - outcome.start);
+    CHECK(outcome.bytes == all.substr(outcome.start));
+  }
+}
+
+TEST_CASE("a follower notices at once when the supervisor holding the lock dies, and reports lost",
+          "[unit][follower]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "dies");
+  test::write_whole_file(run.dir.stream_path(spool::Stream::out), "partial");
+  // A real process takes over the lock as the supervisor would, then waits to be killed.
+  std::string lock_path = run.dir.file("lock").string();
+  run.lock.reset();
+  int ready[2];
+  REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    int fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
+    char ok = fd >= 0 && ::flock(fd, LOCK_EX) == 0 ? 'y' : 'n';
+    if (::write(ready[1], &ok, 1) != 1) {
+      ::_exit(1);
+    }
+    for (;;) {
+      ::pause();
+    }
+  }
+  ::close(ready[1]);
+  char ok = 0;
+  REQUIRE(::read(ready[0], &ok, 1) == 1);
+  ::close(ready[0]);
+  REQUIRE(ok == 'y');
+  spool::RunState state = run.dir.read_state();
+  state.supervisor_pid = child;
+  state.supervisor_start_ticks = spool::process_start_ticks(child);
+  run.dir.write_state(state);
+
+  std::promise<spool::RunState> result;
+  Collected got;
+  std::thread follower_thread([&] {
+    try {
+      result.set_value(follow(run.dir, {}, got));
+    } catch (...) {
+      result.set_exception(std::current_exception());
+    }
+  });
+  std::future<spool::RunState> done = result.get_future();
+  CHECK(done.wait_for(100ms) == std::future_status::timeout); // alive: still following
+  auto killed_at = test::Clock::now();
+  ::kill(child, SIGKILL);
+  // Not reaped yet: a zombie must count as dead (its lock is already free).
+  bool ready_in_time = done.wait_for(5s) == std::future_status::ready;
+  auto noticed_after = test::Clock::now() - killed_at;
+  ::waitpid(child, nullptr, 0);
+  REQUIRE(ready_in_time);
+  follower_thread.join();
+  spool::RunState final_state = done.get();
+  CHECK(final_state.state == spool::RunStatus::lost);
+  CHECK(final_state.cli_exit_code() == 125);
+  CHECK(got.out == "partial");
+  // The pidfd wakes the follower; no polling interval is waited out.
+  CHECK(noticed_after < 1s);
+  CHECK(spool.state("dies")["state"] == "lost");
+}
+
+TEST_CASE("a follower of a run whose supervisor died before starting it reports lost", "[unit][follower]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "never");
+  spool::RunState state = run.dir.read_state();
+  state.state = spool::RunStatus::starting;
+  state.supervisor_pid.reset();
+  state.supervisor_start_ticks.reset();
+  run.dir.write_state(state);
+  run.lock.reset();
+  Collected got;
+  spool::RunState final_state = follow(run.dir, {}, got);
+  CHECK(final_state.state == spool::RunStatus::lost);
+  CHECK(final_state.error.has_value());
+}
+
+TEST_CASE("Follower::stop from a signal callback ends run() early", "[unit][follower]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "stopped");
+  spool::Follower* self = nullptr;
+  int seen = 0;
+  spool::FollowOptions options;
+  options.signals = {SIGUSR1};
+  options.on_signal = [&](int signum) {
+    seen = signum;
+    self->stop();
+  };
+  spool::CallbackSink sink([](spool::Stream, std::string_view) {});
+  spool::Follower follower(run.dir, options, sink);
+  self = &follower;
+  std::promise<spool::RunState> result;
+  std::thread t([&] { result.set_value(follower.run()); });
+  std::future<spool::RunState> done = result.get_future();
+  // Signal until the follower's handler is installed and has run. Until libuv installs its
+  // handler, a no-op one keeps an early SIGUSR1 from killing the test.
+  struct sigaction ignore_early {};
+  ignore_early.sa_handler = [](int) {};
+  ::sigaction(SIGUSR1, &ignore_early, nullptr);
+  test::wait_until(test::deadline_in(10s), "the follower to stop on SIGUSR1", [&] {
+    ::kill(::getpid(), SIGUSR1);
+    return done.wait_for(10ms) == std::future_status::ready;
+  });
+  t.join();
+  ::signal(SIGUSR1, SIG_DFL);
+  CHECK(seen == SIGUSR1);
+  CHECK(done.get().state == spool::RunStatus::running);
+}

@@ -1,0 +1,116 @@
+// tests/unit/spool/output_sink_test.cpp: delivering spool bytes to fds and callbacks exactly.
+#include "spool/output_sink.hpp"
+
+#include "tests/support/pattern.hpp"
+#include "tests/support/temp_spool.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <thread>
+
+using namespace chaperone;
+using chaperone::test::TempSpool;
+
+namespace {
+
+int open_read(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  return fd;
+}
+
+} // namespace
+
+TEST_CASE("FdSink copies a byte range to a regular file, with and without O_APPEND", "[unit][output_sink]") {
+  int append = GENERATE(0, O_APPEND);
+  TempSpool spool;
+  std::string data = test::pattern_bytes(3, 0, 3 * 1024 * 1024 + 5);
+  test::write_whole_file(spool.scratch() / "source", data);
+  int source = open_read(spool.scratch() / "source");
+  int out = ::open((spool.scratch() / "out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | append, 0600);
+  REQUIRE(out >= 0);
+  {
+    spool::FdSink sink(out, -1);
+    sink.copy(spool::Stream::out, source, 17, data.size() - 17);
+    sink.copy(spool::Stream::err, source, 0, 100); // discarded: fd -1
+  }
+  ::close(out);
+  ::close(source);
+  CHECK(test::read_whole_file(spool.scratch() / "out") == data.substr(17));
+}
+
+TEST_CASE("FdSink copies to a pipe whose reader is slow, and reports EPIPE when it is gone",
+          "[unit][output_sink]") {
+  TempSpool spool;
+  std::string data = test::pattern_bytes(4, 0, 2 * 1024 * 1024);
+  test::write_whole_file(spool.scratch() / "source", data);
+  int source = open_read(spool.scratch() / "source");
+  int fds[2];
+  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  std::string received;
+  std::thread reader([&] {
+    char buffer[4096];
+    ssize_t n;
+    while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0) {
+      received.append(buffer, static_cast<std::size_t>(n));
+    }
+  });
+  {
+    spool::FdSink sink(fds[1], -1);
+    sink.copy(spool::Stream::out, source, 0, data.size());
+  }
+  ::close(fds[1]);
+  reader.join();
+  ::close(fds[0]);
+  CHECK(received == data);
+
+  int gone[2];
+  REQUIRE(::pipe2(gone, O_CLOEXEC) == 0);
+  ::close(gone[0]);
+  ::signal(SIGPIPE, SIG_IGN);
+  spool::FdSink sink(gone[1], -1);
+  try {
+    sink.copy(spool::Stream::out, source, 0, data.size());
+    FAIL("copy to a pipe without a reader succeeded");
+  } catch (const std::system_error& e) {
+    CHECK(e.code().value() == EPIPE);
+  }
+  ::close(gone[1]);
+  ::close(source);
+}
+
+TEST_CASE("a sink asked for bytes past the end of the file throws instead of delivering fewer",
+          "[unit][output_sink]") {
+  TempSpool spool;
+  test::write_whole_file(spool.scratch() / "short", "0123456789");
+  int source = open_read(spool.scratch() / "short");
+  int out = ::open((spool.scratch() / "out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  spool::FdSink fd_sink(out, out);
+  CHECK_THROWS_WITH(fd_sink.copy(spool::Stream::out, source, 5, 10), Catch::Contains("shorter than recorded"));
+  spool::CallbackSink callback_sink([](spool::Stream, std::string_view) {});
+  CHECK_THROWS_WITH(callback_sink.copy(spool::Stream::err, source, 0, 11), Catch::Contains("shorter than recorded"));
+  ::close(out);
+  ::close(source);
+}
+
+TEST_CASE("CallbackSink hands over the range in chunks of at most 1 MiB", "[unit][output_sink]") {
+  TempSpool spool;
+  std::string data = test::pattern_bytes(5, 0, 2 * 1024 * 1024 + 3);
+  test::write_whole_file(spool.scratch() / "source", data);
+  int source = open_read(spool.scratch() / "source");
+  std::string got;
+  std::size_t largest = 0;
+  spool::CallbackSink sink([&](spool::Stream stream, std::string_view chunk) {
+    CHECK(stream == spool::Stream::err);
+    largest = std::max(largest, chunk.size());
+    got.append(chunk);
+  });
+  sink.copy(spool::Stream::err, source, 1, data.size() - 1);
+  ::close(source);
+  CHECK(got == data.substr(1));
+  CHECK(largest <= 1024 * 1024);
+}

@@ -1,0 +1,147 @@
+// tests/unit/spool/run_dir_test.cpp: creating runs, state I/O, and lost-supervisor detection.
+#include "spool/run_dir.hpp"
+
+#include "tests/support/temp_spool.hpp"
+#include "tests/unit/spool/spool_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+using namespace chaperone;
+using chaperone::test::TempSpool;
+
+TEST_CASE("create_run makes a complete run dir (0700, files 0600) with its lock held", "[unit][run_dir]") {
+  TempSpool spool;
+  spool::SpoolRoot root = spool::SpoolRoot::open(spool.root(), false);
+  spool::RunState initial = test::running_state("r1");
+  initial.state = spool::RunStatus::starting;
+  spool::NewRun run = spool::create_run(root, "r1", nlohmann::json{{"spec", true}}, initial);
+  CHECK(run.dir.path() == spool.root() / "r1");
+  CHECK(run.dir.run_id() == "r1");
+  CHECK(run.lock.held());
+  CHECK(run.dir.supervisor_alive());
+  CHECK(spool.listing() == std::vector<std::string>{"r1"});
+  struct stat st {};
+  REQUIRE(::stat(run.dir.path().c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  for (const char* name : {"spec.json", "state.json", "stdout", "stderr", "lock"}) {
+    INFO(name);
+    REQUIRE(::stat(run.dir.file(name).c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+  }
+  CHECK(spool.output("r1", "stdout").empty());
+  CHECK(spool.state("r1")["state"] == "starting");
+  CHECK(spool.spec("r1")["spec"] == true);
+  CHECK(run.dir.read_state().state == spool::RunStatus::starting);
+}
+
+TEST_CASE("create_run on an existing id throws EEXIST and leaves nothing behind", "[unit][run_dir]") {
+  TempSpool spool;
+  spool::SpoolRoot root = spool::SpoolRoot::open(spool.root(), false);
+  test::FixtureRun first = test::make_run(spool, "taken");
+  test::write_whole_file(first.dir.stream_path(spool::Stream::out), "first's output");
+  std::string state_before = test::read_whole_file(first.dir.file("state.json"));
+  std::vector<std::string> before = spool.listing();
+  try {
+    spool::create_run(root, "taken", nlohmann::json::object(), test::running_state("taken"));
+    FAIL("created a second run called taken");
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == std::errc::file_exists);
+    CHECK(std::string(e.what()).find("taken") != std::string::npos);
+  }
+  // RENAME_NOREPLACE: the first run is untouched and no hidden staging dir is left.
+  CHECK(spool.listing() == before);
+  CHECK(test::read_whole_file(first.dir.stream_path(spool::Stream::out)) == "first's output");
+  CHECK(test::read_whole_file(first.dir.file("state.json")) == state_before);
+}
+
+TEST_CASE("create_run refuses every later creator of an id that exists", "[unit][run_dir]") {
+  TempSpool spool;
+  spool::SpoolRoot root = spool::SpoolRoot::open(spool.root(), false);
+  int created = 0;
+  int refused = 0;
+  std::vector<spool::NewRun> kept;
+  for (int i = 0; i < 20; ++i) {
+    try {
+      kept.push_back(spool::create_run(root, "same", nlohmann::json::object(), test::running_state("same")));
+      ++created;
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == std::errc::file_exists);
+      ++refused;
+    }
+  }
+  CHECK(created == 1);
+  CHECK(refused == 19);
+  CHECK(spool.listing() == std::vector<std::string>{"same"});
+}
+
+TEST_CASE("write_state and read_state round-trip every field, extra ones included", "[unit][run_dir]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "rt");
+  spool::RunState state = test::running_state("rt");
+  state.state = spool::RunStatus::signaled;
+  state.pid = 1234;
+  state.pgid = 1234;
+  state.signal = 9;
+  state.exit_code = 137;
+  state.stdout_bytes = 1ULL << 40;
+  state.stderr_bytes = 7;
+  state.error = "why";
+  state.extra["custom"] = {{"kept", true}};
+  run.dir.write_state(state);
+  spool::RunState back = run.dir.read_state();
+  CHECK(back.to_json() == state.to_json());
+  nlohmann::json outside = spool.state("rt");
+  CHECK(outside["output"]["stdout"] == 1ULL << 40);
+  CHECK(outside["custom"]["kept"] == true);
+}
+
+TEST_CASE("read_state names the run when state.json is damaged", "[unit][run_dir]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "damaged");
+  std::string text = GENERATE(std::string("{not json"), std::string("[]"), std::string(R"({"state": "bogus"})"),
+                              std::string(R"({"run_id": "x"})"), std::string(R"({"state": "running", "pid": "1"})"));
+  INFO(text);
+  test::write_whole_file(run.dir.file("state.json"), text);
+  CHECK_THROWS_WITH(run.dir.read_state(), Catch::Contains("damaged") && Catch::Contains("state.json"));
+}
+
+TEST_CASE("read_state_resolving_lost leaves a run alone while its lock is held", "[unit][run_dir]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "alive");
+  std::string before = test::read_whole_file(run.dir.file("state.json"));
+  CHECK(run.dir.read_state_resolving_lost().state == spool::RunStatus::running);
+  CHECK(test::read_whole_file(run.dir.file("state.json")) == before);
+}
+
+TEST_CASE("read_state_resolving_lost turns a running run with no lock holder into lost", "[unit][run_dir]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "dead");
+  test::write_whole_file(run.dir.stream_path(spool::Stream::out), "12345");
+  test::write_whole_file(run.dir.stream_path(spool::Stream::err), "ab");
+  run.lock.reset(); // the "supervisor" dies
+  spool::RunState state = run.dir.read_state_resolving_lost();
+  CHECK(state.state == spool::RunStatus::lost);
+  CHECK(state.exit_code == 125);
+  CHECK(state.cli_exit_code() == 125);
+  REQUIRE(state.error.has_value());
+  CHECK(state.error->find("supervisor") != std::string::npos);
+  CHECK(state.stdout_bytes == 5);
+  CHECK(state.stderr_bytes == 2);
+  // Recorded for every other reader, and final from now on.
+  nlohmann::json outside = spool.state("dead");
+  CHECK(outside["state"] == "lost");
+  CHECK(outside["output"]["stdout"] == 5);
+  CHECK(run.dir.read_state_resolving_lost().to_json() == state.to_json());
+}
+
+TEST_CASE("read_state_resolving_lost never changes a final state", "[unit][run_dir]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "done");
+  test::finish_run(run.dir);
+  run.lock.reset();
+  std::string before = test::read_whole_file(run.dir.file("state.json"));
+  CHECK(run.dir.read_state_resolving_lost().state == spool::RunStatus::exited);
+  CHECK(test::read_whole_file(run.dir.file("state.json")) == before);
+}
