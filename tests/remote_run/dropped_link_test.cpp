@@ -68,7 +68,7 @@ struct KillAtEnd {
 
 enum class Cut { stop_sshd, kill_sshd };
 
-void drop_link_mid_run(Cut cut) {
+void drop_link_mid_run(Cut cut, bool check_cause = false) {
   TempSpool spool;
   std::string shared = sshd().shared_dir();
   std::string token = random_token();
@@ -112,6 +112,11 @@ void drop_link_mid_run(Cut cut) {
   CHECK(state["state"] == "failed");
   CHECK(state["exit_code"] == 255);
   CHECK(state.value("error", "").rfind("connection lost", 0) == 0);
+  if (check_cause) {
+    std::string error = state.value("error", "");
+    CHECK(error.find("err-before") == std::string::npos); // the program's line, not the cause
+    CHECK(error.find('\r') == std::string::npos);
+  }
   CHECK(state["remote"]["pid"] == far_pid);
   // The output from before the drop is kept, and nothing of the status channel.
   CHECK(spool.output(id, "stdout") == "before\n");
@@ -156,4 +161,17 @@ TEST_CASE("a connection closed by the far side mid-run ends the run failed with 
           "and keeps the output from before",
           "[ssh]") {
   drop_link_mid_run(Cut::kill_sshd);
+}
+
+// BUG (chaperone/supervisor.cpp finalize_remote, chaperone/stderr_relay.cpp last_line): the
+// "connection lost: ..." error quotes the last line of the far side's stderr, which is the
+// program's own stderr as much as ssh's. With LogLevel=ERROR ssh prints nothing when its
+// keepalive gives up, so a link that stops answering ends with error "connection lost:
+// err-before", the program's last stderr line passed off as the cause. When sshd closes the
+// connection the error is "connection lost: Connection to 127.0.0.1 closed by remote
+// host.\r", with ssh's trailing carriage return kept.
+TEST_CASE("the connection lost error quotes no line of the program's own stderr",
+          "[ssh][!mayfail]") {
+  drop_link_mid_run(Cut::stop_sshd, true);
+  drop_link_mid_run(Cut::kill_sshd, true);
 }

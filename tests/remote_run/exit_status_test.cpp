@@ -166,3 +166,49 @@ TEST_CASE("state.json records the target and the far side's pid and group while 
     CHECK(spool.output(id, "stdout") == "ready\n");
   }
 }
+
+TEST_CASE("a detached remote run is followed by attach and tail and shown by status and ls like a "
+          "local one",
+          "[ssh]") {
+  TempSpool spool;
+  std::string gate = sshd().shared_dir() + "/gate";
+  std::string token = random_token();
+  Args options{"--env", token_env(token), "--name", "follow-me"};
+  Args rest = sshd().options({Via::ssh, "chapzsh"});
+  options.insert(options.end(), rest.begin(), rest.end());
+  std::string id = start_detached(
+      spool,
+      options,
+      {"sh", "-c", "echo one; echo e1 >&2; while [ ! -e \"$1\" ]; do sleep 0.05; done; echo two; exit 5",
+       "sh", gate});
+  CHECK(id == "follow-me");
+  REQUIRE(wait_until(deadline_in(20s), "the first line", [&] { return spool.output(id, "stdout") == "one\n"; }));
+  wait_remote_recorded(spool, id);
+
+  RunResult status = run_chaperone(spool, {"status", "--json", id});
+  REQUIRE(status.exit_code == 0);
+  nlohmann::json shown = nlohmann::json::parse(status.out);
+  CHECK(shown["state"] == "running");
+  CHECK(shown["remote"]["pid"].is_number());
+  CHECK(shown["target"]["mode"] == "ssh");
+  RunResult ls = run_chaperone(spool, {"ls"});
+  CHECK(ls.out.find(id) != std::string::npos);
+  CHECK(ls.out.find("running") != std::string::npos);
+  RunResult tail = run_chaperone(spool, {"tail", id});
+  CHECK(tail.out == "one\n");
+
+  ChaperoneProcess attach(spool, {"attach", id});
+  CHECK(attach.read_until(deadline_in(20s), "attach to print the first line", [&] { return attach.out() == "one\n"; }));
+  write_whole_file(gate, "", 0644);
+  RunResult attached = attach.finish();
+  INFO("attach stderr: " << attached.err);
+  CHECK(attached.exit_code == 5);
+  CHECK(attached.out == "one\ntwo\n");
+  CHECK(attached.err.find("e1") != std::string::npos);
+  CHECK(attached.err.find("chaperone-marker") == std::string::npos);
+  nlohmann::json state = wait_final_state(spool, id);
+  CHECK(state["state"] == "exited");
+  CHECK(state["return_code"] == 5);
+  CHECK(run_chaperone(spool, {"tail", "-n", "1", id}).out == "two\n");
+  CHECK(run_chaperone(spool, {"tail", "--stream", "stderr", id}).out == "e1\n");
+}
