@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 using namespace chaperone::test;
 
 namespace {
@@ -192,4 +194,23 @@ TEST_CASE("a repeatable option right before -- leaves the program's dash argumen
     INFO("stderr: " << r.err);
     CHECK(r.exit_code == 3);
   }
+}
+
+TEST_CASE("a far-side sudo that refuses the user ends the run failed with sudo's message",
+          "[ssh][sudo]") {
+  TempSpool spool;
+  Args options = sshd().options({Via::ssh_then_sudo, "chapsh"});
+  // The test rule lets chapsh become chaprun or root only: sudo -n to daemon needs a password.
+  auto sudo_user = std::find(options.begin(), options.end(), "--sudo-user");
+  REQUIRE(sudo_user != options.end());
+  *std::next(sudo_user) = "daemon";
+  RunResult r = run_chaperone(spool, run_args(options, {"echo", "never"}));
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 255);
+  nlohmann::json state = spool.state(spool.only_run_id());
+  INFO("state.json: " << state.dump());
+  CHECK(state["state"] == "failed");
+  CHECK(state["return_code"].is_null());
+  CHECK(state.value("error", "").find("sudo: a password is required") != std::string::npos);
+  CHECK(r.out.empty());
 }

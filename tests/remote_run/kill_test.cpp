@@ -156,3 +156,71 @@ TEST_CASE("an attached remote run with --timeout makes the front end exit 124", 
   CHECK(spool.state(id)["state"] == "timed_out");
   CHECK(wait_until(deadline_in(10s), "no far process left", [&] { return far_processes(token).empty(); }));
 }
+
+TEST_CASE("a remote program that exits while its background child holds the output ends with its "
+          "own code and leaves nothing behind",
+          "[ssh]") {
+  TempSpool spool;
+  std::string token = random_token();
+  Args options{"--env", token_env(token), "--kill-after", "1s"};
+  Args rest = sshd().options({Via::ssh, "chapbash"});
+  options.insert(options.end(), rest.begin(), rest.end());
+  // The child keeps ssh's stdout and stderr open after the program's exit marker.
+  RunOptions within;
+  within.deadline = 20s;
+  RunResult r = run_chaperone(spool, run_args(options, {"sh", "-c", "sleep 300 & echo done; exit 3"}), within);
+  INFO("stderr: " << r.err);
+  CHECK_FALSE(r.deadline_missed);
+  CHECK(r.exit_code == 3);
+  CHECK(r.out == "done\n");
+  nlohmann::json state = spool.state(spool.only_run_id());
+  INFO("state.json: " << state.dump());
+  CHECK(state["state"] == "exited");
+  CHECK(state["return_code"] == 3);
+  std::vector<std::string> left;
+  bool gone = wait_until(deadline_in(10s), "the background child to be ended", [&] {
+    left = far_processes(token);
+    return left.empty();
+  });
+  if (!gone) {
+    FAIL_CHECK("left on the far side: " << left.front());
+  }
+}
+
+TEST_CASE("a remote program reads --stdin byte-exact through ssh", "[ssh][sudo]") {
+  for (Via via : ssh_vias()) {
+    INFO(to_string(via));
+    TempSpool spool;
+    std::string input = (spool.scratch() / "input").string();
+    std::string data = pattern_bytes(99, 0, 3 * 1024 * 1024 + 17);
+    write_whole_file(input, data, 0644);
+    Args options{"--stdin", input};
+    Args rest = sshd().options({via, "chapsh"});
+    options.insert(options.end(), rest.begin(), rest.end());
+    RunResult r = run_chaperone(spool, run_args(options, {"cat"}));
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.size() == data.size());
+    CHECK((r.out == data));
+    CHECK(spool.output(spool.only_run_id(), "stdout").size() == data.size());
+  }
+}
+
+TEST_CASE("chaperone kill of an attached remote run makes the attached front end exit 143",
+          "[ssh]") {
+  TempSpool spool;
+  std::string token = random_token();
+  Args options{"--env", token_env(token), "--name", "attached"};
+  Args rest = sshd().options({Via::ssh, "chapfish"});
+  options.insert(options.end(), rest.begin(), rest.end());
+  ChaperoneProcess run(spool, run_args(options, {"sh", "-c", "echo ready; sleep 300 & wait"}));
+  REQUIRE(run.read_until(deadline_in(20s), "the program to print ready", [&] { return run.out() == "ready\n"; }));
+  wait_remote_recorded(spool, "attached");
+  RunResult k = run_chaperone(spool, {"kill", "attached"});
+  INFO("kill stderr: " << k.err);
+  CHECK(k.exit_code == 0);
+  RunResult r = run.finish();
+  CHECK(r.exit_code == 143);
+  CHECK(spool.state("attached")["state"] == "signaled");
+  CHECK(wait_until(deadline_in(10s), "no far process left", [&] { return far_processes(token).empty(); }));
+}
