@@ -82,10 +82,13 @@ void drop_link_mid_run(Cut cut, bool check_cause = false) {
   std::string id = start_detached(
       spool,
       options,
-      {"sh", "-c",
+      {"sh",
+       "-c",
        "echo before; echo err-before >&2; while [ ! -e \"$1\" ]; do sleep 0.05; done; echo after; "
        "echo after >&2; echo wrote > \"$2\"",
-       "sh", gate, done});
+       "sh",
+       gate,
+       done});
   nlohmann::json running = wait_remote_recorded(spool, id);
   pid_t far_pid = running["remote"]["pid"].get<pid_t>();
   auto far_ticks = process_start_ticks(far_pid);

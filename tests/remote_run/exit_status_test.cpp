@@ -51,7 +51,8 @@ void check_outcomes(const Route& route) {
       INFO(to_string(route.via) << " as " << route.login << ": sh -c '" << o.script << "', "
                                 << (detached ? "detached + wait" : "attached"));
       // stderr without a final newline: the status marker that follows must not add one.
-      Args program{"sh", "-c", "echo out " + name + "; printf 'err %s' " + name + " >&2; " + o.script};
+      Args program{
+          "sh", "-c", "echo out " + name + "; printf 'err %s' " + name + " >&2; " + o.script};
       Args named{"--name", name};
       named.insert(named.end(), options.begin(), options.end());
       if (detached) {
@@ -123,7 +124,9 @@ TEST_CASE("state.json records the target and the far side's pid and group while 
     Args rest = sshd().options(route);
     options.insert(options.end(), rest.begin(), rest.end());
     std::string id = start_detached(
-        spool, options, {"sh", "-c", "echo ready; while [ ! -e \"$1\" ]; do sleep 0.05; done", "sh", gate});
+        spool,
+        options,
+        {"sh", "-c", "echo ready; while [ ! -e \"$1\" ]; do sleep 0.05; done", "sh", gate});
     nlohmann::json state = wait_remote_recorded(spool, id);
     INFO("state.json: " << state.dump());
     CHECK(state["state"] == "running");
@@ -179,10 +182,14 @@ TEST_CASE("a detached remote run is followed by attach and tail and shown by sta
   std::string id = start_detached(
       spool,
       options,
-      {"sh", "-c", "echo one; echo e1 >&2; while [ ! -e \"$1\" ]; do sleep 0.05; done; echo two; exit 5",
-       "sh", gate});
+      {"sh",
+       "-c",
+       "echo one; echo e1 >&2; while [ ! -e \"$1\" ]; do sleep 0.05; done; echo two; exit 5",
+       "sh",
+       gate});
   CHECK(id == "follow-me");
-  REQUIRE(wait_until(deadline_in(20s), "the first line", [&] { return spool.output(id, "stdout") == "one\n"; }));
+  REQUIRE(wait_until(
+      deadline_in(20s), "the first line", [&] { return spool.output(id, "stdout") == "one\n"; }));
   wait_remote_recorded(spool, id);
 
   RunResult status = run_chaperone(spool, {"status", "--json", id});
@@ -198,7 +205,8 @@ TEST_CASE("a detached remote run is followed by attach and tail and shown by sta
   CHECK(tail.out == "one\n");
 
   ChaperoneProcess attach(spool, {"attach", id});
-  CHECK(attach.read_until(deadline_in(20s), "attach to print the first line", [&] { return attach.out() == "one\n"; }));
+  CHECK(attach.read_until(
+      deadline_in(20s), "attach to print the first line", [&] { return attach.out() == "one\n"; }));
   write_whole_file(gate, "", 0644);
   RunResult attached = attach.finish();
   INFO("attach stderr: " << attached.err);

@@ -65,9 +65,21 @@ Args direct_options(int port, const std::string& key, const Args& ssh_options = 
   for (const std::string& opt : ssh_options) {
     o.insert(o.end(), {"-o", opt});
   }
-  o.insert(o.end(), {"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o",
-                     "IdentitiesOnly=yes", "--host", "127.0.0.1", "--port", std::to_string(port),
-                     "--login", "chapsh", "-i", key});
+  o.insert(o.end(),
+           {"-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            std::to_string(port),
+            "--login",
+            "chapsh",
+            "-i",
+            key});
   return o;
 }
 
@@ -79,16 +91,19 @@ TEST_CASE("a refused connection ends the run failed 255 with an error naming Con
   ClosedPort closed;
   std::string key = (spool.scratch() / "key").string();
   write_whole_file(key, "", 0600); // never read: the connection fails first
-  RunResult r = run_chaperone(spool, run_args(direct_options(closed.port(), key), {"echo", "never"}));
+  RunResult r =
+      run_chaperone(spool, run_args(direct_options(closed.port(), key), {"echo", "never"}));
   check_ssh_failure(spool, r, "Connection refused");
 }
 
-TEST_CASE("a key the server does not know ends the run failed 255 with Permission denied", "[ssh]") {
+TEST_CASE("a key the server does not know ends the run failed 255 with Permission denied",
+          "[ssh]") {
   TempSpool spool;
   std::string key = (spool.scratch() / "stranger").string();
   CmdResult gen = run_cmd({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key});
   REQUIRE(gen.exit_code == 0);
-  RunResult r = run_chaperone(spool, run_args(direct_options(sshd().port(), key), {"echo", "never"}));
+  RunResult r =
+      run_chaperone(spool, run_args(direct_options(sshd().port(), key), {"echo", "never"}));
   check_ssh_failure(spool, r, "Permission denied");
 }
 
@@ -102,25 +117,33 @@ TEST_CASE("a host key that does not match known_hosts ends the run failed 255 na
   write_whole_file(known_hosts, "[127.0.0.1]:" + std::to_string(sshd().port()) + " " + pub, 0644);
   RunResult r = run_chaperone(
       spool,
-      run_args(direct_options(sshd().port(), sshd().key(), {"StrictHostKeyChecking=yes", "UserKnownHostsFile=" + known_hosts}),
+      run_args(direct_options(sshd().port(),
+                              sshd().key(),
+                              {"StrictHostKeyChecking=yes", "UserKnownHostsFile=" + known_hosts}),
                {"echo", "never"}));
   check_ssh_failure(spool, r, "Host key verification failed");
 }
 
-TEST_CASE("an unknown host (no resolver reachable) ends the run failed 255 naming the host", "[ssh]") {
+TEST_CASE("an unknown host (no resolver reachable) ends the run failed 255 naming the host",
+          "[ssh]") {
   TempSpool spool;
   RunOptions options;
   // A private network namespace with only a down lo: no lookup ever leaves the machine.
   options.wrapper = {"unshare", "--net", "--"};
   RunResult r = run_chaperone(spool,
-                              run_args({"-o", "BatchMode=yes", "--host", "no-such-host.chaperone-test.invalid",
-                                        "--login", "chapsh"},
+                              run_args({"-o",
+                                        "BatchMode=yes",
+                                        "--host",
+                                        "no-such-host.chaperone-test.invalid",
+                                        "--login",
+                                        "chapsh"},
                                        {"echo", "never"}),
                               options);
   check_ssh_failure(spool, r, "Could not resolve hostname no-such-host.chaperone-test.invalid");
 }
 
-TEST_CASE("a far-side cd that fails ends the run failed 125 naming the directory and never runs the program",
+TEST_CASE("a far-side cd that fails ends the run failed 125 naming the directory and never runs "
+          "the program",
           "[ssh][sudo]") {
   std::string shared = sshd().shared_dir();
   std::string file = shared + "/a file";
@@ -165,9 +188,11 @@ TEST_CASE("a far-side cd that fails ends the run failed 125 naming the directory
 // user sees exit 127 and no message at all. A local run of a missing program ends `failed`,
 // error "program not found: PROG" (record_spawn_failure); the exec_error branch of
 // finalize_remote that would say the same for remote runs is unreachable.
-TEST_CASE("a program missing on the far side ends the run failed 127 saying so", "[ssh][!mayfail]") {
+TEST_CASE("a program missing on the far side ends the run failed 127 saying so",
+          "[ssh][!mayfail]") {
   TempSpool spool;
-  RunResult r = run_chaperone(spool, run_args(sshd().options({Via::ssh, "chapsh"}), {"no-such-program-chaperone"}));
+  RunResult r = run_chaperone(
+      spool, run_args(sshd().options({Via::ssh, "chapsh"}), {"no-such-program-chaperone"}));
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 127);
   nlohmann::json state = spool.state(spool.only_run_id());

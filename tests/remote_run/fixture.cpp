@@ -128,7 +128,8 @@ CmdResult run_cmd(const Args& argv, std::chrono::milliseconds timeout) {
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (late) {
-    FAIL(argv.front() << " still running after " << timeout.count() << " ms; stderr: " << result.err);
+    FAIL(argv.front() << " still running after " << timeout.count()
+                      << " ms; stderr: " << result.err);
   }
   return result;
 }
@@ -248,7 +249,9 @@ std::string Sshd::shared_dir() {
   return dir;
 }
 
-void Sshd::ensure_master(const std::string& local_user, const std::string& login, const std::string& key) {
+void Sshd::ensure_master(const std::string& local_user,
+                         const std::string& login,
+                         const std::string& key) {
   std::string id = local_user + ":" + login;
   if (std::find(m_masters.begin(), m_masters.end(), id) != m_masters.end()) {
     return;
@@ -258,10 +261,30 @@ void Sshd::ensure_master(const std::string& local_user, const std::string& login
     master = {"sudo", "-n", "-u", local_user, "--"};
   }
   master.insert(master.end(),
-                {"ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                 "-o", "ControlPath=" + m_cm_dir + "/%u-%C", "-o", "ControlMaster=yes", "-o",
-                 "ControlPersist=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-p",
-                 std::to_string(m_port), "-l", login, "-i", key, "-N", "-f", "127.0.0.1"});
+                {"ssh",
+                 "-o",
+                 "StrictHostKeyChecking=no",
+                 "-o",
+                 "UserKnownHostsFile=/dev/null",
+                 "-o",
+                 "ControlPath=" + m_cm_dir + "/%u-%C",
+                 "-o",
+                 "ControlMaster=yes",
+                 "-o",
+                 "ControlPersist=yes",
+                 "-o",
+                 "BatchMode=yes",
+                 "-o",
+                 "LogLevel=ERROR",
+                 "-p",
+                 std::to_string(m_port),
+                 "-l",
+                 login,
+                 "-i",
+                 key,
+                 "-N",
+                 "-f",
+                 "127.0.0.1"});
   CmdResult r = run_cmd(master);
   if (r.exit_code != 0) {
     FAIL("control master " << id << " failed: " << r.err);
@@ -279,7 +302,9 @@ Args Sshd::options(const Route& route) {
     return o;
   }
   o.insert(o.end(), {"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"});
-  o.insert(o.end(), {"--mode", to_string(route.via), "--host", "127.0.0.1", "--port", std::to_string(m_port)});
+  o.insert(
+      o.end(),
+      {"--mode", to_string(route.via), "--host", "127.0.0.1", "--port", std::to_string(m_port)});
   std::string key = m_key;
   std::string local_user = "root";
   if (route.via == Via::sudo_then_ssh) {
@@ -320,7 +345,8 @@ std::string start_detached(const TempSpool& spool, const Args& options, const Ar
   return r.out.substr(0, r.out.size() - 1);
 }
 
-nlohmann::json wait_final_state(const TempSpool& spool, const std::string& id, std::chrono::milliseconds within) {
+nlohmann::json
+wait_final_state(const TempSpool& spool, const std::string& id, std::chrono::milliseconds within) {
   nlohmann::json state;
   wait_until(deadline_in(within), "run " + id + " to end", [&] {
     state = spool.state(id);
@@ -330,7 +356,9 @@ nlohmann::json wait_final_state(const TempSpool& spool, const std::string& id, s
   return state;
 }
 
-nlohmann::json wait_remote_recorded(const TempSpool& spool, const std::string& id, std::chrono::milliseconds within) {
+nlohmann::json wait_remote_recorded(const TempSpool& spool,
+                                    const std::string& id,
+                                    std::chrono::milliseconds within) {
   nlohmann::json state;
   wait_until(deadline_in(within), "run " + id + " to record the far side's pid", [&] {
     state = spool.state(id);
@@ -347,7 +375,8 @@ std::string random_token() {
   return buf;
 }
 
-std::vector<std::string> far_processes(const std::string& token, const std::string& nonce, std::optional<pid_t> pgid) {
+std::vector<std::string>
+far_processes(const std::string& token, const std::string& nonce, std::optional<pid_t> pgid) {
   std::vector<std::string> found;
   std::string env_needle = token_env(token);
   env_needle.push_back('\0');

@@ -79,7 +79,8 @@ public:
   Args options(const Route& route);
 
 private:
-  void ensure_master(const std::string& local_user, const std::string& login, const std::string& key);
+  void
+  ensure_master(const std::string& local_user, const std::string& login, const std::string& key);
 
   std::string m_dir;
   int m_port = 0;
@@ -100,9 +101,13 @@ Args run_args(const Args& options, const Args& program, bool detach = false);
 // `run -d ...`: REQUIREs exit 0, returns the run id.
 std::string start_detached(const TempSpool& spool, const Args& options, const Args& program);
 // Waits until state.json's state is final; returns it.
-nlohmann::json wait_final_state(const TempSpool& spool, const std::string& id, std::chrono::milliseconds within = 30s);
+nlohmann::json wait_final_state(const TempSpool& spool,
+                                const std::string& id,
+                                std::chrono::milliseconds within = 30s);
 // Waits until state.json records the far side's pid; returns the state.
-nlohmann::json wait_remote_recorded(const TempSpool& spool, const std::string& id, std::chrono::milliseconds within = 20s);
+nlohmann::json wait_remote_recorded(const TempSpool& spool,
+                                    const std::string& id,
+                                    std::chrono::milliseconds within = 20s);
 
 // A random token (hex) to tag a run's far-side processes: passed as --env CHAP_RR_TOKEN=T,
 // it is in the environ of the program and of everything it starts. Whatever still carries a
@@ -113,9 +118,9 @@ inline std::string token_env(const std::string& token) {
 }
 
 // Live (not zombie) processes on this machine that belong to a run: environ holds
-// CHAP_RR_TOKEN=token (or the cmdline holds it: the wrapper under sudo), or (if `nonce` is given) the cmdline holds the run's status nonce
-// (the far-side wrapper), or the process group is `pgid`. One "pid user state cmdline" line
-// each.
+// CHAP_RR_TOKEN=token (or the cmdline holds it: the wrapper under sudo), or (if `nonce` is given)
+// the cmdline holds the run's status nonce (the far-side wrapper), or the process group is `pgid`.
+// One "pid user state cmdline" line each.
 std::vector<std::string> far_processes(const std::string& token,
                                        const std::string& nonce = {},
                                        std::optional<pid_t> pgid = std::nullopt);

@@ -9,8 +9,8 @@ namespace {
 
 // A program with children, grandchildren and a subshell, all in its group; prints "ready"
 // once they are started.
-const Args k_family{"sh", "-c",
-                    "sleep 300 & (sleep 301; echo x) & sh -c 'sleep 302; :' & echo ready; wait"};
+const Args k_family{
+    "sh", "-c", "sleep 300 & (sleep 301; echo x) & sh -c 'sleep 302; :' & echo ready; wait"};
 
 struct Started {
   std::string id;
@@ -19,7 +19,10 @@ struct Started {
   pid_t pgid = 0;
 };
 
-Started start_family(const TempSpool& spool, const Route& route, const Args& extra = {}, const Args& program = k_family) {
+Started start_family(const TempSpool& spool,
+                     const Route& route,
+                     const Args& extra = {},
+                     const Args& program = k_family) {
   Started s;
   s.token = random_token();
   Args options{"--env", token_env(s.token)};
@@ -77,7 +80,8 @@ TEST_CASE("chaperone kill of a remote run ends its whole far process group as si
   }
 }
 
-TEST_CASE("chaperone kill -s KILL of a remote run ends it signaled 137 with nothing left", "[ssh]") {
+TEST_CASE("chaperone kill -s KILL of a remote run ends it signaled 137 with nothing left",
+          "[ssh]") {
   TempSpool spool;
   Started s = start_family(spool, {Via::ssh, "chapsh"});
   RunResult k = run_chaperone(spool, {"kill", "-s", "KILL", s.id});
@@ -90,7 +94,8 @@ TEST_CASE("chaperone kill -s KILL of a remote run ends it signaled 137 with noth
   check_nothing_left(s);
 }
 
-TEST_CASE("a remote program that ignores TERM is killed after chaperone kill's grace", "[ssh][sudo]") {
+TEST_CASE("a remote program that ignores TERM is killed after chaperone kill's grace",
+          "[ssh][sudo]") {
   TempSpool spool;
   // An ignored TERM is inherited by the children too.
   Args program{"sh", "-c", "trap '' TERM; sleep 300 & sleep 301 & echo ready; wait"};
@@ -154,7 +159,8 @@ TEST_CASE("an attached remote run with --timeout makes the front end exit 124", 
   CHECK(r.out == "started\n");
   std::string id = spool.only_run_id();
   CHECK(spool.state(id)["state"] == "timed_out");
-  CHECK(wait_until(deadline_in(10s), "no far process left", [&] { return far_processes(token).empty(); }));
+  CHECK(wait_until(
+      deadline_in(10s), "no far process left", [&] { return far_processes(token).empty(); }));
 }
 
 TEST_CASE("a remote program that exits while its background child holds the output ends with its "
@@ -168,7 +174,8 @@ TEST_CASE("a remote program that exits while its background child holds the outp
   // The child keeps ssh's stdout and stderr open after the program's exit marker.
   RunOptions within;
   within.deadline = 20s;
-  RunResult r = run_chaperone(spool, run_args(options, {"sh", "-c", "sleep 300 & echo done; exit 3"}), within);
+  RunResult r = run_chaperone(
+      spool, run_args(options, {"sh", "-c", "sleep 300 & echo done; exit 3"}), within);
   INFO("stderr: " << r.err);
   CHECK_FALSE(r.deadline_missed);
   CHECK(r.exit_code == 3);
@@ -214,7 +221,8 @@ TEST_CASE("chaperone kill of an attached remote run makes the attached front end
   Args rest = sshd().options({Via::ssh, "chapfish"});
   options.insert(options.end(), rest.begin(), rest.end());
   ChaperoneProcess run(spool, run_args(options, {"sh", "-c", "echo ready; sleep 300 & wait"}));
-  REQUIRE(run.read_until(deadline_in(20s), "the program to print ready", [&] { return run.out() == "ready\n"; }));
+  REQUIRE(run.read_until(
+      deadline_in(20s), "the program to print ready", [&] { return run.out() == "ready\n"; }));
   wait_remote_recorded(spool, "attached");
   RunResult k = run_chaperone(spool, {"kill", "attached"});
   INFO("kill stderr: " << k.err);
@@ -222,5 +230,6 @@ TEST_CASE("chaperone kill of an attached remote run makes the attached front end
   RunResult r = run.finish();
   CHECK(r.exit_code == 143);
   CHECK(spool.state("attached")["state"] == "signaled");
-  CHECK(wait_until(deadline_in(10s), "no far process left", [&] { return far_processes(token).empty(); }));
+  CHECK(wait_until(
+      deadline_in(10s), "no far process left", [&] { return far_processes(token).empty(); }));
 }

@@ -26,10 +26,11 @@ TEST_CASE("50 MB of stdout through ssh arrive byte-exact in the spool file and o
   RunOptions options;
   options.deadline = 90s;
   options.on_stdout = [&](std::string_view chunk) { attached.feed(chunk); };
-  RunResult r = run_chaperone(spool,
-                              run_args(sshd().options({Via::ssh, "chapbash"}),
-                                       {sshd().writer(), "pattern", std::to_string(seed), std::to_string(k_big)}),
-                              options);
+  RunResult r = run_chaperone(
+      spool,
+      run_args(sshd().options({Via::ssh, "chapbash"}),
+               {sshd().writer(), "pattern", std::to_string(seed), std::to_string(k_big)}),
+      options);
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 0);
   CHECK(r.out_bytes == k_big);
@@ -55,7 +56,11 @@ TEST_CASE("stdout and stderr of a remote program stay apart and exact through ev
     const std::uint64_t err_bytes = 5ULL * 1024 * 1024 + 7;
     std::string id = start_detached(spool,
                                     sshd().options({via, "chapzsh"}),
-                                    {sshd().writer(), "both", "11", std::to_string(out_bytes), "12",
+                                    {sshd().writer(),
+                                     "both",
+                                     "11",
+                                     std::to_string(out_bytes),
+                                     "12",
                                      std::to_string(err_bytes)});
     nlohmann::json state = wait_final_state(spool, id, 60s);
     INFO("state.json: " << state.dump());
@@ -100,7 +105,7 @@ TEST_CASE("a remote program's stderr without a final newline is kept exactly wit
       CHECK(r.out.empty());
       CHECK(show_bytes(spool.output(name, "stderr")) == show_bytes(expected));
       CHECK(spool.output(name, "stdout").empty());
-      CHECK(r.err.find("chaperone-marker " ) == std::string::npos);
+      CHECK(r.err.find("chaperone-marker ") == std::string::npos);
     }
   }
 }
@@ -112,9 +117,10 @@ TEST_CASE("marker look-alikes with another nonce are the program's own stderr an
   std::string forged = "\nchaperone-marker AAAAAAAAAAAAAAAA exit 0\n"
                        "chaperone-marker BBBBBBBBBBBBBBBB pid 1 1\n"
                        "\nchaperone-marker signal 9\n";
-  RunResult r = run_chaperone(
-      spool,
-      run_args(sshd().options({Via::ssh, "chapsh"}), {"sh", "-c", "printf '%s' \"$1\" >&2; exit 7", "sh", forged}));
+  RunResult r =
+      run_chaperone(spool,
+                    run_args(sshd().options({Via::ssh, "chapsh"}),
+                             {"sh", "-c", "printf '%s' \"$1\" >&2; exit 7", "sh", forged}));
   CHECK(r.exit_code == 7);
   std::string id = spool.only_run_id();
   CHECK(show_bytes(spool.output(id, "stderr")) == show_bytes(forged));
