@@ -1,0 +1,223 @@
+// tests/faults/supervisor_kill_test.cpp: the supervisor SIGKILLed at random moments, and a
+// reboot simulated (everything of the run gone, or a state from another boot): runs become
+// `lost`, never `running` forever; state.json always parses; written output stays an intact
+// prefix; no process of the run is left; and nothing is killed on another boot's say-so.
+#include "tests/faults/faults_common.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <random>
+#include <sstream>
+#include <thread>
+
+using namespace chaperone::test;
+using namespace chaperone::test::faults;
+
+namespace {
+
+bool is_prefix_of(const std::string& part, const std::string& whole) {
+  return part.size() <= whole.size() && whole.compare(0, part.size(), part) == 0;
+}
+
+// A process in a session (and group) of its own, like a run's program: pid = pgid.
+pid_t start_group_leader(const TempSpool& spool, const std::string& tag) {
+  Spawned p = spawn_to_files({"/usr/bin/setsid", "-w", "sleep", "1000"}, spool.root(), spool.scratch(), tag);
+  // setsid -w forks when it is a group leader already; we are not, so it just execs.
+  REQUIRE(wait_until(deadline_in(10s), "setsid sleep to exec", [&] {
+    try {
+      return read_whole_file("/proc/" + std::to_string(p.pid) + "/comm") == "sleep\n";
+    } catch (const std::exception&) {
+      return false;
+    }
+  }));
+  return p.pid;
+}
+
+} // namespace
+
+TEST_CASE("a supervisor SIGKILLed at random moments leaves a lost run, intact output and no process",
+          "[faults][integration][supervisor-kill]") {
+  constexpr int k_iterations = 60;
+  constexpr unsigned k_lines = 400;
+  constexpr unsigned k_chunk = 10;
+  TempSpool spool;
+  std::mt19937 random(5202611);
+  std::uniform_int_distribution<int> delay_us(0, 60000);
+  std::string want = seq_stdout(k_lines);
+  int lost = 0, finished_first = 0, with_leftovers_killed = 0, before_pid = 0;
+  auto started = Clock::now();
+  for (int i = 0; i < k_iterations; ++i) {
+    std::string name = "sup-" + std::to_string(i);
+    std::filesystem::path bg_file = spool.scratch() / (name + ".bg");
+    // The program leaves a background child in its group (PR_SET_PDEATHSIG is not inherited
+    // by forks): the reader that finds the run lost must end it too.
+    std::string script = "sleep 1000 & echo $! > " + bg_file.string() + "; exec \"$@\"";
+    std::vector<std::string> args{"run", "-d", "--name", name, "--", "sh", "-c", script, "sh"};
+    for (const std::string& a : seq_program(k_lines, 3, k_chunk, 1000, false)) {
+      args.push_back(a);
+    }
+    Spawned front = spawn_chaperone(args, spool.root(), spool.scratch(), name);
+    REQUIRE(reap_all({&front}, deadline_in(20s), "run -d"));
+    REQUIRE(front.exit_code == 0);
+    std::filesystem::path dir = spool.run_dir(name);
+    std::vector<pid_t> sups = supervisors_of(dir);
+    std::this_thread::sleep_for(std::chrono::microseconds(delay_us(random))); // the random moment
+    for (pid_t s : sups) {
+      ::kill(s, SIGKILL);
+    }
+    REQUIRE(wait_until(deadline_in(10s), "the supervisor to die", [&] {
+      for (pid_t s : sups) {
+        if (process_running(s)) {
+          return false;
+        }
+      }
+      return true;
+    }));
+    // state.json parses whatever moment the kill came at.
+    nlohmann::json raw;
+    REQUIRE_NOTHROW(raw = spool.state(name));
+    RunResult status = run_chaperone(spool, {"status", "--json", name}, [] {
+      RunOptions o;
+      o.deadline = 20s;
+      return o;
+    }());
+    INFO(name << " raw state " << raw.dump() << "\nstatus: " << status.out << status.err);
+    REQUIRE(status.exit_code == 0);
+    nlohmann::json st = nlohmann::json::parse(status.out);
+    CHECK(st == spool.state(name)); // what status said is what it recorded
+    std::string state = st["state"];
+    if (state == "exited") {
+      ++finished_first;
+      CHECK(st["exit_code"] == 3);
+      CHECK(spool.output(name, "stdout") == want);
+    } else {
+      CHECK(state == "lost");
+      ++lost;
+      std::string out = spool.output(name, "stdout");
+      CHECK(is_prefix_of(out, want));
+      CHECK(st["output"]["stdout"] == out.size());
+      CHECK(run_chaperone(spool, {"wait", name}).exit_code == 125);
+      if (st.value("leftovers_killed", false)) {
+        ++with_leftovers_killed;
+      }
+      if (st["pid"].is_null()) {
+        ++before_pid;
+      }
+    }
+    // No process of the run is left: the program (by the recorded pid and start time) and
+    // its background child (by the pid it wrote down).
+    if (st["pid"].is_number()) {
+      auto ticks = st["pid_start_ticks"].is_number() ? std::optional<std::uint64_t>(st["pid_start_ticks"].get<std::uint64_t>())
+                                                      : std::nullopt;
+      CHECK(wait_until(deadline_in(5s), "the program to be gone", [&] {
+        return !process_running(st["pid"].get<pid_t>(), ticks);
+      }));
+    }
+    if (std::filesystem::exists(bg_file)) {
+      std::string text = read_whole_file(bg_file);
+      if (!text.empty()) {
+        pid_t bg = std::stoi(text);
+        bool gone = wait_until(deadline_in(5s), "the background child to be gone", [&] {
+          try {
+            return !process_running(bg) || read_whole_file("/proc/" + std::to_string(bg) + "/comm") != "sleep\n";
+          } catch (const std::exception&) {
+            return true;
+          }
+        });
+        CHECK(gone);
+        if (!gone) {
+          ::kill(bg, SIGKILL);
+        }
+      }
+    }
+  }
+  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  WARN("supervisor SIGKILL: " << k_iterations << " iterations in " << elapsed.count() << " ms; " << lost
+                              << " lost (" << with_leftovers_killed << " with leftovers killed by the reader, "
+                              << before_pid << " before the program's pid was recorded); "
+                              << finished_first << " had finished before the kill");
+  CHECK(lost >= k_iterations / 2);
+}
+
+TEST_CASE("a reboot simulated by killing supervisor and program makes the run lost",
+          "[faults][integration][reboot]") {
+  TempSpool spool;
+  std::vector<std::string> args{"run", "-d", "--name", "rebooted", "--"};
+  for (const std::string& a : seq_program(100000, 0, 1, 10000, false)) {
+    args.push_back(a);
+  }
+  REQUIRE(run_chaperone(spool, args).exit_code == 0);
+  REQUIRE(wait_until(deadline_in(20s), "the run to be running with output", [&] {
+    return spool.state("rebooted")["state"] == "running" && spool.output_size("rebooted", "stdout") >= 24;
+  }));
+  nlohmann::json before = spool.state("rebooted");
+  pid_t supervisor = before["supervisor_pid"].get<pid_t>();
+  pid_t pgid = before["pgid"].get<pid_t>();
+  // Power off: the whole group and the supervisor die at once.
+  ::kill(-pgid, SIGKILL);
+  ::kill(supervisor, SIGKILL);
+  REQUIRE(wait_until(deadline_in(10s), "everything to die", [&] {
+    return !process_running(supervisor) && !process_running(pgid);
+  }));
+  std::string out = spool.output("rebooted", "stdout");
+  RunResult w = run_chaperone(spool, {"wait", "rebooted"});
+  CHECK(w.exit_code == 125);
+  nlohmann::json st = spool.state("rebooted");
+  CHECK(st["state"] == "lost");
+  CHECK(st["exit_code"] == 125);
+  CHECK_FALSE(st.value("leftovers_killed", false)); // nothing was left to kill
+  CHECK(st["output"]["stdout"] == out.size());
+  CHECK(out == seq_stdout(static_cast<unsigned>(out.size() / 12)));
+  RunResult a = run_chaperone(spool, {"attach", "rebooted"});
+  CHECK(a.exit_code == 125);
+  CHECK(a.out == out);
+  CHECK(a.err.find("lost") != std::string::npos);
+}
+
+TEST_CASE("a non-final state from another boot becomes lost and kills nothing",
+          "[faults][integration][reboot]") {
+  // A run dir as the last boot left it: state `running`, lock free, and a pid and pgid that
+  // on this boot name a live, unrelated process group (pids restart after a reboot). The
+  // same record with this boot's id and the right start time is a true leftover and is
+  // killed: the control case.
+  std::string boot = GENERATE(std::string("other"), std::string("this"), std::string("this-reused-pid"));
+  INFO("case " << boot);
+  TempSpool spool;
+  REQUIRE(run_chaperone(spool, {"run", "--name", "old", "--", "true"}).exit_code == 0);
+  pid_t leader = start_group_leader(spool, "leader");
+  auto ticks = process_start_ticks(leader);
+  REQUIRE(ticks);
+  nlohmann::json st = spool.state("old");
+  std::string this_boot = read_whole_file("/proc/sys/kernel/random/boot_id");
+  this_boot.erase(this_boot.find_last_not_of("\n") + 1);
+  st["state"] = "running";
+  st["exit_code"] = nullptr;
+  st["return_code"] = nullptr;
+  st["end_time"] = nullptr;
+  st["boot_id"] = boot == "other" ? std::string("00000000-0000-4000-8000-000000000000") : this_boot;
+  st["pid"] = leader;
+  st["pgid"] = leader;
+  st["pid_start_ticks"] = boot == "this-reused-pid" ? *ticks + 12345 : *ticks;
+  st["supervisor_pid"] = 999999; // above pid_max: no such process
+  write_whole_file(spool.run_dir("old") / "state.json", st.dump());
+
+  RunResult s = run_chaperone(spool, {"status", "old"});
+  CHECK(s.exit_code == 0);
+  CHECK(s.out.find("lost") != std::string::npos);
+  nlohmann::json after = spool.state("old");
+  CHECK(after["state"] == "lost");
+  bool alive = wait_until(deadline_in(2s), "the group to be (or stay) alive as expected", [&] {
+    return process_running(leader, ticks) == (boot != "this");
+  });
+  CHECK(alive);
+  if (boot == "this") {
+    CHECK(after.value("leftovers_killed", false));
+  } else {
+    CHECK_FALSE(after.value("leftovers_killed", false));
+  }
+  ::kill(-leader, SIGKILL);
+  int status = 0;
+  ::waitpid(leader, &status, 0);
+}
