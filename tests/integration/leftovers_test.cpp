@@ -59,7 +59,7 @@ TEST_CASE("a leftover that ignores SIGTERM gets SIGKILL after --kill-after", "[i
   CHECK(st.dump().find("SIGKILL") != std::string::npos); // signals_sent records it
 }
 
-TEST_CASE("--keep-children leaves the program's background children running", "[integration][leftovers]") {
+TEST_CASE("the --keep-children option leaves the program's background children running", "[integration][leftovers]") {
   TempSpool spool;
   RunResult r = run_chaperone(spool, {"run", "--keep-children", "--", "sh", "-c", "sleep 1000 & echo $!"}, within(20s));
   CHECK(r.exit_code == 0);
@@ -71,7 +71,7 @@ TEST_CASE("--keep-children leaves the program's background children running", "[
   }
 }
 
-TEST_CASE("--timeout ends the run with 124 and state timed_out", "[integration][leftovers]") {
+TEST_CASE("the --timeout option ends the run with 124 and state timed_out", "[integration][leftovers]") {
   TempSpool spool;
   RunResult r = run_chaperone(
       spool, {"run", "--timeout", "300ms", "--kill-after", "5s", "--", "sh", "-c", "echo $$; exec sleep 1000"}, within(20s));
@@ -89,7 +89,7 @@ TEST_CASE("--timeout ends the run with 124 and state timed_out", "[integration][
   CHECK_FALSE(process_running(pids[0].first, pids[0].second));
 }
 
-TEST_CASE("--timeout escalates to SIGKILL for a program that ignores SIGTERM", "[integration][leftovers]") {
+TEST_CASE("the --timeout option escalates to SIGKILL for a program that ignores SIGTERM", "[integration][leftovers]") {
   TempSpool spool;
   RunResult r = run_chaperone(
       spool,

@@ -3,14 +3,14 @@
 
 using namespace chaperone::test;
 
-TEST_CASE("--cwd runs the program in that directory", "[integration][options]") {
+TEST_CASE("the --cwd option runs the program in that directory", "[integration][options]") {
   TempSpool spool;
   RunResult r = run_chaperone(spool, {"run", "--cwd", spool.scratch().string(), "--", "pwd"});
   CHECK(r.exit_code == 0);
   CHECK(r.out == spool.scratch().string() + "\n");
 }
 
-TEST_CASE("--env sets and overrides variables in the program's environment", "[integration][options]") {
+TEST_CASE("the --env option sets and overrides variables in the program's environment", "[integration][options]") {
   TempSpool spool;
   RunOptions options;
   options.env = {"CHAPERONE_TEST_OLD=old", "CHAPERONE_TEST_KEEP=kept"};
@@ -32,7 +32,7 @@ TEST_CASE("--env sets and overrides variables in the program's environment", "[i
   CHECK(spec.dump().find("a b=c") == std::string::npos);
 }
 
-TEST_CASE("--stdin feeds a file to the program, and the default stdin is empty", "[integration][options]") {
+TEST_CASE("the --stdin option feeds a file to the program, and the default stdin is empty", "[integration][options]") {
   TempSpool spool;
   std::filesystem::path input = spool.scratch() / "input";
   std::string data = pattern_bytes(5, 0, 100000);
@@ -45,7 +45,7 @@ TEST_CASE("--stdin feeds a file to the program, and the default stdin is empty",
   CHECK(none.out.empty());
 }
 
-TEST_CASE("--name gives the run that id and prefixes of ids find runs", "[integration][options]") {
+TEST_CASE("the --name option gives the run that id and prefixes of ids find runs", "[integration][options]") {
   TempSpool spool;
   REQUIRE(run_chaperone(spool, {"run", "--name", "build.v1@host+x_y-z", "--", "true"}).exit_code == 0);
   CHECK(spool.run_ids() == std::vector<std::string>{"build.v1@host+x_y-z"});
@@ -60,7 +60,7 @@ TEST_CASE("--name gives the run that id and prefixes of ids find runs", "[integr
   CHECK(run_chaperone(spool, {"wait", generated.substr(0, generated.size() - 3)}).exit_code == 3);
 }
 
-TEST_CASE("--env and -o before -- leave the program's own dash arguments to the program",
+TEST_CASE("options --env and -o given before -- leave the program's own dash arguments to it",
           "[integration][options][regression]") {
   // CLI11 ends a multi-value option's list at `--`, after which `-c` was parsed as ours:
   // `run --env A=1 -- sh -c ...` failed with "The following argument was not expected: -c".
