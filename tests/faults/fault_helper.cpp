@@ -3,7 +3,8 @@
 //   seq N CODE CHUNK PAUSE_US ERR   "seq NNNNNNN\n" for 1..N on stdout, CHUNK lines per write,
 //                                   PAUSE_US between writes; with ERR=1 also "err K\n" on
 //                                   stderr after write K. Exits CODE - also when a write fails
-//                                   (a full disk), after one line on stderr.
+//                                   (a full disk), after one line on stderr. With FAULT_GATE
+//                                   set, waits for that file to exist before writing.
 //   as-user UID GID CMD...          drop to UID/GID (no supplementary groups), then exec CMD
 //   hog-inotify CMD...              open inotify instances until the per-user limit (EMFILE),
 //                                   say how many on stderr, then exec CMD holding them all
@@ -46,6 +47,13 @@ bool write_all(int fd, const char* data, std::size_t n) {
 }
 
 int run_seq(unsigned long long n, int code, unsigned long long chunk, unsigned long long pause_us, bool err) {
+  // With FAULT_GATE set, wait for that file first (so a test can hold many programs alive).
+  if (const char* gate = std::getenv("FAULT_GATE"); gate != nullptr && *gate != '\0') {
+    while (::access(gate, F_OK) != 0) {
+      timespec pace{0, 20'000'000};
+      ::nanosleep(&pace, nullptr);
+    }
+  }
   std::string block;
   unsigned long long writes = 0;
   for (unsigned long long i = 1; i <= n; ++i) {
