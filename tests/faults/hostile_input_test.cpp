@@ -79,9 +79,9 @@ TEST_CASE("hostile run names and ids are refused with 125 and nothing is written
   std::filesystem::remove_all(escape_probe);
   // The spool's .index.jsonl cache may be appended a moment after `run` returns: not ours.
   auto base_tree = [&] {
-    std::vector<std::string> names = tree(spool.base());
-    names.erase(std::remove(names.begin(), names.end(), "spool/.index.jsonl"), names.end());
-    return names;
+    std::vector<std::string> entries = tree(spool.base());
+    entries.erase(std::remove(entries.begin(), entries.end(), "spool/.index.jsonl"), entries.end());
+    return entries;
   };
   std::vector<std::string> base_before = base_tree();
   std::vector<std::string> tmp_before;
