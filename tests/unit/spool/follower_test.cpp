@@ -350,17 +350,21 @@ TEST_CASE("Follower::stop from a signal callback ends run() early", "[unit][foll
   spool::Follower follower(run.dir, options, sink);
   self = &follower;
   std::promise<spool::RunState> result;
-  std::thread t([&] { result.set_value(follower.run()); });
-  std::future<spool::RunState> done = result.get_future();
-  // Signal until the follower's handler is installed and has run. Until libuv installs its
-  // handler, a no-op one keeps an early SIGUSR1 from killing the test.
+  // Until libuv installs its handler, a no-op one keeps a stray SIGUSR1 from killing the
+  // test; once the handler is libuv's, send exactly one signal (libuv restores SIG_DFL when
+  // the follower closes, so a second one could kill us).
   struct sigaction ignore_early {};
   ignore_early.sa_handler = [](int) {};
   ::sigaction(SIGUSR1, &ignore_early, nullptr);
-  test::wait_until(test::deadline_in(10s), "the follower to stop on SIGUSR1", [&] {
-    ::kill(::getpid(), SIGUSR1);
-    return done.wait_for(10ms) == std::future_status::ready;
-  });
+  std::thread t([&] { result.set_value(follower.run()); });
+  std::future<spool::RunState> done = result.get_future();
+  REQUIRE(test::wait_until(test::deadline_in(10s), "the follower to install its SIGUSR1 handler", [&] {
+    struct sigaction current {};
+    ::sigaction(SIGUSR1, nullptr, &current);
+    return current.sa_handler != ignore_early.sa_handler;
+  }));
+  ::kill(::getpid(), SIGUSR1);
+  CHECK(done.wait_for(10s) == std::future_status::ready);
   t.join();
   ::signal(SIGUSR1, SIG_DFL);
   CHECK(seen == SIGUSR1);
