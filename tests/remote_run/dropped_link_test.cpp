@@ -12,8 +12,7 @@
 // tried to report the status.
 #include "tests/remote_run/fixture.hpp"
 
-#include <signal.h>
-
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -84,8 +83,8 @@ void drop_link_mid_run(Cut cut, bool check_cause = false) {
       options,
       {"sh",
        "-c",
-       "echo before; echo err-before >&2; while [ ! -e \"$1\" ]; do sleep 0.05; done; echo after; "
-       "echo after >&2; echo wrote > \"$2\"",
+       std::string("echo before; echo err-before >&2; while [ ! -e \"$1\" ]; do sleep 0.05; done; ")
+           + "echo after; echo after >&2; echo wrote > \"$2\"",
        "sh",
        gate,
        done});

@@ -51,8 +51,13 @@ void check_outcomes(const Route& route) {
       INFO(to_string(route.via) << " as " << route.login << ": sh -c '" << o.script << "', "
                                 << (detached ? "detached + wait" : "attached"));
       // stderr without a final newline: the status marker that follows must not add one.
-      Args program{
-          "sh", "-c", "echo out " + name + "; printf 'err %s' " + name + " >&2; " + o.script};
+      std::string script = "echo out ";
+      script.append(name)
+          .append("; printf 'err %s' ")
+          .append(name)
+          .append(" >&2; ")
+          .append(o.script);
+      Args program{"sh", "-c", script};
       Args named{"--name", name};
       named.insert(named.end(), options.begin(), options.end());
       if (detached) {
@@ -119,7 +124,8 @@ TEST_CASE("state.json records the target and the far side's pid and group while 
     INFO(to_string(via));
     TempSpool spool;
     std::string token = random_token();
-    std::string gate = shared + "/gate-" + token;
+    std::string gate = shared;
+    gate.append("/gate-").append(token);
     Args options{"--env", token_env(token)};
     Args rest = sshd().options(route);
     options.insert(options.end(), rest.begin(), rest.end());

@@ -223,7 +223,7 @@ Sshd::~Sshd() {
   // No Catch here (exit time): a failure to stop only leaves a temp dir behind.
   for (const std::string& token : tokens_handed_out()) {
     for (const std::string& line : far_processes(token)) {
-      std::fprintf(stderr, "remote_run: ending leftover %s\n", line.substr(0, 80).c_str());
+      (void)std::fprintf(stderr, "remote_run: ending leftover %s\n", line.substr(0, 80).c_str());
       ::kill(pid_of_line(line), SIGKILL);
     }
   }
@@ -233,7 +233,7 @@ Sshd::~Sshd() {
     cmd += "'" + a + "' ";
   }
   if (std::system((cmd + ">/dev/null 2>&1").c_str()) != 0) {
-    std::fprintf(stderr, "remote_run: %s failed\n", cmd.c_str());
+    (void)std::fprintf(stderr, "remote_run: %s failed\n", cmd.c_str());
   }
 }
 
@@ -370,7 +370,7 @@ nlohmann::json wait_remote_recorded(const TempSpool& spool,
 std::string random_token() {
   static std::mt19937_64 rng(std::random_device{}());
   char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  (void)std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
   tokens_handed_out().emplace_back(buf);
   return buf;
 }
@@ -420,8 +420,10 @@ far_processes(const std::string& token, const std::string& nonce, std::optional<
     if (hit) {
       std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
       auto uid = owner_of(pid);
-      found.push_back(name + " uid=" + (uid ? std::to_string(*uid) : "?") + " " + state + " "
-                      + cmdline.substr(0, 200));
+      std::string line = name;
+      line.append(" uid=").append(uid ? std::to_string(*uid) : "?").append(" ").append(state);
+      line.append(" ").append(cmdline.substr(0, 200));
+      found.push_back(line);
     }
   }
   return found;

@@ -85,6 +85,7 @@ TEST_CASE("a remote program's stderr without a final newline is kept exactly wit
     int exit_code;
   };
   // Unterminated last lines, a lone "\n", binary bytes, a partial "chaperone-marker" prefix.
+  // NOLINTBEGIN(modernize-raw-string-literal): printf escapes next to the bytes they make
   const std::vector<std::pair<std::string, std::string>> tails{
       {"printf 'no newline' >&2", "no newline"},
       {"printf 'a\\nb' >&2", "a\nb"},
@@ -93,6 +94,7 @@ TEST_CASE("a remote program's stderr without a final newline is kept exactly wit
       {"printf '\\377\\000\\r' >&2", std::string("\xff\0\r", 3)},
       {"true", ""},
   };
+  // NOLINTEND(modernize-raw-string-literal)
   int n = 0;
   for (const auto& [script, expected] : tails) {
     for (const Case& end : {Case{"exit 0", 0}, Case{"exit 3", 3}, Case{"kill -TERM $$", 143}}) {
