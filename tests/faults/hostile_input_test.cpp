@@ -325,7 +325,7 @@ TEST_CASE("damaged state.json and spec.json are reported by readers that never c
                         << " reader commands refused with one line naming state.json; ls listed all");
 }
 
-TEST_CASE("--env values stay out of every spool file unless --record-env and modes are 0600 and 0700",
+TEST_CASE("values given with --env stay out of every spool file unless --record-env and modes are 0600 and 0700",
           "[faults][integration][hostile]") {
   TempSpool spool;
   std::string secret = "s3cr3t-" + std::to_string(::getpid()) + "-value";

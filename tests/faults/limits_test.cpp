@@ -9,7 +9,7 @@
 using namespace chaperone::test;
 using namespace chaperone::test::faults;
 
-TEST_CASE("--max-output drop keeps the first bytes of each stream, lets the run finish and says so",
+TEST_CASE("max-output drop keeps the first bytes of each stream, lets the run finish and says so",
           "[faults][integration][limits]") {
   TempSpool spool;
   constexpr unsigned k_lines = 10000; // 120000 bytes of stdout
@@ -39,7 +39,7 @@ TEST_CASE("--max-output drop keeps the first bytes of each stream, lets the run 
   CHECK(a.out == want.substr(0, 10000));
 }
 
-TEST_CASE("--max-output stop ends the run at the limit: failed, 125, nothing left running",
+TEST_CASE("max-output stop ends the run at the limit: failed, 125, nothing left running",
           "[faults][integration][limits]") {
   TempSpool spool;
   // A slow, endless writer that leaves a background child: both must go.
