@@ -194,6 +194,32 @@ std::vector<pid_t> supervisors_of(const std::filesystem::path& run_dir) {
   return pids;
 }
 
+std::vector<pid_t> processes_with_env(const std::string& name_value) {
+  std::vector<pid_t> pids;
+  std::string needle = name_value;
+  needle.push_back('\0');
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+    std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    std::string environ_text;
+    try {
+      environ_text = read_whole_file(entry.path() / "environ");
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (("\0" + environ_text).find("\0" + needle) != std::string::npos) {
+      auto pid = static_cast<pid_t>(std::stol(name));
+      if (process_running(pid)) {
+        pids.push_back(pid);
+      }
+    }
+  }
+  return pids;
+}
+
 std::vector<std::string> tree(const std::filesystem::path& dir) {
   std::vector<std::string> names;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {

@@ -75,6 +75,10 @@ std::vector<std::string> as_user(const TestUser& user);
 // Pids of chaperone-supervisor processes whose first argument is `run_dir`.
 std::vector<pid_t> supervisors_of(const std::filesystem::path& run_dir);
 
+// Live processes (not zombies) whose environment holds the entry `name_value` ("NAME=VALUE"):
+// how a test finds every process of a run, recorded or not, when it passed --env to it.
+std::vector<pid_t> processes_with_env(const std::string& name_value);
+
 // Every file and directory under `dir` (recursive), sorted, as paths relative to `dir`.
 std::vector<std::string> tree(const std::filesystem::path& dir);
 

@@ -63,7 +63,9 @@ KillRounds kill_supervisors(TempSpool& spool, int iterations, unsigned seed, int
     // The program leaves a background child in its group (PR_SET_PDEATHSIG is not inherited
     // by forks): the reader that finds the run lost must end it too.
     std::string script = "sleep 1000 & echo $! > " + bg_file.string() + "; exec \"$@\"";
-    std::vector<std::string> args{"run", "-d", "--name", name, "--", "sh", "-c", script, "sh"};
+    // FAULT_RUN tags every process of the run, so any left behind can be found.
+    std::string tag = "FAULT_RUN=" + std::to_string(seed) + "-" + name;
+    std::vector<std::string> args{"run", "-d", "--name", name, "--env", tag, "--", "sh", "-c", script, "sh"};
     for (const std::string& a : seq_program(k_lines, 3, k_chunk, 1000, false)) {
       args.push_back(a);
     }
@@ -123,29 +125,27 @@ KillRounds kill_supervisors(TempSpool& spool, int iterations, unsigned seed, int
         return !process_running(st["pid"].get<pid_t>(), ticks);
       }));
     }
-    std::string bg_text = std::filesystem::exists(bg_file) ? read_whole_file(bg_file) : std::string();
-    if (!bg_text.empty()) {
-      pid_t bg = std::stoi(bg_text);
-      auto bg_alive = [&] {
-        try {
-          return process_running(bg) && read_whole_file("/proc/" + std::to_string(bg) + "/comm") == "sleep\n";
-        } catch (const std::exception&) {
-          return false;
-        }
-      };
-      Clock::time_point deadline = deadline_in(3s);
-      while (bg_alive() && Clock::now() < deadline) {
-        std::this_thread::sleep_for(10ms); // init reaps late; nothing to wait on here
+    // Anything else of the run (the background child, recorded in bg_file or not): found by
+    // its FAULT_RUN tag. init may take a moment to reap what the reader killed.
+    std::vector<pid_t> left;
+    Clock::time_point deadline = deadline_in(3s);
+    do {
+      left = processes_with_env(tag);
+      if (!left.empty()) {
+        std::this_thread::sleep_for(10ms); // nothing to wait on: init reaps on its own time
       }
-      if (bg_alive()) {
-        ::kill(bg, SIGKILL);
-        if (st["pid"].is_null()) {
-          ++counts.leaked_before_pid;
-        } else {
-          FAIL_CHECK(name << ": background child " << bg << " outlived the run");
-        }
+    } while (!left.empty() && Clock::now() < deadline);
+    if (!left.empty()) {
+      for (pid_t p : left) {
+        ::kill(p, SIGKILL);
+      }
+      if (st["pid"].is_null()) {
+        ++counts.leaked_before_pid;
+      } else {
+        FAIL_CHECK(name << ": " << left.size() << " process(es) outlived the run, e.g. pid " << left.front());
       }
     }
+    (void)bg_file;
   }
   return counts;
 }
