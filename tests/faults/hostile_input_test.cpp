@@ -77,7 +77,10 @@ TEST_CASE("hostile run names and ids are refused with 125 and nothing is written
   };
   std::filesystem::path escape_probe = "/tmp/chaperone-faults-escape";
   std::filesystem::remove_all(escape_probe);
-  // The spool's .index.jsonl cache may be appended a moment after `run` returns: not ours.
+  // The supervisor tidies up (index line, reserve file) a moment after `run` returns.
+  REQUIRE(wait_until(deadline_in(10s), "the supervisor of good to exit", [&] {
+    return supervisors_of(spool.run_dir("good")).empty();
+  }));
   auto base_tree = [&] {
     std::vector<std::string> entries = tree(spool.base());
     entries.erase(std::remove(entries.begin(), entries.end(), "spool/.index.jsonl"), entries.end());
