@@ -11,7 +11,8 @@
 
 namespace chaperone::spool {
 
-AtomicFile::AtomicFile(std::filesystem::path destination) : m_destination(std::move(destination)) {
+AtomicFile::AtomicFile(std::filesystem::path destination, Durability durability)
+    : m_destination(std::move(destination)), m_durability(durability) {
   // mkostemp would do, but it wants a mutable char buffer; the name only needs to be unique
   // among writers of this directory, and O_EXCL makes a clash an error rather than a mix.
   std::string templ =
@@ -36,17 +37,23 @@ void AtomicFile::write(std::string_view data) {
 }
 
 void AtomicFile::commit() {
-  fsync_or_throw(m_fd.get(), m_temp_path.string());
+  if (m_durability == Durability::durable) {
+    fsync_or_throw(m_fd.get(), m_temp_path.string());
+  }
   m_fd.reset();
   if (::rename(m_temp_path.c_str(), m_destination.c_str()) != 0) {
     throw_errno("rename " + m_temp_path.string() + " to " + m_destination.string());
   }
   m_committed = true;
-  fsync_directory(m_destination.parent_path());
+  if (m_durability == Durability::durable) {
+    fsync_directory(m_destination.parent_path());
+  }
 }
 
-void write_file_atomically(const std::filesystem::path& path, std::string_view data) {
-  AtomicFile file(path);
+void write_file_atomically(const std::filesystem::path& path,
+                           std::string_view data,
+                           Durability durability) {
+  AtomicFile file(path, durability);
   file.write(data);
   file.commit();
 }

@@ -8,12 +8,19 @@
 
 namespace chaperone::spool {
 
-// Writes to a temp file (O_EXCL, 0600) beside the destination; commit() fsyncs it, renames
-// it over the destination and fsyncs the directory, so a committed file survives a crash.
-// Destroyed without commit(), it removes the temp file.
+// durable: survives a power loss once commit() returns (fsync of the file and its directory).
+// atomic_only: readers still see the old or the new content, never a mix, but a crash may
+// lose the update. Used on the launch path, where fsync dominates the latency and a crash
+// would end the run anyway.
+enum class Durability { durable, atomic_only };
+
+// Writes to a temp file (O_EXCL, 0600) beside the destination; commit() renames it over the
+// destination (fsyncing file and directory when durable). Destroyed without commit(), it
+// removes the temp file.
 class AtomicFile {
 public:
-  explicit AtomicFile(std::filesystem::path destination);
+  explicit AtomicFile(std::filesystem::path destination,
+                      Durability durability = Durability::durable);
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
   AtomicFile(AtomicFile&&) = delete;
@@ -28,10 +35,13 @@ private:
   std::filesystem::path m_destination;
   std::filesystem::path m_temp_path;
   Fd m_fd;
+  Durability m_durability;
   bool m_committed = false;
 };
 
-// Convenience: AtomicFile(path).write(data).commit().
-void write_file_atomically(const std::filesystem::path& path, std::string_view data);
+// Convenience: AtomicFile(path, durability).write(data).commit().
+void write_file_atomically(const std::filesystem::path& path,
+                           std::string_view data,
+                           Durability durability = Durability::durable);
 
 } // namespace chaperone::spool

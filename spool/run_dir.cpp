@@ -8,12 +8,12 @@
 #include "spool/run_index.hpp"
 
 #include <fcntl.h>
-#include <signal.h>
-#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <system_error>
@@ -58,17 +58,24 @@ void RunDir::write_state(const RunState& state) const {
   auto render = [](const RunState& s) {
     return s.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   };
+  // Only the final state must survive a crash: it is the one that cannot be recomputed.
+  bool final = is_final(state.state);
+  Durability durability = final ? Durability::durable : Durability::atomic_only;
   try {
-    write_file_atomically(file(k_state_file), render(state));
+    write_file_atomically(file(k_state_file), render(state), durability);
   } catch (const std::system_error& e) {
     if (e.code().value() != ENOSPC || ::unlink(file(k_reserve_file).c_str()) != 0) {
       throw;
     }
     RunState noted = state;
     noted.extra["spool_disk_full"] = true;
-    write_file_atomically(file(k_state_file), render(noted));
+    write_file_atomically(file(k_state_file), render(noted), durability);
   }
-  if (is_final(state.state)) {
+  if (final) {
+    // The run's own entry in the root was never fsync'ed on the launch path.
+    fsync_directory(m_path.parent_path());
+    // Nothing more will be written: the space held for this moment goes back.
+    ::unlink(file(k_reserve_file).c_str());
     append_to_index(*this, state);
   }
 }
@@ -135,9 +142,9 @@ NewRun create_run(const SpoolRoot& root,
     {
       // Real blocks (not a sparse hole): their release is what makes room later.
       Fd reserve = open_or_throw(staged.file(k_reserve_file), O_WRONLY | O_CREAT | O_EXCL, 0600);
-      write_all(
-          reserve.get(), std::string(k_reserve_bytes, '\0'), staged.file(k_reserve_file).string());
-      fsync_or_throw(reserve.get(), staged.file(k_reserve_file).string());
+      if (int rc = ::posix_fallocate(reserve.get(), 0, k_reserve_bytes); rc != 0) {
+        throw_error_code(rc, "fallocate " + staged.file(k_reserve_file).string());
+      }
     }
     FileLock lock = FileLock::try_exclusive(staged.file(k_lock_file));
     if (!lock.held()) {
@@ -155,7 +162,6 @@ NewRun create_run(const SpoolRoot& root,
       }
       throw_errno("rename " + temp_dir.string() + " to " + final_dir.string());
     }
-    fsync_directory(root.path());
     return NewRun{RunDir(final_dir, run_id), std::move(lock)};
   } catch (...) {
     std::error_code ignored;
