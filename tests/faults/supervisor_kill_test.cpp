@@ -73,7 +73,11 @@ KillRounds kill_supervisors(TempSpool& spool, int iterations, unsigned seed, int
     REQUIRE(reap_all({&front}, deadline_in(20s), "run -d"));
     REQUIRE(front.exit_code == 0);
     std::filesystem::path dir = spool.run_dir(name);
-    std::vector<pid_t> sups = supervisors_of(dir);
+    std::vector<pid_t> sups;
+    REQUIRE(wait_until(deadline_in(5s), "the run's supervisor to show in /proc", [&] {
+      sups = supervisors_of(dir);
+      return !sups.empty();
+    }));
     std::this_thread::sleep_for(std::chrono::microseconds(delay_us(random))); // the random moment
     for (pid_t s : sups) {
       ::kill(s, SIGKILL);
