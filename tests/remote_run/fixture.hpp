@@ -74,8 +74,7 @@ public:
   // A fresh directory every far-side user can write (1777).
   std::string shared_dir();
 
-  // The `chaperone run` options for `route`: the repeatable -o options come first and a
-  // single-value option last (see the `--` bug test in failure_test.cpp).
+  // The `chaperone run` options for `route`.
   Args options(const Route& route);
 
 private:
