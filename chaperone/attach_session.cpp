@@ -7,10 +7,10 @@
 
 #include <spdlog/logger.h>
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <system_error>
 
 namespace chaperone {

@@ -9,7 +9,7 @@ std::optional<std::uint64_t> parse_byte_size(const std::string& text) {
   size_t i = 0;
   std::uint64_t value = 0;
   while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-    std::uint64_t digit = static_cast<std::uint64_t>(text[i] - '0');
+    auto digit = static_cast<std::uint64_t>(text[i] - '0');
     if (value > (UINT64_MAX - digit) / 10) {
       return std::nullopt;
     }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -21,6 +22,9 @@ struct CliContext {
   std::shared_ptr<spdlog::logger> log;
   char** envp = nullptr;
   int exit_code = 0; // set by the command that ran
+  // `run`/`cmd`: the words after the first `--`, kept away from CLI11, which would read a
+  // word like "[a,b]" as a list (and drop "[]").
+  std::vector<std::string> program_argv;
 
   // The spool root from CHAPERONE_SPOOL / XDG_STATE_HOME / HOME. With create = false and no
   // root yet, returns nullopt (there are no runs).

@@ -8,8 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/logger.h>
 
-#include <signal.h>
-
+#include <csignal>
 #include <stdexcept>
 
 namespace chaperone {

@@ -75,8 +75,8 @@ void add_ls_command(CLI::App& app, CliContext& context) {
     rows = std::move(sorted);
     if (*json) {
       nlohmann::json out = rows;
-      std::printf("%s\n",
-                  out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      (void)std::printf("%s\n",
+                        out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       context.exit_code = 0;
       return;
     }
@@ -99,18 +99,18 @@ void add_ls_command(CLI::App& app, CliContext& context) {
       if (command.size() > 80) {
         command = command.substr(0, 77) + "...";
       }
-      std::snprintf(line,
-                    sizeof line,
-                    "%-36s %-9s %4s  %-19s %9s  %s\n",
-                    text(row, "run_id").c_str(),
-                    state.c_str(),
-                    exit.c_str(),
-                    time_for_display(shown.start_time).c_str(),
-                    state == "damaged" ? "-" : duration_for_display(shown).c_str(),
-                    command.c_str());
+      (void)std::snprintf(line,
+                          sizeof line,
+                          "%-36s %-9s %4s  %-19s %9s  %s\n",
+                          text(row, "run_id").c_str(),
+                          state.c_str(),
+                          exit.c_str(),
+                          time_for_display(shown.start_time).c_str(),
+                          state == "damaged" ? "-" : duration_for_display(shown).c_str(),
+                          command.c_str());
       out += line;
     }
-    std::fwrite(out.data(), 1, out.size(), stdout);
+    (void)std::fwrite(out.data(), 1, out.size(), stdout);
     context.exit_code = 0;
   });
 }

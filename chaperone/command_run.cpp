@@ -4,6 +4,7 @@
 #include "chaperone/cli_context.hpp"
 #include "chaperone/duration.hpp"
 #include "chaperone/launch.hpp"
+#include "spool/printable.hpp"
 #include "spool/run_id.hpp"
 
 #include <CLI/CLI.hpp>
@@ -48,10 +49,15 @@ std::filesystem::path absolute_from_cwd(const std::string& path) {
 }
 
 // Translates the command line into a LaunchRequest (no I/O except the cwd lookup).
-LaunchRequest make_request(const RunArgs& args, char** envp) {
+LaunchRequest make_request(const RunArgs& args, const CliContext& context) {
+  char** envp = context.envp;
   LaunchRequest request;
   request.run_id = args.name;
-  request.program.argv = args.program;
+  request.program.argv = args.program.empty() ? context.program_argv : args.program;
+  if (request.program.argv.empty()) {
+    throw std::invalid_argument(
+        "no program given (usage: chaperone run [options] -- PROGRAM [ARGS...])");
+  }
   for (const std::string& entry : args.env) {
     size_t eq = entry.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -130,7 +136,7 @@ void add_launch_options(CLI::App* cmd, RunArgs* args) {
       ->check(
           [](const std::string& name) {
             std::optional<std::string> problem = spool::run_id_problem(name);
-            return problem ? *problem + " (got \"" + name + "\")" : std::string();
+            return problem ? *problem + " (got \"" + spool::printable(name) + "\")" : std::string();
           },
           "RUN-ID");
   cmd->add_option("--cwd", args->cwd, "Working directory of the program (default: ours)");
@@ -167,7 +173,7 @@ void add_launch_options(CLI::App* cmd, RunArgs* args) {
       ->allow_extra_args(false);
   cmd->add_option(
       "--control-path", args->control_path, "ssh ControlPath to reuse a master connection");
-  cmd->add_option("program", args->program, "PROGRAM [ARGS...] (after --)")->required();
+  cmd->add_option("program", args->program, "PROGRAM [ARGS...] (after --)");
 }
 
 } // namespace
@@ -179,13 +185,13 @@ void add_run_command(CLI::App& app, CliContext& context) {
   cmd->add_flag("-d,--detach", args->detach, "Print the run id and return at once");
   add_launch_options(cmd, args.get());
   cmd->callback([args, &context] {
-    LaunchRequest request = make_request(*args, context.envp);
+    LaunchRequest request = make_request(*args, context);
     std::optional<spool::SpoolRoot> root = context.open_spool(true);
     LaunchedRun launched = launch_run(*root, request);
     context.log->info("run {} supervisor pid={}", launched.run.run_id(), launched.supervisor_pid);
     if (args->detach) {
-      std::printf("%s\n", launched.run.run_id().c_str());
-      std::fflush(stdout);
+      (void)std::printf("%s\n", launched.run.run_id().c_str());
+      (void)std::fflush(stdout);
       context.exit_code = 0;
       return;
     }
@@ -202,7 +208,7 @@ void add_cmd_command(CLI::App& app, CliContext& context) {
       "-0,--null", *nul_separated, "Print the raw argv, NUL-separated, for exact inspection");
   add_launch_options(cmd, args.get());
   cmd->callback([args, nul_separated, &context] {
-    LaunchRequest request = make_request(*args, context.envp);
+    LaunchRequest request = make_request(*args, context);
     std::vector<std::string> argv = request.program.argv;
     if (request.target.mode != cmdbuild::TargetMode::local) {
       // A fixed example nonce: the real one is random per run.
@@ -210,7 +216,7 @@ void add_cmd_command(CLI::App& app, CliContext& context) {
     }
     if (*nul_separated) {
       for (const std::string& arg : argv) {
-        std::fwrite(arg.data(), 1, arg.size() + 1, stdout); // includes the NUL
+        (void)std::fwrite(arg.data(), 1, arg.size() + 1, stdout); // includes the NUL
       }
       context.exit_code = 0;
       return;
@@ -223,8 +229,8 @@ void add_cmd_command(CLI::App& app, CliContext& context) {
       context.log->warn(
           "argv holds invalid UTF-8, shown as U+FFFD; use `chaperone cmd -0` for the exact bytes");
     }
-    std::printf("%s\n",
-                json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    (void)std::printf("%s\n",
+                      json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     context.exit_code = 0;
   });
 }

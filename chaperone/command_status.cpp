@@ -22,14 +22,14 @@ void add_status_command(CLI::App& app, CliContext& context) {
     spool::RunDir run = context.find_run(args->run);
     spool::RunState state = run.read_state_resolving_lost();
     if (args->json) {
-      std::printf(
+      (void)std::printf(
           "%s\n",
           state.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       context.exit_code = 0;
       return;
     }
     auto line = [](const char* key, const std::string& value) {
-      std::printf("%-10s %s\n", key, value.c_str());
+      (void)std::printf("%-10s %s\n", key, value.c_str());
     };
     line("run", state.run_id);
     line("state", spool::to_string(state.state));

@@ -5,10 +5,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <system_error>
 
 namespace chaperone {

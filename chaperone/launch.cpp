@@ -7,6 +7,7 @@
 #include "spool/error.hpp"
 #include "spool/host.hpp"
 #include "spool/io.hpp"
+#include "spool/printable.hpp"
 #include "spool/run_id.hpp"
 
 #include <fcntl.h>
@@ -35,7 +36,7 @@ unsigned random_bits() {
 
 std::string random_nonce() {
   char buffer[24];
-  std::snprintf(buffer, sizeof buffer, "%08x%08x", random_bits(), random_bits());
+  (void)std::snprintf(buffer, sizeof buffer, "%08x%08x", random_bits(), random_bits());
   return buffer;
 }
 
@@ -62,7 +63,8 @@ merged_env(const std::vector<std::string>& base,
     }
   }
   for (const auto& [name, value] : overrides) {
-    env.push_back(name + "=" + value);
+    env.push_back(name);
+    env.back().append("=").append(value);
   }
   return env;
 }
@@ -156,7 +158,8 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
   }
   if (!request.run_id.empty()) {
     if (auto problem = spool::run_id_problem(request.run_id)) {
-      throw std::invalid_argument("bad --name \"" + request.run_id + "\": " + *problem);
+      throw std::invalid_argument("bad --name \"" + spool::printable(request.run_id)
+                                  + "\": " + *problem);
     }
   }
   bool local = request.target.mode == cmdbuild::TargetMode::local;

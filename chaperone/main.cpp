@@ -2,19 +2,18 @@
 // line on stderr and exit code 125 (DESIGN.md "Exit codes of the CLI").
 #include "chaperone/cli_context.hpp"
 #include "chaperone/logging.hpp"
+#include "spool/printable.hpp"
 #include "spool/state.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/logger.h>
 
 #include <fcntl.h>
-#include <signal.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
-
-extern char** environ;
 
 namespace {
 
@@ -34,10 +33,10 @@ void ensure_standard_fds() {
 
 } // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   ensure_standard_fds();
   // A closed stdout must come back as EPIPE (a detach), not kill us mid-stream.
-  ::signal(SIGPIPE, SIG_IGN);
+  (void)::signal(SIGPIPE, SIG_IGN);
 
   CLI::App app{"chaperone: run programs under a detached supervisor that records their output\n"
                "and exit status in a spool directory, so callers can reattach later."};
@@ -60,20 +59,54 @@ int main(int argc, char** argv) {
   chaperone::add_cmd_command(app, context);
 
   try {
-    app.parse(argc, argv);
+    // `run` and `cmd` take the program after the first `--` verbatim.
+    int parsed_argc = argc;
+    std::string subcommand;
+    for (int i = 1; i < argc; ++i) {
+      std::string word = argv[i];
+      if (word == "--") {
+        if (subcommand == "run" || subcommand == "cmd") {
+          context.program_argv.assign(argv + i + 1, argv + argc);
+          parsed_argc = i;
+        }
+        break;
+      }
+      if (subcommand.empty() && !word.empty() && word[0] != '-') {
+        subcommand = word;
+      }
+    }
+    app.parse(parsed_argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::RequiredError& e) {
+    // With an unknown first word CLI11 only says that a subcommand is required; name the word.
+    bool known = argc < 2;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      known = known || sub->get_name() == argv[1];
+    }
+    if (!known) {
+      (void)std::fprintf(stderr,
+                         "chaperone: unknown command or option \"%s\" (see chaperone --help)\n",
+                         chaperone::spool::printable(argv[1]).c_str());
+    } else {
+      (void)std::fprintf(stderr, "chaperone: %s (see chaperone --help)\n", e.what());
+    }
+    return chaperone::spool::k_exit_chaperone_failed;
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "chaperone: %s (see chaperone --help)\n", e.what());
+    (void)std::fprintf(stderr, "chaperone: %s (see chaperone --help)\n", e.what());
     return chaperone::spool::k_exit_chaperone_failed;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "chaperone: %s\n", e.what());
+    (void)std::fprintf(stderr, "chaperone: %s\n", e.what());
     return chaperone::spool::k_exit_chaperone_failed;
   }
-  std::fflush(stdout);
+  (void)std::fflush(stdout);
   return context.exit_code;
+} catch (const std::exception& e) {
+  // Only reached if setting up the command line itself failed.
+  (void)std::fprintf(stderr, "chaperone: %s\n", e.what());
+  return chaperone::spool::k_exit_chaperone_failed;
 }

@@ -36,19 +36,19 @@ std::string quote_word(const std::string& word) {
 std::string format_seconds(double total) {
   char buffer[32];
   if (total < 60) {
-    std::snprintf(buffer, sizeof buffer, "%.3fs", total);
+    (void)std::snprintf(buffer, sizeof buffer, "%.3fs", total);
   } else if (total < 3600) {
-    std::snprintf(buffer,
-                  sizeof buffer,
-                  "%dm%02ds",
-                  static_cast<int>(total) / 60,
-                  static_cast<int>(total) % 60);
+    (void)std::snprintf(buffer,
+                        sizeof buffer,
+                        "%dm%02ds",
+                        static_cast<int>(total) / 60,
+                        static_cast<int>(total) % 60);
   } else {
-    std::snprintf(buffer,
-                  sizeof buffer,
-                  "%dh%02dm",
-                  static_cast<int>(total) / 3600,
-                  (static_cast<int>(total) % 3600) / 60);
+    (void)std::snprintf(buffer,
+                        sizeof buffer,
+                        "%dh%02dm",
+                        static_cast<int>(total) / 3600,
+                        (static_cast<int>(total) % 3600) / 60);
   }
   return buffer;
 }

@@ -1,11 +1,10 @@
 // chaperone/signal_name.cpp: signal name table.
 #include "chaperone/signal_name.hpp"
 
-#include <signal.h>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <csignal>
 #include <utility>
 
 namespace chaperone {

@@ -8,10 +8,10 @@
 #include "spool/follower.hpp"
 #include "spool/host.hpp"
 
-#include <signal.h>
 #include <sys/wait.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <stdexcept>
 
@@ -95,6 +95,11 @@ pid_t signal_run(const spool::RunDir& run, int signum) {
   if (ticks && state.pid_start_ticks && ticks != state.pid_start_ticks) {
     throw std::runtime_error("run " + id + ": pid " + std::to_string(*state.pid)
                              + " now belongs to another process; not signalling");
+  }
+  if (*state.pgid <= 1 || *state.pgid != *state.pid) {
+    // We always record pgid == pid > 1; kill(-0) or kill(-1) would hit us or everyone.
+    throw std::runtime_error("run " + id + ": recorded process group " + std::to_string(*state.pgid)
+                             + " is not the program's own; not signalling");
   }
   if (::kill(-*state.pgid, signum) != 0) {
     if (errno == ESRCH) {

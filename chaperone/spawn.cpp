@@ -7,7 +7,6 @@
 #include "spool/fd.hpp"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -16,6 +15,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <system_error>
 
@@ -113,7 +113,8 @@ std::vector<std::string> exec_candidates(const std::string& program, char** env)
                              const std::vector<char*>& argv,
                              char** env,
                              const std::vector<char*>& candidates,
-                             int error_fd) {
+                             int error_fd,
+                             int go_fd) {
   auto fail = [error_fd](int error) {
     ssize_t ignored = ::write(error_fd, &error, sizeof error);
     (void)ignored;
@@ -126,6 +127,16 @@ std::vector<std::string> exec_candidates(const std::string& program, char** env)
   if (::getppid() != parent) {
     ::_exit(127);
   }
+  // Wait for the parent's go-ahead (it records our pid first); EOF means it gave up or died.
+  char go = 0;
+  ssize_t got;
+  do {
+    got = ::read(go_fd, &go, 1);
+  } while (got < 0 && errno == EINTR);
+  if (got != 1) {
+    ::_exit(127);
+  }
+  ::close(go_fd);
   if (request.new_session) {
     ::setsid();
   } else if (request.new_process_group) {
@@ -198,15 +209,38 @@ pid_t fork_exec(const SpawnRequest& request, const std::vector<char*>& argv, cha
   }
   spool::Fd error_read(error_pipe[0]);
   spool::Fd error_write(error_pipe[1]);
+  int go_pipe[2];
+  if (::pipe2(go_pipe, O_CLOEXEC) != 0) {
+    spool::throw_errno("pipe2");
+  }
+  spool::Fd go_read(go_pipe[0]);
+  spool::Fd go_write(go_pipe[1]);
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     spool::throw_errno("fork");
   }
   if (pid == 0) {
-    exec_child(request, parent, argv, env, candidate_ptrs, error_write.get());
+    exec_child(request, parent, argv, env, candidate_ptrs, error_write.get(), go_read.get());
   }
   error_write.reset();
+  go_read.reset();
+  if (request.before_exec) {
+    try {
+      request.before_exec(pid);
+    } catch (...) {
+      ::kill(pid, SIGKILL);
+      int status;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      throw;
+    }
+  }
+  const char go = 1;
+  if (::write(go_write.get(), &go, 1) != 1) {
+    spool::throw_errno("write go pipe");
+  }
+  go_write.reset();
   int child_errno = 0;
   ssize_t n;
   do {

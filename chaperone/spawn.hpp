@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -27,6 +28,11 @@ struct SpawnRequest {
   // the child execs a set-uid program (sudo), which then relies on the reader-side
   // clean-up of lost runs.
   int parent_death_signal = 0;
+  // Fork path only: runs in the parent after the fork and before the child may exec; the
+  // child waits for it (and dies if we die first). This is where the pid gets recorded, so
+  // there is no moment in which the program runs unrecorded. If it throws, the child is
+  // killed and reaped and the exception propagates.
+  std::function<void(pid_t)> before_exec;
 };
 
 // Starts the process. Every other fd is closed in the child (closefrom), the signal mask is

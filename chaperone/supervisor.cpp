@@ -18,7 +18,6 @@
 #include <uv.h>
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -26,6 +25,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <limits>
 #include <set>
@@ -258,10 +258,22 @@ void Supervisor::start_program() {
   // then find the run `lost` and end what is left of its group (RunDir).
   request.parent_death_signal = SIGKILL;
   m_state.start_time = spool::format_utc(std::chrono::system_clock::now());
+  // Recorded between fork and exec: if we are killed at any moment after this, a reader
+  // knows which group to end.
+  request.before_exec = [this](pid_t pid) {
+    m_state.state = RunStatus::running;
+    m_state.pid = pid;
+    m_state.pgid = pid;
+    m_state.pid_start_ticks = spool::process_start_ticks(pid);
+    m_run.write_state(m_state);
+  };
   try {
     m_pid = spawn_process(request);
   } catch (const std::system_error& e) {
     m_log->info("spawn failed: {}", e.what());
+    m_state.pid.reset();
+    m_state.pgid.reset();
+    m_state.pid_start_ticks.reset();
     record_spawn_failure(e);
     return;
   }
@@ -286,11 +298,6 @@ void Supervisor::start_program() {
         limited ? m_options.max_output : std::numeric_limits<std::uint64_t>::max(),
         std::move(callbacks));
   }
-  m_state.state = RunStatus::running;
-  m_state.pid = m_pid;
-  m_state.pgid = m_pid;
-  m_state.pid_start_ticks = spool::process_start_ticks(m_pid);
-  m_run.write_state(m_state);
   m_log->info("started pid={} argv0={}", m_pid, m_options.argv.front());
 
   if (m_options.timeout) {
@@ -374,7 +381,9 @@ void Supervisor::reap() {
       m_log->debug("reaped leftover pid={}", pid);
     }
   }
-  if (m_killing) {
+  // While ssh itself still runs, the far side is ended by remote kills (signal_program);
+  // ending our local leftovers now would kill ssh and strand the far program.
+  if (m_killing && (!m_ssh || m_program_exited)) {
     end_leftovers(m_leftover_signal);
   }
 }
@@ -541,7 +550,9 @@ void Supervisor::finalize_remote() {
   m_state.extra["ssh_exit_status"] = ssh_status;
   m_state.return_code.reset();
   m_state.signal.reset();
-  if (far != nullptr && far->exit_code()) {
+  // An exec failure is followed by "exit 127/126" from the wrapper: it is a failure to
+  // start the program, recorded with its reason, not the program's own exit.
+  if (far != nullptr && far->exit_code() && !far->exec_error()) {
     m_state.state = RunStatus::exited;
     m_state.return_code = *far->exit_code();
     m_state.exit_code = *far->exit_code();
@@ -558,11 +569,20 @@ void Supervisor::finalize_remote() {
   }
   m_state.state = RunStatus::failed;
   std::string last = m_relays[1] ? m_relays[1]->last_line() : std::string();
+  while (!last.empty() && (last.back() == '\r' || last.back() == ' ')) {
+    last.pop_back();
+  }
+  // After the program started, the last stderr line is usually the program's own; quote it
+  // only when it is ssh's complaint about the connection.
+  bool from_ssh = last.rfind("ssh:", 0) == 0 || last.rfind("client_loop:", 0) == 0
+                  || last.find("closed by remote host") != std::string::npos
+                  || last.find("not responding") != std::string::npos
+                  || last.find("Broken pipe") != std::string::npos;
   if (far != nullptr && far->cwd_error()) {
     m_state.error = "cd " + m_state.program.value("cwd", std::string()) + ": " + *far->cwd_error();
     m_state.exit_code = spool::k_exit_chaperone_failed;
   } else if (far != nullptr && far->exec_error()) {
-    bool not_found = ssh_status == spool::k_exit_not_found;
+    bool not_found = far->exit_code().value_or(ssh_status) == spool::k_exit_not_found;
     m_state.error = std::string(not_found ? "program not found" : "program not executable") + " on "
                     + m_target.host + ": " + *far->exec_error();
     m_state.exit_code = not_found ? spool::k_exit_not_found : spool::k_exit_not_executable;
@@ -570,7 +590,8 @@ void Supervisor::finalize_remote() {
     m_state.error = "far-side wrapper failed: " + *far->wrapper_error();
     m_state.exit_code = spool::k_exit_chaperone_failed;
   } else if (far != nullptr && far->pid()) {
-    m_state.error = "connection lost" + (last.empty() ? std::string() : ": " + last);
+    m_state.error = "connection lost"
+                    + (from_ssh ? ": " + last : " (ssh exited " + std::to_string(ssh_status) + ")");
     m_state.exit_code = spool::k_exit_ssh_failed;
   } else {
     m_state.error = "ssh failed (exit " + std::to_string(ssh_status) + ")"

@@ -4,10 +4,10 @@
 #include "chaperone/logging.hpp"
 #include "chaperone/supervisor.hpp"
 
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -17,26 +17,26 @@ int main(int argc, char** argv) {
   ::umask(077);
   // A dropped terminal or ssh link must not end the run; a vanished pipe reader must not
   // kill us mid-write.
-  ::signal(SIGHUP, SIG_IGN);
-  ::signal(SIGPIPE, SIG_IGN);
+  (void)::signal(SIGHUP, SIG_IGN);
+  (void)::signal(SIGPIPE, SIG_IGN);
   // Do not pin the caller's directory (an unmountable file system); the program gets its
   // own cwd from the options.
   if (::chdir("/") != 0) {
-    std::perror("chaperone-supervisor: chdir /");
+    (void)std::perror("chaperone-supervisor: chdir /");
   }
   std::vector<std::string> args(argv + 1, argv + argc);
   chaperone::SupervisorOptions options;
   try {
     options = chaperone::parse_supervisor_args(args);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "chaperone-supervisor: %s\n", e.what());
+    (void)std::fprintf(stderr, "chaperone-supervisor: %s\n", e.what());
     return 2;
   }
   try {
     auto logger = chaperone::make_supervisor_logger(options.run_dir / "supervisor.log");
     return chaperone::supervise(options, logger);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "chaperone-supervisor: %s\n", e.what());
+    (void)std::fprintf(stderr, "chaperone-supervisor: %s\n", e.what());
     return 1;
   }
 }

@@ -53,20 +53,20 @@ std::optional<std::uint64_t> process_start_ticks(pid_t pid) {
 std::string format_utc(SystemTime time) {
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(time.time_since_epoch());
   auto seconds = std::chrono::floor<std::chrono::seconds>(micros);
-  std::time_t t = static_cast<std::time_t>(seconds.count());
+  auto t = static_cast<std::time_t>(seconds.count());
   std::tm tm{};
-  ::gmtime_r(&t, &tm);
+  (void)::gmtime_r(&t, &tm);
   char buffer[64];
-  std::snprintf(buffer,
-                sizeof buffer,
-                "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ",
-                tm.tm_year + 1900,
-                tm.tm_mon + 1,
-                tm.tm_mday,
-                tm.tm_hour,
-                tm.tm_min,
-                tm.tm_sec,
-                static_cast<long long>((micros - seconds).count()));
+  (void)std::snprintf(buffer,
+                      sizeof buffer,
+                      "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ",
+                      tm.tm_year + 1900,
+                      tm.tm_mon + 1,
+                      tm.tm_mday,
+                      tm.tm_hour,
+                      tm.tm_min,
+                      tm.tm_sec,
+                      static_cast<long long>((micros - seconds).count()));
   return buffer;
 }
 

@@ -60,7 +60,7 @@ void FdSink::copy(Stream stream, int source_fd, std::uint64_t offset, std::uint6
   }
   std::string what = std::string("to ") + stream_name(stream);
   while (length > 0 && m_use_sendfile[index]) {
-    off_t position = static_cast<off_t>(offset);
+    auto position = static_cast<off_t>(offset);
     size_t chunk = length > (1U << 30) ? (1U << 30) : static_cast<size_t>(length);
     ssize_t n = ::sendfile(out, source_fd, &position, chunk);
     if (n < 0) {

@@ -108,7 +108,12 @@ RunState RunDir::read_state_resolving_lost() const {
   // live on in its process group. A run without a supervisor has no record keeper, so that
   // group is ended too - unless the pid now names a different process (reused after the
   // leader was reaped) or the run is from an earlier boot.
-  if (state.pgid && state.boot_id == boot_id() && state.target.value("mode", "local") == "local") {
+  // A run's group is the program's own (pgid == pid, set at spawn): any other shape (0, 1,
+  // negative, a foreign group) is a damaged or forged record, and kill() with it would hit
+  // the reader itself, every process, or a stranger.
+  bool plausible_group = state.pgid && state.pid && *state.pgid > 1 && *state.pgid == *state.pid;
+  if (plausible_group && state.boot_id == boot_id()
+      && state.target.value("mode", "local") == "local") {
     auto ticks = process_start_ticks(*state.pid);
     bool leader_is_ours = ticks && state.pid_start_ticks && ticks == state.pid_start_ticks;
     if ((leader_is_ours || !ticks) && ::kill(-*state.pgid, SIGKILL) == 0) {

@@ -24,7 +24,7 @@ constexpr const char* k_log_file = "supervisor.log";
 // Space held back so that the final state can still be written when the program has filled
 // the file system: removed (freeing its blocks) only when a state write hits ENOSPC.
 constexpr const char* k_reserve_file = ".state.reserve";
-constexpr size_t k_reserve_bytes = 64 * 1024;
+constexpr size_t k_reserve_bytes = size_t{64} * 1024;
 
 class RunDir {
 public:

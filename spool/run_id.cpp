@@ -23,9 +23,9 @@ std::optional<std::string> run_id_problem(std::string_view name) {
       char shown[16];
       auto byte = static_cast<unsigned char>(c);
       if (byte >= 0x21 && byte < 0x7f) {
-        std::snprintf(shown, sizeof shown, "'%c'", c);
+        (void)std::snprintf(shown, sizeof shown, "'%c'", c);
       } else {
-        std::snprintf(shown, sizeof shown, "byte 0x%02x", byte);
+        (void)std::snprintf(shown, sizeof shown, "byte 0x%02x", byte);
       }
       return std::string("run name contains ") + shown
              + " (allowed: letters, digits and . _ @ + -)";
@@ -37,21 +37,21 @@ std::optional<std::string> run_id_problem(std::string_view name) {
 std::string make_run_id(SystemTime now, unsigned random_bits) {
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch());
   auto seconds = std::chrono::floor<std::chrono::seconds>(micros);
-  std::time_t t = static_cast<std::time_t>(seconds.count());
+  auto t = static_cast<std::time_t>(seconds.count());
   std::tm tm{};
-  ::gmtime_r(&t, &tm);
+  (void)::gmtime_r(&t, &tm);
   char buffer[64];
-  std::snprintf(buffer,
-                sizeof buffer,
-                "%04d%02d%02dT%02d%02d%02d.%06lldZ-%06x",
-                tm.tm_year + 1900,
-                tm.tm_mon + 1,
-                tm.tm_mday,
-                tm.tm_hour,
-                tm.tm_min,
-                tm.tm_sec,
-                static_cast<long long>((micros - seconds).count()),
-                random_bits & 0xffffffU);
+  (void)std::snprintf(buffer,
+                      sizeof buffer,
+                      "%04d%02d%02dT%02d%02d%02d.%06lldZ-%06x",
+                      tm.tm_year + 1900,
+                      tm.tm_mon + 1,
+                      tm.tm_mday,
+                      tm.tm_hour,
+                      tm.tm_min,
+                      tm.tm_sec,
+                      static_cast<long long>((micros - seconds).count()),
+                      random_bits & 0xffffffU);
   return buffer;
 }
 

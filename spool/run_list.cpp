@@ -2,6 +2,7 @@
 #include "spool/run_list.hpp"
 
 #include "spool/error.hpp"
+#include "spool/printable.hpp"
 #include "spool/run_id.hpp"
 
 #include <dirent.h>
@@ -73,7 +74,7 @@ std::vector<std::string> list_run_ids(const SpoolRoot& root) {
 
 RunDir find_run(const SpoolRoot& root, const std::string& text) {
   if (auto problem = run_id_problem(text)) {
-    throw std::runtime_error("bad run id \"" + text + "\": " + *problem);
+    throw std::runtime_error("bad run id \"" + printable(text) + "\": " + *problem);
   }
   std::filesystem::path exact = root.path() / text;
   struct stat st {};
@@ -81,7 +82,7 @@ RunDir find_run(const SpoolRoot& root, const std::string& text) {
     if (!S_ISDIR(st.st_mode)) {
       throw std::runtime_error("run " + text + " is not a directory (refusing to follow it)");
     }
-    return RunDir(exact, text);
+    return {exact, text};
   }
   std::vector<std::string> matches;
   for (std::string& id : list_run_ids(root)) {
@@ -90,7 +91,7 @@ RunDir find_run(const SpoolRoot& root, const std::string& text) {
     }
   }
   if (matches.empty()) {
-    throw std::runtime_error("no such run: " + text);
+    throw std::runtime_error("no such run: " + printable(text));
   }
   if (matches.size() > 1) {
     std::sort(matches.begin(), matches.end());
@@ -103,7 +104,7 @@ RunDir find_run(const SpoolRoot& root, const std::string& text) {
     }
     throw std::runtime_error("run prefix " + text + " is ambiguous: " + list);
   }
-  return RunDir(root.path() / matches.front(), matches.front());
+  return {root.path() / matches.front(), matches.front()};
 }
 
 } // namespace chaperone::spool

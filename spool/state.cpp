@@ -1,6 +1,8 @@
 // spool/state.cpp: state.json <-> RunState.
 #include "spool/state.hpp"
 
+#include "spool/printable.hpp"
+
 #include <array>
 #include <stdexcept>
 #include <utility>
@@ -99,7 +101,7 @@ RunState RunState::from_json(const nlohmann::json& json) {
   }
   auto status = parse_run_status(*state_name);
   if (!status) {
-    throw std::runtime_error("unknown state \"" + *state_name + "\"");
+    throw std::runtime_error("unknown state \"" + printable(*state_name) + "\"");
   }
   s.state = *status;
   if (auto it = json.find("program"); it != json.end()) {
