@@ -20,12 +20,13 @@ std::vector<nlohmann::json> collect_summaries(const spool::SpoolRoot& root) {
   std::unordered_map<std::string, spool::IndexedRun> index = spool::read_index(root);
   std::vector<nlohmann::json> rows;
   for (spool::RunEntry& entry : spool::list_runs(root)) {
+    spool::RunDir run(root.path() / entry.run_id, entry.run_id);
     auto indexed = index.find(entry.run_id);
-    if (indexed != index.end() && indexed->second.dir_inode == entry.dir_inode) {
+    if (indexed != index.end() && indexed->second.dir_inode == entry.dir_inode
+        && spool::index_entry_current(run, indexed->second)) {
       rows.push_back(std::move(indexed->second.summary));
       continue;
     }
-    spool::RunDir run(root.path() / entry.run_id, entry.run_id);
     try {
       rows.push_back(spool::summarize(run.read_state_resolving_lost()));
     } catch (const std::exception& e) {

@@ -36,7 +36,18 @@ template <typename T> nlohmann::json or_null(const std::optional<T>& value) {
   return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 
+std::int64_t mtime_ns(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
 } // namespace
+
+bool index_entry_current(const RunDir& run, const IndexedRun& indexed) {
+  struct stat st {};
+  return ::stat(run.file(k_state_file).c_str(), &st) == 0
+         && static_cast<std::uint64_t>(st.st_size) == indexed.state_size
+         && mtime_ns(st) == indexed.state_mtime_ns;
+}
 
 nlohmann::json summarize(const RunState& state) {
   std::string error = state.error.value_or("");
@@ -63,8 +74,14 @@ void append_to_index(const RunDir& run, const RunState& state) noexcept {
     if (::stat(run.path().c_str(), &st) != 0) {
       return;
     }
+    struct stat state_st {};
+    if (::stat(run.file(k_state_file).c_str(), &state_st) != 0) {
+      return;
+    }
     nlohmann::json line = summarize(state);
     line["ino"] = st.st_ino;
+    line["state_size"] = state_st.st_size;
+    line["state_mtime_ns"] = mtime_ns(state_st);
     std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     Fd fd{::open((run.path().parent_path() / k_index_file).c_str(),
                  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
@@ -107,7 +124,11 @@ std::unordered_map<std::string, IndexedRun> read_index(const SpoolRoot& root) {
     }
     IndexedRun& entry = runs[line["run_id"].get<std::string>()];
     entry.dir_inode = line["ino"].get<ino_t>();
+    entry.state_size = line.value("state_size", std::uint64_t{0});
+    entry.state_mtime_ns = line.value("state_mtime_ns", std::int64_t{0});
     line.erase("ino");
+    line.erase("state_size");
+    line.erase("state_mtime_ns");
     entry.summary = std::move(line);
   }
   return runs;

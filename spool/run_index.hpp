@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <unordered_map>
 
@@ -32,8 +33,15 @@ void append_to_index(const RunDir& run, const RunState& state) noexcept;
 
 struct IndexedRun {
   ino_t dir_inode = 0;
+  // state.json as it was when indexed: a later change (damage, a hand edit) makes the
+  // summary stale, and the reader falls back to state.json.
+  std::uint64_t state_size = 0;
+  std::int64_t state_mtime_ns = 0;
   nlohmann::json summary;
 };
+
+// True if `run`'s state.json still has the size and mtime recorded in `indexed`.
+bool index_entry_current(const RunDir& run, const IndexedRun& indexed);
 
 // Reads the index (missing: empty). Unparseable lines (a torn write after a crash) are
 // skipped; a later line for the same id wins.
