@@ -383,7 +383,7 @@ TEST_CASE("values given with --env stay out of every spool file unless --record-
 }
 
 TEST_CASE("a state.json naming process group 0 or a negative group makes a reader kill nobody",
-          "[faults][integration][hostile][!mayfail]") {
+          "[faults][integration][hostile]") {
   // A reader that finds a non-final run with a free lock ends what is left of its group with
   // kill(-pgid, SIGKILL) when the recorded leader is gone. Unchecked, a damaged pgid turns
   // that into kill(0) (the reader's own group), kill(N) for pgid -N (one unrelated process),
@@ -423,7 +423,7 @@ TEST_CASE("a state.json naming process group 0 or a negative group makes a reade
 }
 
 TEST_CASE("ls lists a run whose state.json was damaged after it ended as damaged",
-          "[faults][integration][hostile][!mayfail]") {
+          "[faults][integration][hostile]") {
   // README: "a damaged run is listed as `damaged`". Since ls reads final runs from the
   // .index.jsonl cache (b4c4d0d), a state.json damaged after the run ended is never read by
   // ls: it keeps showing the cached `exited` while `status` says damaged.
@@ -489,7 +489,7 @@ TEST_CASE("a garbage or truncated .index.jsonl never hides or invents runs",
 }
 
 TEST_CASE("refusals and damage reports print one line with no raw control characters",
-          "[faults][integration][hostile][!mayfail]") {
+          "[faults][integration][hostile]") {
   // Error messages quote the offending name or state verbatim: a newline in a --name splits
   // the "one line" on stderr, and an escape sequence in it (or in a damaged state.json) is
   // sent to the user's terminal as is.

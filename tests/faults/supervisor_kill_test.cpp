@@ -49,7 +49,7 @@ struct KillRounds {
 
 // `iterations` runs whose supervisor is SIGKILLed after a random delay in [0, max_delay_us].
 // Everything but the leak of a run lost before its pid was recorded is checked here; that
-// one is counted (see the [!mayfail] case below).
+// one is counted (see the case below).
 KillRounds kill_supervisors(TempSpool& spool, int iterations, unsigned seed, int max_delay_us) {
   constexpr unsigned k_lines = 400;
   constexpr unsigned k_chunk = 10;
@@ -172,7 +172,7 @@ TEST_CASE("a supervisor SIGKILLed at random moments leaves a lost run, intact ou
 }
 
 TEST_CASE("a supervisor SIGKILLed between spawning the program and recording its pid leaves no process",
-          "[faults][integration][supervisor-kill][!mayfail]") {
+          "[faults][integration][supervisor-kill]") {
   // The supervisor writes the program's pid/pgid to state.json only after posix_spawn
   // returns (chaperone/supervisor.cpp, start_program). Killed in between, the program itself
   // dies (PR_SET_PDEATHSIG), but whatever it forked meanwhile lives on in its group, and the
