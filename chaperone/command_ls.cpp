@@ -61,7 +61,10 @@ void add_ls_command(CLI::App& app, CliContext& context) {
     std::vector<std::pair<std::string, std::string>> keys;
     keys.reserve(rows.size());
     for (const nlohmann::json& row : rows) {
-      keys.emplace_back(text(row, "start_time"), text(row, "run_id"));
+      // No start time yet (still starting, or lost before its program ran): it was created
+      // last, so it sorts as the newest ('~' after every digit).
+      std::string start = text(row, "start_time");
+      keys.emplace_back(start.empty() ? "~" : start, text(row, "run_id"));
     }
     std::vector<size_t> order(rows.size());
     for (size_t i = 0; i < order.size(); ++i) {

@@ -5,6 +5,7 @@
 #include "spool/io.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
@@ -34,6 +35,13 @@ AtomicFile::~AtomicFile() {
 
 void AtomicFile::write(std::string_view data) {
   write_all(m_fd.get(), data, m_temp_path.string());
+}
+
+void AtomicFile::set_mtime(const struct timespec& time) {
+  const struct timespec times[2] = {time, time};
+  if (::futimens(m_fd.get(), times) != 0) {
+    throw_errno("futimens " + m_temp_path.string());
+  }
 }
 
 void AtomicFile::commit() {

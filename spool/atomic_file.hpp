@@ -3,6 +3,7 @@
 
 #include "spool/fd.hpp"
 
+#include <ctime>
 #include <filesystem>
 #include <string_view>
 
@@ -28,6 +29,9 @@ public:
   ~AtomicFile();
 
   void write(std::string_view data);
+  // Sets the temp file's modification time (kept by the rename), so a caller can record
+  // size and mtime of what commit() will publish before it is visible.
+  void set_mtime(const struct timespec& time);
   // Throws system_error naming the failing call and path; the destination is then untouched.
   void commit();
 

@@ -60,23 +60,37 @@ void RunDir::write_state(const RunState& state) const {
   };
   // Only the final state must survive a crash: it is the one that cannot be recomputed.
   bool final = is_final(state.state);
-  Durability durability = final ? Durability::durable : Durability::atomic_only;
+  auto publish = [&](const std::string& text) {
+    AtomicFile file(this->file(k_state_file),
+                    final ? Durability::durable : Durability::atomic_only);
+    file.write(text);
+    if (final) {
+      // Indexed before it becomes visible, with the exact size and mtime it will have.
+      timespec now{};
+      ::clock_gettime(CLOCK_REALTIME, &now);
+      file.set_mtime(now);
+      append_to_index(*this,
+                      state,
+                      text.size(),
+                      static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec);
+    }
+    file.commit();
+  };
   try {
-    write_file_atomically(file(k_state_file), render(state), durability);
+    publish(render(state));
   } catch (const std::system_error& e) {
     if (e.code().value() != ENOSPC || ::unlink(file(k_reserve_file).c_str()) != 0) {
       throw;
     }
     RunState noted = state;
     noted.extra["spool_disk_full"] = true;
-    write_file_atomically(file(k_state_file), render(noted), durability);
+    publish(render(noted));
   }
   if (final) {
     // The run's own entry in the root was never fsync'ed on the launch path.
     fsync_directory(m_path.parent_path());
     // Nothing more will be written: the space held for this moment goes back.
     ::unlink(file(k_reserve_file).c_str());
-    append_to_index(*this, state);
   }
 }
 

@@ -68,20 +68,19 @@ nlohmann::json summarize(const RunState& state) {
           {"command", display_command(state.program.value("argv", nlohmann::json::array()))}};
 }
 
-void append_to_index(const RunDir& run, const RunState& state) noexcept {
+void append_to_index(const RunDir& run,
+                     const RunState& state,
+                     std::uint64_t state_size,
+                     std::int64_t state_mtime_ns) noexcept {
   try {
     struct stat st {};
     if (::stat(run.path().c_str(), &st) != 0) {
       return;
     }
-    struct stat state_st {};
-    if (::stat(run.file(k_state_file).c_str(), &state_st) != 0) {
-      return;
-    }
     nlohmann::json line = summarize(state);
     line["ino"] = st.st_ino;
-    line["state_size"] = state_st.st_size;
-    line["state_mtime_ns"] = mtime_ns(state_st);
+    line["state_size"] = state_size;
+    line["state_mtime_ns"] = state_mtime_ns;
     std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     Fd fd{::open((run.path().parent_path() / k_index_file).c_str(),
                  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,

@@ -27,9 +27,14 @@ constexpr const char* k_index_file = ".index.jsonl";
 // start_time, end_time, error, command (argv for display, cut at 200 bytes).
 nlohmann::json summarize(const RunState& state);
 
-// Appends the summary of `state` (which must be final) for `run`. Errors are swallowed:
-// the index is an optimisation and must never fail a run.
-void append_to_index(const RunDir& run, const RunState& state) noexcept;
+// Appends the summary of `state` (which must be final) for `run`, whose state.json is about
+// to become `state_size` bytes with mtime `state_mtime_ns`. Called before that state.json is
+// renamed into place, so anyone who sees the final state also finds the line. Errors are
+// swallowed: the index is an optimisation and must never fail a run.
+void append_to_index(const RunDir& run,
+                     const RunState& state,
+                     std::uint64_t state_size,
+                     std::int64_t state_mtime_ns) noexcept;
 
 struct IndexedRun {
   ino_t dir_inode = 0;

@@ -32,7 +32,8 @@ TEST_CASE("a background child holding stdout does not delay the end and is ended
                                 std::string("( sleep 1000 & echo $! ) ; echo parent-done >&2"));
   INFO("script: " << script);
   TempSpool spool;
-  RunResult r = run_chaperone(spool, {"run", "--kill-after", "5s", "--", "sh", "-c", script}, within(20s));
+  RunResult r =
+      run_chaperone(spool, {"run", "--kill-after", "5s", "--", "sh", "-c", script}, within(20s));
   CHECK(r.exit_code == 0);
   CHECK(r.elapsed < 4s); // SIGTERM ends them at once; the 5 s grace is not waited out
   auto pids = pids_in(r.out);
@@ -43,10 +44,16 @@ TEST_CASE("a background child holding stdout does not delay the end and is ended
   CHECK(st["state"] == "exited");
 }
 
-TEST_CASE("a leftover that ignores SIGTERM gets SIGKILL after --kill-after", "[integration][leftovers]") {
+TEST_CASE("a leftover that ignores SIGTERM gets SIGKILL after --kill-after",
+          "[integration][leftovers]") {
   TempSpool spool;
-  std::string script = "sh -c 'trap \"\" TERM; exec sleep 1000' & echo $!";
-  RunResult r = run_chaperone(spool, {"run", "--kill-after", "300ms", "--", "sh", "-c", script}, within(20s));
+  // The program waits until the leftover has installed its trap: a TERM that arrives before
+  // the `trap` ran would end it at once and test nothing.
+  std::string script = "sh -c 'trap \"\" TERM; touch \"$0\"; exec sleep 1000' \"$1\" & "
+                       "while [ ! -e \"$1\" ]; do sleep 0.01; done; echo $!";
+  std::string ready = (spool.scratch() / "leftover-ready").string();
+  RunResult r = run_chaperone(
+      spool, {"run", "--kill-after", "300ms", "--", "sh", "-c", script, "sh", ready}, within(20s));
   CHECK(r.exit_code == 0);
   CHECK(r.elapsed >= 300ms);
   CHECK(r.elapsed < 10s);
@@ -59,9 +66,11 @@ TEST_CASE("a leftover that ignores SIGTERM gets SIGKILL after --kill-after", "[i
   CHECK(st.dump().find("SIGKILL") != std::string::npos); // signals_sent records it
 }
 
-TEST_CASE("the --keep-children option leaves the program's background children running", "[integration][leftovers]") {
+TEST_CASE("the --keep-children option leaves the program's background children running",
+          "[integration][leftovers]") {
   TempSpool spool;
-  RunResult r = run_chaperone(spool, {"run", "--keep-children", "--", "sh", "-c", "sleep 1000 & echo $!"}, within(20s));
+  RunResult r = run_chaperone(
+      spool, {"run", "--keep-children", "--", "sh", "-c", "sleep 1000 & echo $!"}, within(20s));
   CHECK(r.exit_code == 0);
   auto pids = pids_in(r.out);
   REQUIRE(pids.size() == 1);
@@ -71,10 +80,20 @@ TEST_CASE("the --keep-children option leaves the program's background children r
   }
 }
 
-TEST_CASE("the --timeout option ends the run with 124 and state timed_out", "[integration][leftovers]") {
+TEST_CASE("the --timeout option ends the run with 124 and state timed_out",
+          "[integration][leftovers]") {
   TempSpool spool;
-  RunResult r = run_chaperone(
-      spool, {"run", "--timeout", "300ms", "--kill-after", "5s", "--", "sh", "-c", "echo $$; exec sleep 1000"}, within(20s));
+  RunResult r = run_chaperone(spool,
+                              {"run",
+                               "--timeout",
+                               "300ms",
+                               "--kill-after",
+                               "5s",
+                               "--",
+                               "sh",
+                               "-c",
+                               "echo $$; exec sleep 1000"},
+                              within(20s));
   CHECK(r.exit_code == 124);
   CHECK(r.elapsed >= 300ms);
   CHECK(r.elapsed < 4s); // sleep dies of the SIGTERM; the grace is not waited out
@@ -89,12 +108,20 @@ TEST_CASE("the --timeout option ends the run with 124 and state timed_out", "[in
   CHECK_FALSE(process_running(pids[0].first, pids[0].second));
 }
 
-TEST_CASE("the --timeout option escalates to SIGKILL for a program that ignores SIGTERM", "[integration][leftovers]") {
+TEST_CASE("the --timeout option escalates to SIGKILL for a program that ignores SIGTERM",
+          "[integration][leftovers]") {
   TempSpool spool;
-  RunResult r = run_chaperone(
-      spool,
-      {"run", "--timeout", "200ms", "--kill-after", "300ms", "--", "sh", "-c", "trap '' TERM; echo $$; while :; do sleep 1; done"},
-      within(20s));
+  RunResult r = run_chaperone(spool,
+                              {"run",
+                               "--timeout",
+                               "200ms",
+                               "--kill-after",
+                               "300ms",
+                               "--",
+                               "sh",
+                               "-c",
+                               "trap '' TERM; echo $$; while :; do sleep 1; done"},
+                              within(20s));
   CHECK(r.exit_code == 124);
   CHECK(r.elapsed >= 500ms);
   CHECK(r.elapsed < 10s);
