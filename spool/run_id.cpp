@@ -35,24 +35,16 @@ std::optional<std::string> run_id_problem(std::string_view name) {
 }
 
 std::string make_run_id(SystemTime now, unsigned random_bits) {
-  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch());
-  auto seconds = std::chrono::floor<std::chrono::seconds>(micros);
-  auto t = static_cast<std::time_t>(seconds.count());
-  std::tm tm{};
-  (void)::gmtime_r(&t, &tm);
-  char buffer[64];
-  (void)std::snprintf(buffer,
-                      sizeof buffer,
-                      "%04d%02d%02dT%02d%02d%02d.%06lldZ-%06x",
-                      tm.tm_year + 1900,
-                      tm.tm_mon + 1,
-                      tm.tm_mday,
-                      tm.tm_hour,
-                      tm.tm_min,
-                      tm.tm_sec,
-                      static_cast<long long>((micros - seconds).count()),
-                      random_bits & 0xffffffU);
-  return buffer;
+  // The ISO 8601 time without its '-' and ':' separators: "20261125T192633.123456Z".
+  std::string id;
+  for (char c : format_utc(now)) {
+    if (c != '-' && c != ':') {
+      id += c;
+    }
+  }
+  char suffix[16];
+  (void)std::snprintf(suffix, sizeof suffix, "-%06x", random_bits & 0xffffffU);
+  return id + suffix;
 }
 
 } // namespace chaperone::spool
