@@ -273,7 +273,8 @@ int cmd_synth(const std::string& src, const std::string& root, long first, long 
 
 int usage() {
   std::fprintf(stderr,
-               "usage: probe write block|line BYTES | produce COUNT INTERVAL_MS [DELAY_MS] | consume COUNT OUT"
+               "usage: probe write block|line BYTES | produce COUNT INTERVAL_MS [DELAY_MS] | "
+               "consume COUNT OUT"
                " | synth SRC_DIR ROOT FIRST COUNT\n");
   return 2;
 }

@@ -89,8 +89,9 @@ TEST_CASE("a caller SIGKILLed at random moments loses no run, byte or exit code"
         ++no_run;
         continue;
       }
-      attaches.emplace_back(&it,
-                            spawn_chaperone({"attach", it.name}, spool.root(), spool.scratch(), it.name + "-attach"));
+      attaches.emplace_back(
+          &it,
+          spawn_chaperone({"attach", it.name}, spool.root(), spool.scratch(), it.name + "-attach"));
     }
     std::vector<Spawned*> ps;
     for (auto& a : attaches) {
@@ -100,8 +101,8 @@ TEST_CASE("a caller SIGKILLed at random moments loses no run, byte or exit code"
     for (auto& [it, attach] : attaches) {
       nlohmann::json st = spool.state(it->name);
       INFO(it->name << " (caller " << (it->killed ? "killed" : "not killed") << ", exit "
-                    << it->front.exit_code.value_or(-1) << "): state " << st.dump() << "\nattach stderr: "
-                    << attach.err_text());
+                    << it->front.exit_code.value_or(-1) << "): state " << st.dump()
+                    << "\nattach stderr: " << attach.err_text());
       if (st["state"] == "lost" && st["pid"].is_null()) {
         // The caller died between creating the run and starting its supervisor: the
         // program never ran. Nothing was lost, but the run must say so and hold nothing.
@@ -128,9 +129,10 @@ TEST_CASE("a caller SIGKILLed at random moments loses no run, byte or exit code"
     }
   }
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-  WARN("caller SIGKILL: " << k_iterations << " iterations in " << elapsed.count() << " ms; " << killed
-                          << " callers killed mid-way (" << finished_first << " had finished first); "
-                          << complete << " runs complete and byte-exact via attach; " << no_run
+  WARN("caller SIGKILL: " << k_iterations << " iterations in " << elapsed.count() << " ms; "
+                          << killed << " callers killed mid-way (" << finished_first
+                          << " had finished first); " << complete
+                          << " runs complete and byte-exact via attach; " << no_run
                           << " killed before creating a run; " << lost_before_start
                           << " killed before the supervisor started (run lost, program never ran); "
                           << half_made << " half-made hidden run dirs left in the spool root");

@@ -115,11 +115,11 @@ TEST_CASE("a program that fills the spool's disk ends with a true, parseable fin
   fill_up(mount_point / "filler-file");
   std::vector<std::string> before = tree(root);
   int refused = 0;
-  for (const std::vector<std::string>& run_args : std::vector<std::vector<std::string>>{
-           {"run", "--", "true"},
-           {"run", "-d", "--", "true"},
-           {"run", "--name", "second", "--", "true"},
-           {"run", "-d", "--name", "third", "--", "true"}}) {
+  for (const std::vector<std::string>& run_args :
+       std::vector<std::vector<std::string>>{{"run", "--", "true"},
+                                             {"run", "-d", "--", "true"},
+                                             {"run", "--name", "second", "--", "true"},
+                                             {"run", "-d", "--name", "third", "--", "true"}}) {
     RunResult refusal = run_chaperone(spool, run_args, options);
     INFO(shown(run_args) << " stderr: " << refusal.err);
     CHECK(refusal.exit_code == 125);
@@ -128,8 +128,9 @@ TEST_CASE("a program that fills the spool's disk ends with a true, parseable fin
     CHECK(tree(root) == before);
     refused += refusal.exit_code == 125 ? 1 : 0;
   }
-  WARN("disk full: the run ended exited 7 with " << out.size() << " bytes kept and spool_disk_full; "
-                                                 << refused << " runs refused on the full spool");
+  WARN("disk full: the run ended exited 7 with " << out.size()
+                                                 << " bytes kept and spool_disk_full; " << refused
+                                                 << " runs refused on the full spool");
 }
 
 TEST_CASE("a state write that finds the disk full uses the reserve, keeping the state final",
@@ -142,11 +143,17 @@ TEST_CASE("a state write that finds the disk full uses the reserve, keeping the 
   std::filesystem::path root = mount_point / "spool";
   RunOptions options = on_root(root);
   std::filesystem::path gate = spool.scratch() / "gate";
-  RunResult d = run_chaperone(
-      spool,
-      {"run", "-d", "--name", "sleeper", "--", "sh", "-c",
-       "echo started; while [ ! -e \"$0\" ]; do sleep 0.02; done; exit 5", gate.string()},
-      options);
+  RunResult d = run_chaperone(spool,
+                              {"run",
+                               "-d",
+                               "--name",
+                               "sleeper",
+                               "--",
+                               "sh",
+                               "-c",
+                               "echo started; while [ ! -e \"$0\" ]; do sleep 0.02; done; exit 5",
+                               gate.string()},
+                              options);
   REQUIRE(d.exit_code == 0);
   std::filesystem::path dir = root / "sleeper";
   REQUIRE(wait_until(deadline_in(20s), "the program to start", [&] {

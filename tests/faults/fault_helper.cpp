@@ -46,7 +46,11 @@ bool write_all(int fd, const char* data, std::size_t n) {
   return true;
 }
 
-int run_seq(unsigned long long n, int code, unsigned long long chunk, unsigned long long pause_us, bool err) {
+int run_seq(unsigned long long n,
+            int code,
+            unsigned long long chunk,
+            unsigned long long pause_us,
+            bool err) {
   // With FAULT_GATE set, wait for that file first (so a test can hold many programs alive).
   if (const char* gate = std::getenv("FAULT_GATE"); gate != nullptr && *gate != '\0') {
     while (::access(gate, F_OK) != 0) {
@@ -75,7 +79,8 @@ int run_seq(unsigned long long n, int code, unsigned long long chunk, unsigned l
         }
       }
       if (pause_us > 0 && i != n) {
-        timespec pace{static_cast<time_t>(pause_us / 1000000), static_cast<long>(pause_us % 1000000) * 1000};
+        timespec pace{static_cast<time_t>(pause_us / 1000000),
+                      static_cast<long>(pause_us % 1000000) * 1000};
         ::nanosleep(&pace, nullptr); // pacing the output so faults land mid-run
       }
     }
@@ -101,7 +106,8 @@ int main(int argc, char** argv) {
     auto uid = static_cast<uid_t>(number(argv[2]));
     auto gid = static_cast<gid_t>(number(argv[3]));
     if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) {
-      std::fprintf(stderr, "fault_helper: cannot become %u:%u: %s\n", uid, gid, std::strerror(errno));
+      std::fprintf(
+          stderr, "fault_helper: cannot become %u:%u: %s\n", uid, gid, std::strerror(errno));
       return 97;
     }
     ::execv(argv[4], argv + 4);

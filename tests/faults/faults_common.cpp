@@ -20,7 +20,8 @@ extern char** environ;
 
 namespace chaperone::test::faults {
 
-std::vector<std::string> seq_program(unsigned n, int code, unsigned chunk, unsigned pause_us, bool err) {
+std::vector<std::string>
+seq_program(unsigned n, int code, unsigned chunk, unsigned pause_us, bool err) {
   return {helper(),
           "seq",
           std::to_string(n),
@@ -141,7 +142,8 @@ bool reap_all(std::vector<Spawned*> ps, Clock::time_point deadline, const std::s
 
 TestUser ensure_test_user(const char* name) {
   if (::getpwnam(name) == nullptr) {
-    std::string command = std::string("useradd -M -s /usr/sbin/nologin ") + name + " > /dev/null 2>&1";
+    std::string command =
+        std::string("useradd -M -s /usr/sbin/nologin ") + name + " > /dev/null 2>&1";
     if (std::system(command.c_str()) != 0 && ::getpwnam(name) == nullptr) {
       throw std::runtime_error(std::string("cannot create test user ") + name + " (needs root)");
     }

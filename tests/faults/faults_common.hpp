@@ -27,7 +27,8 @@ inline std::string helper() {
 }
 
 // argv of `fault_helper seq N CODE CHUNK PAUSE_US ERR`.
-std::vector<std::string> seq_program(unsigned n, int code, unsigned chunk, unsigned pause_us, bool err);
+std::vector<std::string>
+seq_program(unsigned n, int code, unsigned chunk, unsigned pause_us, bool err);
 // What that program writes on stdout and (with ERR) stderr when nothing stops it.
 std::string seq_stdout(unsigned n);
 std::string seq_stderr(unsigned n, unsigned chunk);

@@ -18,7 +18,8 @@ namespace {
 
 // 125, nothing on stdout, one "chaperone: " line on stderr (containing `needle` if given).
 bool refused(const RunResult& r, const std::string& needle = {}) {
-  return r.exit_code == 125 && r.out.empty() && r.err_lines().size() == 1 && r.err.rfind("chaperone: ", 0) == 0
+  return r.exit_code == 125 && r.out.empty() && r.err_lines().size() == 1
+         && r.err.rfind("chaperone: ", 0) == 0
          && (needle.empty() || r.err.find(needle) != std::string::npos);
 }
 
@@ -64,16 +65,21 @@ TEST_CASE("hostile run names and ids are refused with 125 and nothing is written
       "dquote\"",
       "-rf",
       ".hidden",
-      "\xef\xbc\x8e\xef\xbc\x8e",        // U+FF0E U+FF0E fullwidth full stops
-      "\xe2\x80\xa5",                    // U+2025 two dot leader
-      "a\xe2\x88\x95" "b",               // U+2215 division slash
-      "a\xe2\x81\x84" "b",               // U+2044 fraction slash
-      "a\xef\xbc\x8f" "b",               // U+FF0F fullwidth solidus
-      "good\xe2\x80\x8b",                // zero-width space after a real id
-      "\xe2\x80\xae" "doog",             // U+202E right-to-left override
-      "g\xd0\xbe" "od",                  // Cyrillic o
-      "\xc0\xae\xc0\xae",                // overlong encoding of ".."
-      "\xff\xfe",                        // not UTF-8 at all
+      "\xef\xbc\x8e\xef\xbc\x8e", // U+FF0E U+FF0E fullwidth full stops
+      "\xe2\x80\xa5",             // U+2025 two dot leader
+      "a\xe2\x88\x95"
+      "b", // U+2215 division slash
+      "a\xe2\x81\x84"
+      "b", // U+2044 fraction slash
+      "a\xef\xbc\x8f"
+      "b",                // U+FF0F fullwidth solidus
+      "good\xe2\x80\x8b", // zero-width space after a real id
+      "\xe2\x80\xae"
+      "doog", // U+202E right-to-left override
+      "g\xd0\xbe"
+      "od",               // Cyrillic o
+      "\xc0\xae\xc0\xae", // overlong encoding of ".."
+      "\xff\xfe",         // not UTF-8 at all
   };
   std::filesystem::path escape_probe = "/tmp/chaperone-faults-escape";
   std::filesystem::remove_all(escape_probe);
@@ -96,9 +102,14 @@ TEST_CASE("hostile run names and ids are refused with 125 and nothing is written
     // NUL cannot cross exec: the argv stops there, so that entry checks "nul" is fine and
     // runs; skip it for run and keep it for lookups only.
     bool has_nul = name.find('\0') != std::string::npos;
-    std::vector<std::vector<std::string>> commands{
-        {"status", name}, {"status", "--json", name}, {"attach", name}, {"wait", name},
-        {"tail", name},   {"tail", "-f", name},       {"kill", name},   {"kill", "-s", "KILL", name}};
+    std::vector<std::vector<std::string>> commands{{"status", name},
+                                                   {"status", "--json", name},
+                                                   {"attach", name},
+                                                   {"wait", name},
+                                                   {"tail", name},
+                                                   {"tail", "-f", name},
+                                                   {"kill", name},
+                                                   {"kill", "-s", "KILL", name}};
     if (!has_nul) {
       commands.insert(commands.begin(), {"run", "--name", name, "--", "true"});
       commands.insert(commands.begin(), {"run", "-d", "--name", name, "--", "true"});
@@ -158,24 +169,26 @@ TEST_CASE("unsafe spool roots are refused with 125 and a message that says why",
   cases.push_back({"world-writable and sticky", s / "sticky-world", "writable"});
   make_dir(s / "nobodys", 0700);
   REQUIRE(::chown((s / "nobodys").c_str(), nobody->pw_uid, nobody->pw_gid) == 0);
-  cases.push_back({"owned by nobody", s / "nobodys", "owned by uid " + std::to_string(nobody->pw_uid)});
+  cases.push_back(
+      {"owned by nobody", s / "nobodys", "owned by uid " + std::to_string(nobody->pw_uid)});
   // A run inside nobody's spool must not be readable through us either.
   make_dir(s / "nobodys" / "planted", 0700);
-  write_whole_file(s / "nobodys" / "planted" / "state.json", R"({"state": "exited", "exit_code": 0})");
+  write_whole_file(s / "nobodys" / "planted" / "state.json",
+                   R"({"state": "exited", "exit_code": 0})");
   int rejected = 0;
   for (const Case& c : cases) {
     RunOptions options;
     options.spool_value = c.root.string();
     std::vector<std::string> before = tree(s);
-    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-             {"run", "--", "true"},
-             {"run", "-d", "--name", "x", "--", "true"},
-             {"ls"},
-             {"ls", "--json"},
-             {"status", "planted"},
-             {"attach", "planted"},
-             {"wait", "planted"},
-             {"kill", "planted"}}) {
+    for (const std::vector<std::string>& args :
+         std::vector<std::vector<std::string>>{{"run", "--", "true"},
+                                               {"run", "-d", "--name", "x", "--", "true"},
+                                               {"ls"},
+                                               {"ls", "--json"},
+                                               {"status", "planted"},
+                                               {"attach", "planted"},
+                                               {"wait", "planted"},
+                                               {"kill", "planted"}}) {
       RunResult r = run_chaperone(spool, args, options);
       INFO(c.what << ": " << shown(args) << " -> " << r.exit_code << " stderr: " << r.err);
       bool ok = refused(r, c.needle) && r.err.find(c.root.string()) != std::string::npos;
@@ -184,29 +197,34 @@ TEST_CASE("unsafe spool roots are refused with 125 and a message that says why",
     }
     CHECK(tree(s) == before);
   }
-  WARN("unsafe spool roots: " << cases.size() << " kinds, " << rejected << " commands refused with 125");
+  WARN("unsafe spool roots: " << cases.size() << " kinds, " << rejected
+                              << " commands refused with 125");
 }
 
 TEST_CASE("a run dir replaced by a symlink is never followed", "[faults][integration][hostile]") {
   TempSpool spool;
-  REQUIRE(run_chaperone(spool, {"run", "--name", "victim", "--", "sh", "-c", "echo real; exit 4"}).exit_code == 4);
+  REQUIRE(run_chaperone(spool, {"run", "--name", "victim", "--", "sh", "-c", "echo real; exit 4"})
+              .exit_code
+          == 4);
   REQUIRE(run_chaperone(spool, {"run", "--name", "bystander", "--", "true"}).exit_code == 0);
   // The real dir moves out of the spool; a symlink to it (or to anywhere) takes its place.
   std::filesystem::rename(spool.run_dir("victim"), spool.scratch() / "moved");
-  std::string target = GENERATE(std::string("moved"), std::string("/etc"), std::string("/nonexistent"));
-  std::filesystem::path to = target == "moved" ? spool.scratch() / "moved" : std::filesystem::path(target);
+  std::string target =
+      GENERATE(std::string("moved"), std::string("/etc"), std::string("/nonexistent"));
+  std::filesystem::path to =
+      target == "moved" ? spool.scratch() / "moved" : std::filesystem::path(target);
   std::filesystem::create_directory_symlink(to, spool.run_dir("victim"));
   std::vector<std::string> before = tree(spool.scratch());
   int rejected = 0;
-  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"status", "victim"},
-           {"status", "--json", "victim"},
-           {"attach", "victim"},
-           {"wait", "victim"},
-           {"tail", "victim"},
-           {"kill", "victim"},
-           {"status", "vic"}, // a prefix must not find it either
-           {"run", "--name", "victim", "--", "true"}}) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"status", "victim"},
+                                             {"status", "--json", "victim"},
+                                             {"attach", "victim"},
+                                             {"wait", "victim"},
+                                             {"tail", "victim"},
+                                             {"kill", "victim"},
+                                             {"status", "vic"}, // a prefix must not find it either
+                                             {"run", "--name", "victim", "--", "true"}}) {
     RunResult r = run_chaperone(spool, args);
     INFO(shown(args) << " -> " << r.exit_code << " stdout: " << r.out << " stderr: " << r.err);
     bool ok = refused(r) && r.out.find("real") == std::string::npos;
@@ -227,10 +245,13 @@ TEST_CASE("a run dir replaced by a symlink is never followed", "[faults][integra
   WARN("symlinked run dir (-> " << target << "): " << rejected << " commands refused");
 }
 
-TEST_CASE("damaged state.json and spec.json are reported by readers that never crash or hide other runs",
-          "[faults][integration][hostile]") {
+TEST_CASE(
+    "damaged state.json and spec.json are reported by readers that never crash or hide other runs",
+    "[faults][integration][hostile]") {
   TempSpool spool;
-  REQUIRE(run_chaperone(spool, {"run", "--name", "healthy", "--", "sh", "-c", "echo ok; exit 3"}).exit_code == 3);
+  REQUIRE(run_chaperone(spool, {"run", "--name", "healthy", "--", "sh", "-c", "echo ok; exit 3"})
+              .exit_code
+          == 3);
   std::string good_state = read_whole_file(spool.run_dir("healthy") / "state.json");
   std::string deep(200000, '[');
   deep += std::string(200000, ']');
@@ -250,7 +271,9 @@ TEST_CASE("damaged state.json and spec.json are reported by readers that never c
       {"state-type", "state.json", R"({"state": 5})"},
       {"pid-type", "state.json", R"({"state": "exited", "pid": "1; rm -rf /"})"},
       {"exit-type", "state.json", R"({"state": "exited", "exit_code": [125]})"},
-      {"huge-number", "state.json", R"({"state": "exited", "exit_code": 1e999, "pid": 99999999999999999999})"},
+      {"huge-number",
+       "state.json",
+       R"({"state": "exited", "exit_code": 1e999, "pid": 99999999999999999999})"},
       {"escape-codes", "state.json", "{\"state\": \"\\u001b[2J\\u001b]0;pwned\\u0007\"}"},
       {"bad-utf8", "state.json", "{\"state\": \"exited\", \"error\": \"\xff\xfe\"}"},
       {"deep", "state.json", deep},
@@ -280,15 +303,19 @@ TEST_CASE("damaged state.json and spec.json are reported by readers that never c
   int reported = 0;
   for (const Damage& d : damages) {
     bool state_damaged = d.file == "state.json";
-    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-             {"status", d.name}, {"status", "--json", d.name}, {"attach", d.name}, {"wait", d.name}}) {
+    for (const std::vector<std::string>& args :
+         std::vector<std::vector<std::string>>{{"status", d.name},
+                                               {"status", "--json", d.name},
+                                               {"attach", d.name},
+                                               {"wait", d.name}}) {
       RunResult r = run_chaperone(spool, args);
-      INFO(d.name << ": " << shown(args) << " -> " << r.exit_code << "\nstdout: " << r.out.substr(0, 500)
-                  << "\nstderr: " << r.err.substr(0, 500));
+      INFO(d.name << ": " << shown(args) << " -> " << r.exit_code
+                  << "\nstdout: " << r.out.substr(0, 500) << "\nstderr: " << r.err.substr(0, 500));
       CHECK_FALSE(r.signal.has_value()); // never a crash
       if (state_damaged) {
         // One line naming the run (and state.json, unless the run dir is empty altogether).
-        bool ok = r.exit_code == 125 && r.err.rfind("chaperone: ", 0) == 0 && r.err.find(d.name) != std::string::npos
+        bool ok = r.exit_code == 125 && r.err.rfind("chaperone: ", 0) == 0
+                  && r.err.find(d.name) != std::string::npos
                   && (d.name == "hollow" || r.err.find("state.json") != std::string::npos);
         CHECK(ok);
         reported += ok ? 1 : 0;
@@ -324,28 +351,43 @@ TEST_CASE("damaged state.json and spec.json are reported by readers that never c
   // The healthy run still answers everything.
   CHECK(run_chaperone(spool, {"wait", "healthy"}).exit_code == 3);
   CHECK(run_chaperone(spool, {"attach", "healthy"}).out == "ok\n");
-  WARN("damaged runs: " << damages.size() << " kinds of damage, " << reported
-                        << " reader commands refused with one line naming state.json; ls listed all");
+  WARN("damaged runs: "
+       << damages.size() << " kinds of damage, " << reported
+       << " reader commands refused with one line naming state.json; ls listed all");
 }
 
-TEST_CASE("values given with --env stay out of every spool file unless --record-env and modes are 0600 and 0700",
+TEST_CASE("values given with --env stay out of every spool file unless --record-env and modes are "
+          "0600 and 0700",
           "[faults][integration][hostile]") {
   TempSpool spool;
   std::string secret = "s3cr3t-" + std::to_string(::getpid()) + "-value";
   // umask 000: modes must not depend on the caller's umask.
   RunOptions options;
   options.wrapper = {"sh", "-c", "umask 000; exec \"$@\"", "sh"};
-  RunResult plain = run_chaperone(
-      spool, {"-vv", "run", "--name", "plain", "--env", "CHAP_SECRET=" + secret, "--", "sh", "-c", "test -n \"$CHAP_SECRET\""},
-      options);
+  RunResult plain = run_chaperone(spool,
+                                  {"-vv",
+                                   "run",
+                                   "--name",
+                                   "plain",
+                                   "--env",
+                                   "CHAP_SECRET=" + secret,
+                                   "--",
+                                   "sh",
+                                   "-c",
+                                   "test -n \"$CHAP_SECRET\""},
+                                  options);
   CHECK(plain.exit_code == 0);
   CHECK(plain.err.find(secret) == std::string::npos);
   RunResult detached = run_chaperone(
-      spool, {"run", "-d", "--name", "detached", "--env", "CHAP_SECRET=" + secret, "--", "true"}, options);
+      spool,
+      {"run", "-d", "--name", "detached", "--env", "CHAP_SECRET=" + secret, "--", "true"},
+      options);
   CHECK(detached.exit_code == 0);
   CHECK(run_chaperone(spool, {"wait", "detached"}).exit_code == 0);
   RunResult recorded = run_chaperone(
-      spool, {"run", "--name", "recorded", "--record-env", "--env", "CHAP_SECRET=" + secret, "--", "true"}, options);
+      spool,
+      {"run", "--name", "recorded", "--record-env", "--env", "CHAP_SECRET=" + secret, "--", "true"},
+      options);
   CHECK(recorded.exit_code == 0);
   CHECK(run_chaperone(spool, {"status", "--json", "plain"}).out.find(secret) == std::string::npos);
 
@@ -362,7 +404,8 @@ TEST_CASE("values given with --env stay out of every spool file unless --record-
     CHECK((st.st_mode & 07777) == 0600);
     ++files;
     std::string text = read_whole_file(entry.path());
-    bool in_recorded_spec = entry.path().parent_path().filename() == "recorded" && entry.path().filename() == "spec.json";
+    bool in_recorded_spec = entry.path().parent_path().filename() == "recorded"
+                            && entry.path().filename() == "spec.json";
     CHECK((text.find(secret) != std::string::npos) == in_recorded_spec);
   }
   struct stat root_st {};
@@ -445,7 +488,9 @@ TEST_CASE("ls lists a run whose state.json was damaged after it ended as damaged
   std::istringstream rows(text.out);
   bool shown_damaged = false;
   for (std::string line; std::getline(rows, line);) {
-    shown_damaged = shown_damaged || (line.rfind("broken ", 0) == 0 && line.find(" damaged ") != std::string::npos);
+    shown_damaged =
+        shown_damaged
+        || (line.rfind("broken ", 0) == 0 && line.find(" damaged ") != std::string::npos);
   }
   CHECK(shown_damaged);
 }
@@ -454,16 +499,20 @@ TEST_CASE("a garbage or truncated .index.jsonl never hides or invents runs",
           "[faults][integration][hostile]") {
   TempSpool spool;
   for (const char* name : {"one", "two", "three"}) {
-    REQUIRE(run_chaperone(spool, {"run", "--name", name, "--", "sh", "-c", "exit 2"}).exit_code == 2);
+    REQUIRE(run_chaperone(spool, {"run", "--name", name, "--", "sh", "-c", "exit 2"}).exit_code
+            == 2);
   }
   std::filesystem::path index = spool.root() / ".index.jsonl";
   std::string good = std::filesystem::exists(index) ? read_whole_file(index) : std::string();
   std::vector<std::string> bad{
       std::string("\x00\xff garbage\n{{{\n", 15),
       good.substr(0, good.size() / 2),
-      R"({"run_id": "ghost", "state": "exited", "exit_code": 0, "ino": 1})" "\n",
-      R"({"run_id": "../../etc", "state": "exited", "ino": 1})" "\n",
-      R"({"run_id": "one", "state": "running", "ino": "x"})" "\n" + good,
+      R"({"run_id": "ghost", "state": "exited", "exit_code": 0, "ino": 1})"
+      "\n",
+      R"({"run_id": "../../etc", "state": "exited", "ino": 1})"
+      "\n",
+      R"({"run_id": "one", "state": "running", "ino": "x"})"
+      "\n" + good,
       std::string(100000, '['),
   };
   int survived = 0;
@@ -485,7 +534,8 @@ TEST_CASE("a garbage or truncated .index.jsonl never hides or invents runs",
     CHECK(run_chaperone(spool, {"ls"}).exit_code == 0);
     survived += rows.size() == 3 ? 1 : 0;
   }
-  WARN("damaged index: " << survived << " of " << bad.size() << " damaged .index.jsonl files changed nothing in ls");
+  WARN("damaged index: " << survived << " of " << bad.size()
+                         << " damaged .index.jsonl files changed nothing in ls");
 }
 
 TEST_CASE("refusals and damage reports print one line with no raw control characters",
@@ -495,7 +545,8 @@ TEST_CASE("refusals and damage reports print one line with no raw control charac
   // sent to the user's terminal as is.
   TempSpool spool;
   REQUIRE(run_chaperone(spool, {"run", "--name", "esc", "--", "true"}).exit_code == 0);
-  write_whole_file(spool.run_dir("esc") / "state.json", "{\"state\": \"\\u001b]0;pwned\\u0007\\u001b[2J\"}");
+  write_whole_file(spool.run_dir("esc") / "state.json",
+                   "{\"state\": \"\\u001b]0;pwned\\u0007\\u001b[2J\"}");
   std::vector<std::vector<std::string>> commands{
       {"run", "--name", "new\nline", "--", "true"},
       {"run", "--name", "esc\x1b[2Jape", "--", "true"},

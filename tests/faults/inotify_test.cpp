@@ -37,14 +37,16 @@ TEST_CASE("attach with inotify exhausted polls, warns once and delivers every by
     if (i == 1) {
       args = {"attach", "--from-offset", "1200", "noino"};
     }
-    attaches.push_back(spawn_chaperone(args, spool.root(), spool.scratch(), "attach-" + std::to_string(i), hog));
+    attaches.push_back(
+        spawn_chaperone(args, spool.root(), spool.scratch(), "attach-" + std::to_string(i), hog));
   }
   std::vector<Spawned*> live;
   for (Spawned& a : attaches) {
     live.push_back(&a);
   }
   REQUIRE(reap_all(live, deadline_in(60s), "attach without inotify"));
-  attaches.push_back(spawn_chaperone({"attach", "noino"}, spool.root(), spool.scratch(), "attach-3", hog));
+  attaches.push_back(
+      spawn_chaperone({"attach", "noino"}, spool.root(), spool.scratch(), "attach-3", hog));
   REQUIRE(reap_all({&attaches.back()}, deadline_in(30s), "attach without inotify after the end"));
   std::string want = seq_stdout(k_lines);
   int warned = 0;
@@ -68,6 +70,7 @@ TEST_CASE("attach with inotify exhausted polls, warns once and delivers every by
     warned += lines[1].find("polling") != std::string::npos ? 1 : 0;
   }
   CHECK(held > 0);
-  WARN("inotify exhausted: " << attaches.size() << " followers delivered every byte and exit 42 by polling; "
-                             << warned << " warned once");
+  WARN("inotify exhausted: " << attaches.size()
+                             << " followers delivered every byte and exit 42 by polling; " << warned
+                             << " warned once");
 }

@@ -45,8 +45,20 @@ TEST_CASE("max-output stop ends the run at the limit: failed, 125, nothing left 
   // A slow, endless writer that leaves a background child: both must go.
   std::filesystem::path bg_file = spool.scratch() / "bg";
   std::string script = "sleep 1000 & echo $! > " + bg_file.string() + "; exec \"$@\"";
-  std::vector<std::string> args{"run", "--name", "stopper", "--max-output", "5000", "--max-output-action", "stop",
-                                "--kill-after", "2s", "--", "sh", "-c", script, "sh"};
+  std::vector<std::string> args{"run",
+                                "--name",
+                                "stopper",
+                                "--max-output",
+                                "5000",
+                                "--max-output-action",
+                                "stop",
+                                "--kill-after",
+                                "2s",
+                                "--",
+                                "sh",
+                                "-c",
+                                script,
+                                "sh"};
   for (const std::string& a : seq_program(1000000, 0, 10, 2000, false)) {
     args.push_back(a);
   }
@@ -67,8 +79,9 @@ TEST_CASE("max-output stop ends the run at the limit: failed, 125, nothing left 
   CHECK(out.size() == 5000);
   CHECK(out == seq_stdout(1000000).substr(0, 5000));
   CHECK(r.out == out);
-  auto ticks = st["pid_start_ticks"].is_number() ? std::optional<std::uint64_t>(st["pid_start_ticks"].get<std::uint64_t>())
-                                                 : std::nullopt;
+  auto ticks = st["pid_start_ticks"].is_number()
+                   ? std::optional<std::uint64_t>(st["pid_start_ticks"].get<std::uint64_t>())
+                   : std::nullopt;
   CHECK_FALSE(process_running(st["pid"].get<pid_t>(), ticks));
   pid_t bg = std::stoi(read_whole_file(bg_file));
   CHECK_FALSE(process_running(bg));
@@ -78,11 +91,18 @@ TEST_CASE("kill --grace escalates to SIGKILL for a program that ignores SIGTERM"
           "[faults][integration][limits]") {
   TempSpool spool;
   RunResult d = run_chaperone(spool,
-                              {"run", "-d", "--name", "stubborn", "--", "sh", "-c",
+                              {"run",
+                               "-d",
+                               "--name",
+                               "stubborn",
+                               "--",
+                               "sh",
+                               "-c",
                                "trap '' TERM; echo ready; while :; do sleep 1; done"});
   REQUIRE(d.exit_code == 0);
   REQUIRE(wait_until(deadline_in(20s), "ready", [&] {
-    return spool.state("stubborn")["state"] == "running" && spool.output("stubborn", "stdout") == "ready\n";
+    return spool.state("stubborn")["state"] == "running"
+           && spool.output("stubborn", "stdout") == "ready\n";
   }));
   pid_t pid = spool.state("stubborn")["pid"].get<pid_t>();
   auto ticks = process_start_ticks(pid);
@@ -102,7 +122,8 @@ TEST_CASE("kill --grace escalates to SIGKILL for a program that ignores SIGTERM"
   CHECK(run_chaperone(spool, {"wait", "stubborn"}).exit_code == 137);
 
   // A program that does end on TERM is not escalated: no warning, signaled 15.
-  REQUIRE(run_chaperone(spool, {"run", "-d", "--name", "meek", "--", "sleep", "1000"}).exit_code == 0);
+  REQUIRE(run_chaperone(spool, {"run", "-d", "--name", "meek", "--", "sleep", "1000"}).exit_code
+          == 0);
   RunResult k2 = run_chaperone(spool, {"kill", "--grace", "5s", "meek"});
   CHECK(k2.exit_code == 0);
   CHECK(k2.err.empty());

@@ -20,11 +20,19 @@ TEST_CASE("500 concurrent short runs all end with the right code and byte-exact 
   fronts.reserve(k_runs);
   for (int i = 0; i < k_runs; ++i) {
     unsigned lines = lines_of(i);
-    std::vector<std::string> args{"run", "-d", "--name", "many-" + std::to_string(i), "--env", "FAULT_GATE=" + gate.string(), "--"};
-    for (const std::string& a : seq_program(lines, code_of(i), k_chunk, 500000 / (lines / k_chunk), true)) {
+    std::vector<std::string> args{"run",
+                                  "-d",
+                                  "--name",
+                                  "many-" + std::to_string(i),
+                                  "--env",
+                                  "FAULT_GATE=" + gate.string(),
+                                  "--"};
+    for (const std::string& a :
+         seq_program(lines, code_of(i), k_chunk, 500000 / (lines / k_chunk), true)) {
       args.push_back(a);
     }
-    fronts.push_back(spawn_chaperone(args, spool.root(), spool.scratch(), "run-" + std::to_string(i)));
+    fronts.push_back(
+        spawn_chaperone(args, spool.root(), spool.scratch(), "run-" + std::to_string(i)));
   }
   std::vector<Spawned*> ps;
   for (Spawned& f : fronts) {
@@ -36,7 +44,8 @@ TEST_CASE("500 concurrent short runs all end with the right code and byte-exact 
   for (int i = 0; i < k_runs; ++i) {
     if (fronts[i].exit_code != 0) {
       ++launch_failures;
-      FAIL_CHECK("run -d " << i << " exit " << fronts[i].exit_code.value_or(-1) << ": " << fronts[i].err_text());
+      FAIL_CHECK("run -d " << i << " exit " << fronts[i].exit_code.value_or(-1) << ": "
+                           << fronts[i].err_text());
     }
   }
   REQUIRE(launch_failures == 0);
@@ -62,8 +71,10 @@ TEST_CASE("500 concurrent short runs all end with the right code and byte-exact 
     std::vector<Spawned> attaches;
     attaches.reserve(16);
     for (int i = first; i < std::min(k_runs, first + 16); ++i) {
-      attaches.push_back(spawn_chaperone(
-          {"attach", "many-" + std::to_string(i)}, spool.root(), spool.scratch(), "attach-" + std::to_string(i)));
+      attaches.push_back(spawn_chaperone({"attach", "many-" + std::to_string(i)},
+                                         spool.root(),
+                                         spool.scratch(),
+                                         "attach-" + std::to_string(i)));
     }
     std::vector<Spawned*> aps;
     for (Spawned& a : attaches) {
@@ -75,17 +86,18 @@ TEST_CASE("500 concurrent short runs all end with the right code and byte-exact 
       std::string id = "many-" + std::to_string(i);
       nlohmann::json st = spool.state(id);
       INFO(id << " state " << st.dump() << "\nattach stderr " << a.err_text().substr(0, 500));
-      bool ok = a.exit_code == code_of(i) && st["exit_code"] == code_of(i) && st["state"] == "exited"
-                && a.out_text() == seq_stdout(lines_of(i)) && a.err_text() == seq_stderr(lines_of(i), k_chunk)
+      bool ok = a.exit_code == code_of(i) && st["exit_code"] == code_of(i)
+                && st["state"] == "exited" && a.out_text() == seq_stdout(lines_of(i))
+                && a.err_text() == seq_stderr(lines_of(i), k_chunk)
                 && spool.output(id, "stdout") == seq_stdout(lines_of(i));
       CHECK(ok);
       exact += ok ? 1 : 0;
     }
   }
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-  WARN("500 concurrent runs: launched in " << launched.count() << " ms, " << live_at_launch_end
-                                           << " live at once behind the gate; " << exact
-                                           << " byte-exact with the right code; total " << elapsed.count() << " ms");
+  WARN("500 concurrent runs: launched in "
+       << launched.count() << " ms, " << live_at_launch_end << " live at once behind the gate; "
+       << exact << " byte-exact with the right code; total " << elapsed.count() << " ms");
   CHECK(exact == k_runs);
   CHECK(live_at_launch_end == k_runs);
 }
@@ -111,8 +123,11 @@ TEST_CASE("100 followers attached to one producing run all get every byte and th
   std::vector<Spawned> followers;
   followers.reserve(k_followers);
   for (int i = 0; i < k_followers; ++i) {
-    followers.push_back(spawn_chaperone(
-        {"attach", "watched"}, spool.root(), spool.scratch(), "follower-" + std::to_string(i), as_user(user)));
+    followers.push_back(spawn_chaperone({"attach", "watched"},
+                                        spool.root(),
+                                        spool.scratch(),
+                                        "follower-" + std::to_string(i),
+                                        as_user(user)));
   }
   std::vector<Spawned*> ps;
   for (Spawned& f : followers) {
@@ -127,13 +142,13 @@ TEST_CASE("100 followers attached to one producing run all get every byte and th
   for (int i = 0; i < k_followers; ++i) {
     Spawned& f = followers[static_cast<std::size_t>(i)];
     bool ok = f.exit_code == 77 && f.out_text() == want_out && f.err_text() == want_err;
-    INFO("follower " << i << " exit " << f.exit_code.value_or(-1) << " stdout " << f.out_text().size()
-                     << " bytes, stderr: " << f.err_text().substr(0, 300));
+    INFO("follower " << i << " exit " << f.exit_code.value_or(-1) << " stdout "
+                     << f.out_text().size() << " bytes, stderr: " << f.err_text().substr(0, 300));
     CHECK(ok);
     exact += ok ? 1 : 0;
   }
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-  WARN("100 followers: " << exact << " byte-exact with exit 77 (" << want_out.size() << "+" << want_err.size()
-                         << " bytes each) in " << elapsed.count() << " ms");
+  WARN("100 followers: " << exact << " byte-exact with exit 77 (" << want_out.size() << "+"
+                         << want_err.size() << " bytes each) in " << elapsed.count() << " ms");
   CHECK(exact == k_followers);
 }

@@ -23,7 +23,8 @@ bool is_prefix_of(const std::string& part, const std::string& whole) {
 
 // A process in a session (and group) of its own, like a run's program: pid = pgid.
 pid_t start_group_leader(const TempSpool& spool, const std::string& tag) {
-  Spawned p = spawn_to_files({"/usr/bin/setsid", "-w", "sleep", "1000"}, spool.root(), spool.scratch(), tag);
+  Spawned p = spawn_to_files(
+      {"/usr/bin/setsid", "-w", "sleep", "1000"}, spool.root(), spool.scratch(), tag);
   // setsid -w forks when it is a group leader already; we are not, so it just execs.
   REQUIRE(wait_until(deadline_in(10s), "setsid sleep to exec", [&] {
     try {
@@ -44,7 +45,8 @@ struct KillRounds {
   int finished_first = 0;
   int with_leftovers_killed = 0;
   int before_pid = 0;
-  int leaked_before_pid = 0; // background children left behind by a run lost before its pid was recorded
+  int leaked_before_pid =
+      0; // background children left behind by a run lost before its pid was recorded
 };
 
 // `iterations` runs whose supervisor is SIGKILLed after a random delay in [0, max_delay_us].
@@ -65,7 +67,8 @@ KillRounds kill_supervisors(TempSpool& spool, int iterations, unsigned seed, int
     std::string script = "sleep 1000 & echo $! > " + bg_file.string() + "; exec \"$@\"";
     // FAULT_RUN tags every process of the run, so any left behind can be found.
     std::string tag = "FAULT_RUN=" + std::to_string(seed) + "-" + name;
-    std::vector<std::string> args{"run", "-d", "--name", name, "--env", tag, "--", "sh", "-c", script, "sh"};
+    std::vector<std::string> args{
+        "run", "-d", "--name", name, "--env", tag, "--", "sh", "-c", script, "sh"};
     for (const std::string& a : seq_program(k_lines, 3, k_chunk, 1000, false)) {
       args.push_back(a);
     }
@@ -146,7 +149,8 @@ KillRounds kill_supervisors(TempSpool& spool, int iterations, unsigned seed, int
       if (st["pid"].is_null()) {
         ++counts.leaked_before_pid;
       } else {
-        FAIL_CHECK(name << ": " << left.size() << " process(es) outlived the run, e.g. pid " << left.front());
+        FAIL_CHECK(name << ": " << left.size() << " process(es) outlived the run, e.g. pid "
+                        << left.front());
       }
     }
     (void)bg_file;
@@ -156,23 +160,26 @@ KillRounds kill_supervisors(TempSpool& spool, int iterations, unsigned seed, int
 
 } // namespace
 
-TEST_CASE("a supervisor SIGKILLed at random moments leaves a lost run, intact output and no process",
-          "[faults][integration][supervisor-kill]") {
+TEST_CASE(
+    "a supervisor SIGKILLed at random moments leaves a lost run, intact output and no process",
+    "[faults][integration][supervisor-kill]") {
   constexpr int k_iterations = 60;
   TempSpool spool;
   auto started = Clock::now();
   KillRounds c = kill_supervisors(spool, k_iterations, 5202611, 60000);
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-  WARN("supervisor SIGKILL: " << k_iterations << " iterations in " << elapsed.count() << " ms; " << c.lost
-                              << " lost (" << c.with_leftovers_killed << " with leftovers killed by the reader, "
-                              << c.before_pid << " before the program's pid was recorded, leaving "
-                              << c.leaked_before_pid << " background children behind); " << c.finished_first
-                              << " had finished before the kill");
+  WARN("supervisor SIGKILL: " << k_iterations << " iterations in " << elapsed.count() << " ms; "
+                              << c.lost << " lost (" << c.with_leftovers_killed
+                              << " with leftovers killed by the reader, " << c.before_pid
+                              << " before the program's pid was recorded, leaving "
+                              << c.leaked_before_pid << " background children behind); "
+                              << c.finished_first << " had finished before the kill");
   CHECK(c.lost >= k_iterations / 3);
 }
 
-TEST_CASE("a supervisor SIGKILLed between spawning the program and recording its pid leaves no process",
-          "[faults][integration][supervisor-kill]") {
+TEST_CASE(
+    "a supervisor SIGKILLed between spawning the program and recording its pid leaves no process",
+    "[faults][integration][supervisor-kill]") {
   // The supervisor writes the program's pid/pgid to state.json only after posix_spawn
   // returns (chaperone/supervisor.cpp, start_program). Killed in between, the program itself
   // dies (PR_SET_PDEATHSIG), but whatever it forked meanwhile lives on in its group, and the
@@ -180,8 +187,9 @@ TEST_CASE("a supervisor SIGKILLed between spawning the program and recording its
   // first milliseconds, where that window is.
   TempSpool spool;
   KillRounds c = kill_supervisors(spool, 40, 777, 8000);
-  WARN("early supervisor SIGKILL: 40 iterations; " << c.before_pid << " lost before the pid was recorded, "
-                                                   << c.leaked_before_pid << " left a background child running");
+  WARN("early supervisor SIGKILL: 40 iterations; "
+       << c.before_pid << " lost before the pid was recorded, " << c.leaked_before_pid
+       << " left a background child running");
   CHECK(c.leaked_before_pid == 0);
 }
 
@@ -194,7 +202,8 @@ TEST_CASE("a reboot simulated by killing supervisor and program makes the run lo
   }
   REQUIRE(run_chaperone(spool, args).exit_code == 0);
   REQUIRE(wait_until(deadline_in(20s), "the run to be running with output", [&] {
-    return spool.state("rebooted")["state"] == "running" && spool.output_size("rebooted", "stdout") >= 24;
+    return spool.state("rebooted")["state"] == "running"
+           && spool.output_size("rebooted", "stdout") >= 24;
   }));
   nlohmann::json before = spool.state("rebooted");
   pid_t supervisor = before["supervisor_pid"].get<pid_t>();
@@ -227,7 +236,8 @@ TEST_CASE("a non-final state from another boot becomes lost and kills nothing",
   // on this boot name a live, unrelated process group (pids restart after a reboot). The
   // same record with this boot's id and the right start time is a true leftover and is
   // killed: the control case.
-  std::string boot = GENERATE(std::string("other"), std::string("this"), std::string("this-reused-pid"));
+  std::string boot =
+      GENERATE(std::string("other"), std::string("this"), std::string("this-reused-pid"));
   INFO("case " << boot);
   TempSpool spool;
   REQUIRE(run_chaperone(spool, {"run", "--name", "old", "--", "true"}).exit_code == 0);

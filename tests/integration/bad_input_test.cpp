@@ -39,7 +39,8 @@ TEST_CASE("an unknown option is refused with 125 and one line", "[integration][b
   check_refused(spool, {"tail", "--stream", "stdin", "id"}, "stdin");
 }
 
-TEST_CASE("an unknown command or top-level option is refused with 125 and one line naming it", "[integration][bad-input]") {
+TEST_CASE("an unknown command or top-level option is refused with 125 and one line naming it",
+          "[integration][bad-input]") {
   // Bug (chaperone/main.cpp, CLI11 setup): prints "A subcommand is required", not the word
   // that was not understood.
   TempSpool spool;
@@ -55,7 +56,8 @@ TEST_CASE("a run without a program is refused with 125 and one line", "[integrat
   CHECK(spool.listing().empty());
 }
 
-TEST_CASE("bad --name values are refused with 125, naming the problem", "[integration][bad-input]") {
+TEST_CASE("bad --name values are refused with 125, naming the problem",
+          "[integration][bad-input]") {
   auto [name, needle] = GENERATE(table<std::string, std::string>({
       {"", "empty"},
       {"a/b", "'/'"},
@@ -73,7 +75,8 @@ TEST_CASE("bad --name values are refused with 125, naming the problem", "[integr
   CHECK(spool.listing().empty());
 }
 
-TEST_CASE("an empty --name is refused rather than taken for no name", "[integration][bad-input][regression]") {
+TEST_CASE("an empty --name is refused rather than taken for no name",
+          "[integration][bad-input][regression]") {
   // `--name ""` used to start a run under a generated id.
   TempSpool spool;
   check_refused(spool, {"run", "--name", "", "--", "true"}, "empty");
@@ -88,9 +91,11 @@ TEST_CASE("a --name that is 128 bytes long is accepted", "[integration][bad-inpu
   CHECK(spool.run_ids() == std::vector<std::string>{name});
 }
 
-TEST_CASE("a duplicate --name is refused and leaves the first run untouched", "[integration][bad-input]") {
+TEST_CASE("a duplicate --name is refused and leaves the first run untouched",
+          "[integration][bad-input]") {
   TempSpool spool;
-  REQUIRE(run_chaperone(spool, {"run", "--name", "twice", "--", "sh", "-c", "echo first"}).exit_code == 0);
+  REQUIRE(run_chaperone(spool, {"run", "--name", "twice", "--", "sh", "-c", "echo first"}).exit_code
+          == 0);
   nlohmann::json state_before = spool.state("twice");
   check_refused(spool, {"run", "--name", "twice", "--", "sh", "-c", "echo second"}, "twice");
   check_refused(spool, {"run", "-d", "--name", "twice", "--", "true"}, "already exists");
@@ -98,7 +103,8 @@ TEST_CASE("a duplicate --name is refused and leaves the first run untouched", "[
   CHECK(spool.state("twice") == state_before);
 }
 
-TEST_CASE("an unknown run id is refused by every command that takes one", "[integration][bad-input]") {
+TEST_CASE("an unknown run id is refused by every command that takes one",
+          "[integration][bad-input]") {
   TempSpool spool;
   REQUIRE(run_chaperone(spool, {"run", "--name", "exists", "--", "true"}).exit_code == 0);
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
@@ -118,7 +124,8 @@ TEST_CASE("an unknown run id is refused by every command that takes one", "[inte
   check_refused(spool, {"attach", "/etc"}, "/etc");
 }
 
-TEST_CASE("an unknown run id in a spool that does not exist yet is refused", "[integration][bad-input]") {
+TEST_CASE("an unknown run id in a spool that does not exist yet is refused",
+          "[integration][bad-input]") {
   TempSpool spool;
   RunOptions options;
   options.spool_value = (spool.scratch() / "never-made").string();
@@ -142,14 +149,19 @@ TEST_CASE("an ambiguous id prefix is refused, listing the candidates", "[integra
     CHECK(spool.listing() == before);
   }
   // An exact id is never ambiguous, even when it prefixes another.
-  REQUIRE(run_chaperone(spool, {"run", "--name", "job", "--", "sh", "-c", "exit 4"}).exit_code == 4);
+  REQUIRE(run_chaperone(spool, {"run", "--name", "job", "--", "sh", "-c", "exit 4"}).exit_code
+          == 4);
   CHECK(run_chaperone(spool, {"wait", "job"}).exit_code == 4);
 }
 
-TEST_CASE("bad values for run options are refused before anything is created", "[integration][bad-input]") {
+TEST_CASE("bad values for run options are refused before anything is created",
+          "[integration][bad-input]") {
   TempSpool spool;
-  check_refused(spool, {"run", "--cwd", (spool.scratch() / "missing").string(), "--", "true"}, "missing");
-  check_refused(spool, {"run", "--stdin", (spool.scratch() / "missing-input").string(), "--", "cat"}, "missing-input");
+  check_refused(
+      spool, {"run", "--cwd", (spool.scratch() / "missing").string(), "--", "true"}, "missing");
+  check_refused(spool,
+                {"run", "--stdin", (spool.scratch() / "missing-input").string(), "--", "cat"},
+                "missing-input");
   check_refused(spool, {"run", "--timeout", "soon", "--", "true"}, "soon");
   check_refused(spool, {"run", "--timeout", "0", "--", "true"}, "timeout");
   check_refused(spool, {"run", "--kill-after", "-1s", "--", "true"}, "kill-after");
@@ -160,7 +172,8 @@ TEST_CASE("bad values for run options are refused before anything is created", "
   check_refused(spool, {"kill", "-s", "NOSUCHSIG", "x"}, "NOSUCHSIG");
 }
 
-TEST_CASE("an unusable spool root is refused with 125 and one line naming it", "[integration][bad-input]") {
+TEST_CASE("an unusable spool root is refused with 125 and one line naming it",
+          "[integration][bad-input]") {
   TempSpool spool;
   std::filesystem::path file = spool.scratch() / "a-file";
   write_whole_file(file, "not a directory\n");

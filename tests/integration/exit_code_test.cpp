@@ -6,7 +6,8 @@
 
 using namespace chaperone::test;
 
-TEST_CASE("a program that exits 0 makes the front end exit 0 and the run exited", "[integration][exit]") {
+TEST_CASE("a program that exits 0 makes the front end exit 0 and the run exited",
+          "[integration][exit]") {
   TempSpool spool;
   RunResult r = run_chaperone(spool, {"run", "--", "true"});
   CHECK(r.exit_code == 0);
@@ -19,7 +20,8 @@ TEST_CASE("a program that exits 0 makes the front end exit 0 and the run exited"
   CHECK(st["error"].is_null());
 }
 
-TEST_CASE("a program's own exit codes 1 and 42 come back from the front end", "[integration][exit]") {
+TEST_CASE("a program's own exit codes 1 and 42 come back from the front end",
+          "[integration][exit]") {
   int code = GENERATE(1, 42, 255);
   TempSpool spool;
   RunResult r = run_chaperone(spool, {"run", "--", "sh", "-c", "exit " + std::to_string(code)});
@@ -50,7 +52,8 @@ TEST_CASE("a program killed by SIGTERM makes the front end exit with 143", "[int
   CHECK(st["signal"] == 15);
 }
 
-TEST_CASE("a program that is not found gives 127 and a failed run naming it", "[integration][exit]") {
+TEST_CASE("a program that is not found gives 127 and a failed run naming it",
+          "[integration][exit]") {
   std::string program = GENERATE(std::string("/nonexistent/chaperone-no-such-program"),
                                  std::string("chaperone-no-such-program-in-path"));
   TempSpool spool;

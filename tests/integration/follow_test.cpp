@@ -14,10 +14,13 @@ struct GatedRun {
   std::filesystem::path gate;
 };
 
-GatedRun start_gated(const TempSpool& spool, std::uint64_t seed, int code, const std::string& name) {
+GatedRun
+start_gated(const TempSpool& spool, std::uint64_t seed, int code, const std::string& name) {
   std::filesystem::path gate = spool.scratch() / ("gate-" + name);
-  std::string id = start_detached(
-      spool, {writer(), "gated", std::to_string(seed), gate.string(), std::to_string(code)}, {"--name", name});
+  std::string id =
+      start_detached(spool,
+                     {writer(), "gated", std::to_string(seed), gate.string(), std::to_string(code)},
+                     {"--name", name});
   return {id, gate};
 }
 
@@ -42,7 +45,8 @@ TEST_CASE("run --detach prints the id at once and attach then streams the whole 
   CHECK(spool.state(run.id)["output"]["stdout"] == r.out.size());
 }
 
-TEST_CASE("run --detach returns even when its caller reads stdout to EOF", "[integration][follow]") {
+TEST_CASE("run --detach returns even when its caller reads stdout to EOF",
+          "[integration][follow]") {
   // As in ID=$(chaperone run -d ...): the supervisor must not hold the caller's pipe.
   TempSpool spool;
   RunOptions options;
@@ -61,7 +65,8 @@ TEST_CASE("run --detach returns even when its caller reads stdout to EOF", "[int
 TEST_CASE("attach --from-offset and --stdout-offset/--stderr-offset start at those bytes",
           "[integration][follow]") {
   TempSpool spool;
-  RunResult first = run_chaperone(spool, {"run", "--", writer(), "both", "11", "100000", "12", "50000"});
+  RunResult first =
+      run_chaperone(spool, {"run", "--", writer(), "both", "11", "100000", "12", "50000"});
   REQUIRE(first.exit_code == 0);
   std::string id = spool.only_run_id();
 
@@ -70,7 +75,8 @@ TEST_CASE("attach --from-offset and --stdout-offset/--stderr-offset start at tho
   CHECK(from.out == pattern_bytes(11, 40000, 60000));
   CHECK(from.err == pattern_bytes(12, 40000, 10000));
 
-  RunResult split = run_chaperone(spool, {"attach", "--stdout-offset", "99999", "--stderr-offset", "1", id});
+  RunResult split =
+      run_chaperone(spool, {"attach", "--stdout-offset", "99999", "--stderr-offset", "1", id});
   CHECK(split.exit_code == 0);
   CHECK(split.out == pattern_bytes(11, 99999, 1));
   CHECK(split.err == pattern_bytes(12, 1, 49999));
@@ -82,7 +88,8 @@ TEST_CASE("attach --from-offset and --stdout-offset/--stderr-offset start at tho
 
 TEST_CASE("attach --tail N starts each stream N lines before its end", "[integration][follow]") {
   TempSpool spool;
-  RunResult first = run_chaperone(spool, {"run", "--", "sh", "-c", "seq 1 100; seq 1 20 >&2; exit 4"});
+  RunResult first =
+      run_chaperone(spool, {"run", "--", "sh", "-c", "seq 1 100; seq 1 20 >&2; exit 4"});
   REQUIRE(first.exit_code == 4);
   std::string id = spool.only_run_id();
   RunResult r = run_chaperone(spool, {"attach", "--tail", "3", id});
@@ -93,7 +100,8 @@ TEST_CASE("attach --tail N starts each stream N lines before its end", "[integra
 
 TEST_CASE("tail -n N prints the last N lines of the chosen stream", "[integration][follow]") {
   TempSpool spool;
-  RunResult first = run_chaperone(spool, {"run", "--", "sh", "-c", "seq 1 100; printf 'e1\\ne2\\ne3' >&2"});
+  RunResult first =
+      run_chaperone(spool, {"run", "--", "sh", "-c", "seq 1 100; printf 'e1\\ne2\\ne3' >&2"});
   REQUIRE(first.exit_code == 0);
   std::string id = spool.only_run_id();
   CHECK(run_chaperone(spool, {"tail", "-n", "2", id}).out == "99\n100\n");
@@ -111,7 +119,8 @@ TEST_CASE("tail -f follows a running run to its end and then exits 0", "[integra
   GatedRun run = start_gated(spool, 21, 0, "followed");
   ChaperoneProcess tail(spool, {"tail", "-f", "-n", "0", run.id});
   // tail -f prints only what comes after it started, up to the end.
-  REQUIRE(tail.read_until(deadline_in(20s), "tail -f output", [&] { return tail.out().size() >= 16384; }));
+  REQUIRE(tail.read_until(
+      deadline_in(20s), "tail -f output", [&] { return tail.out().size() >= 16384; }));
   write_whole_file(run.gate, "");
   RunResult r = tail.finish();
   CHECK(r.exit_code == 0);
@@ -143,9 +152,11 @@ TEST_CASE("wait with several ids waits for all and exits with the first non-zero
   CHECK(run_chaperone(spool, {"wait", c.id, a.id}).exit_code == 6);
 }
 
-TEST_CASE("status --json and ls --json print JSON that outside tools can parse", "[integration][follow]") {
+TEST_CASE("status --json and ls --json print JSON that outside tools can parse",
+          "[integration][follow]") {
   TempSpool spool;
-  REQUIRE(run_chaperone(spool, {"run", "--name", "older", "--", "sh", "-c", "exit 2"}).exit_code == 2);
+  REQUIRE(run_chaperone(spool, {"run", "--name", "older", "--", "sh", "-c", "exit 2"}).exit_code
+          == 2);
   GatedRun newer = start_gated(spool, 41, 0, "newer");
   REQUIRE(wait_for_state(spool, newer.id, {"running"}));
 
@@ -191,14 +202,17 @@ TEST_CASE("ls --json on an empty or missing spool prints an empty array", "[inte
   CHECK_FALSE(std::filesystem::exists(spool.scratch() / "not-yet"));
 }
 
-TEST_CASE("an attached front end killed mid-run leaves the run going, and attach then gets every byte",
-          "[integration][follow]") {
+TEST_CASE(
+    "an attached front end killed mid-run leaves the run going, and attach then gets every byte",
+    "[integration][follow]") {
   int signum = GENERATE(SIGKILL, SIGHUP);
   INFO("front end signal " << signum);
   TempSpool spool;
   std::filesystem::path gate = spool.scratch() / "gate";
-  ChaperoneProcess front(spool, {"run", "--name", "survivor", "--", writer(), "gated", "51", gate.string(), "9"});
-  REQUIRE(front.read_until(deadline_in(20s), "the attached output", [&] { return front.out().size() >= 32768; }));
+  ChaperoneProcess front(
+      spool, {"run", "--name", "survivor", "--", writer(), "gated", "51", gate.string(), "9"});
+  REQUIRE(front.read_until(
+      deadline_in(20s), "the attached output", [&] { return front.out().size() >= 32768; }));
   front.send_signal(signum);
   RunResult gone = front.finish();
   // SIGHUP only detaches: the front end exits 129 by itself. SIGKILL just kills it.
@@ -214,7 +228,8 @@ TEST_CASE("an attached front end killed mid-run leaves the run going, and attach
   }));
   CHECK_FALSE(is_final_state(spool.state("survivor")["state"]));
   ChaperoneProcess again(spool, {"attach", "survivor"});
-  REQUIRE(again.read_until(deadline_in(20s), "attach to catch up", [&] { return again.out().size() > at_detach; }));
+  REQUIRE(again.read_until(
+      deadline_in(20s), "attach to catch up", [&] { return again.out().size() > at_detach; }));
   write_whole_file(gate, "");
   RunResult r = again.finish();
   CHECK(r.exit_code == 9);
@@ -231,9 +246,12 @@ TEST_CASE("a front end whose stdout reader goes away detaches with 141 and the r
   // As in `chaperone run ... | head -c 1000`: once head has gone, the front end's write fails
   // with EPIPE; it must detach (141) and leave the run alone.
   RunOptions options;
-  options.wrapper = {"bash", "-c", "\"$@\" | head -c 1000 > /dev/null; echo \"${PIPESTATUS[0]}\"", "bash"};
-  RunResult r = run_chaperone(
-      spool, {"run", "--name", "piped", "--", writer(), "gated", "61", gate.string(), "0"}, options);
+  options.wrapper = {
+      "bash", "-c", "\"$@\" | head -c 1000 > /dev/null; echo \"${PIPESTATUS[0]}\"", "bash"};
+  RunResult r =
+      run_chaperone(spool,
+                    {"run", "--name", "piped", "--", writer(), "gated", "61", gate.string(), "0"},
+                    options);
   CHECK(r.exit_code == 0);
   CHECK(r.out == "141\n");
   // Not final (it may still read `starting`: the program can write before the supervisor
@@ -253,8 +271,9 @@ TEST_CASE("ls lists a run that has not started its program yet first, as the new
   std::filesystem::path dir = spool.run_dir("never-started");
   std::filesystem::create_directory(dir);
   std::filesystem::permissions(dir, std::filesystem::perms(0700));
-  write_whole_file(dir / "spec.json",
-                   R"({"spec_version": 1, "run_id": "never-started", "created": "2999-01-01T00:00:00.000000Z"})");
+  write_whole_file(
+      dir / "spec.json",
+      R"({"spec_version": 1, "run_id": "never-started", "created": "2999-01-01T00:00:00.000000Z"})");
   write_whole_file(dir / "state.json", R"({"run_id": "never-started", "state": "starting"})");
   write_whole_file(dir / "stdout", "");
   write_whole_file(dir / "stderr", "");

@@ -15,7 +15,9 @@ TEST_CASE("100 MB of output arrive byte-exact in the spool file and on the attac
   RunOptions options;
   options.on_stdout = [&](std::string_view chunk) { attached.feed(chunk); };
   RunResult r = run_chaperone(
-      spool, {"run", "--", writer(), "pattern", std::to_string(k_seed), std::to_string(k_bytes)}, options);
+      spool,
+      {"run", "--", writer(), "pattern", std::to_string(k_seed), std::to_string(k_bytes)},
+      options);
   REQUIRE(r.exit_code == 0);
   CHECK(r.err.empty());
   CHECK(r.out_bytes == k_bytes);
@@ -23,7 +25,8 @@ TEST_CASE("100 MB of output arrive byte-exact in the spool file and on the attac
   CHECK(attached.first_mismatch() == std::nullopt);
 
   std::string id = spool.only_run_id();
-  PatternChecker stored = check_file_against_pattern((spool.run_dir(id) / "stdout").string(), k_seed);
+  PatternChecker stored =
+      check_file_against_pattern((spool.run_dir(id) / "stdout").string(), k_seed);
   CHECK(stored.offset() == k_bytes);
   CHECK(stored.first_mismatch() == std::nullopt);
   nlohmann::json st = spool.state(id);
@@ -31,7 +34,8 @@ TEST_CASE("100 MB of output arrive byte-exact in the spool file and on the attac
   CHECK(st["output"]["stderr"] == 0);
 }
 
-TEST_CASE("binary output with all 256 byte values passes through unchanged", "[integration][output]") {
+TEST_CASE("binary output with all 256 byte values passes through unchanged",
+          "[integration][output]") {
   TempSpool spool;
   RunResult r = run_chaperone(spool, {"run", "--", writer(), "allbytes"});
   REQUIRE(r.exit_code == 0);
@@ -48,12 +52,14 @@ TEST_CASE("binary output with all 256 byte values passes through unchanged", "[i
   CHECK(spool.output(id, "stderr") == down);
 }
 
-TEST_CASE("stdout and stderr are kept apart, in the spool and on the front end", "[integration][output]") {
+TEST_CASE("stdout and stderr are kept apart, in the spool and on the front end",
+          "[integration][output]") {
   TempSpool spool;
   constexpr std::uint64_t k_out = 3 * 1024 * 1024 + 7;
   constexpr std::uint64_t k_err = 2 * 1024 * 1024 + 3;
   RunResult r = run_chaperone(
-      spool, {"run", "--", writer(), "both", "1", std::to_string(k_out), "2", std::to_string(k_err)});
+      spool,
+      {"run", "--", writer(), "both", "1", std::to_string(k_out), "2", std::to_string(k_err)});
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.size() == k_out);
   CHECK(r.err.size() == k_err);
@@ -73,18 +79,18 @@ TEST_CASE("50 runs at once each get exactly their own output", "[integration][ou
   constexpr std::uint64_t k_bytes = 256 * 1024 + 1;
   std::vector<std::unique_ptr<ChaperoneProcess>> processes;
   for (int i = 0; i < k_runs; ++i) {
-    processes.push_back(std::make_unique<ChaperoneProcess>(
-        spool,
-        std::vector<std::string>{"run",
-                                 "--name",
-                                 "many-" + std::to_string(i),
-                                 "--",
-                                 writer(),
-                                 "both",
-                                 std::to_string(1000 + i),
-                                 std::to_string(k_bytes),
-                                 std::to_string(2000 + i),
-                                 std::to_string(k_bytes / 3)}));
+    processes.push_back(
+        std::make_unique<ChaperoneProcess>(spool,
+                                           std::vector<std::string>{"run",
+                                                                    "--name",
+                                                                    "many-" + std::to_string(i),
+                                                                    "--",
+                                                                    writer(),
+                                                                    "both",
+                                                                    std::to_string(1000 + i),
+                                                                    std::to_string(k_bytes),
+                                                                    std::to_string(2000 + i),
+                                                                    std::to_string(k_bytes / 3)}));
   }
   for (int i = 0; i < k_runs; ++i) {
     INFO("run " << i);

@@ -10,9 +10,11 @@ namespace {
 
 // A detached `sh -c 'echo ready; exec sleep 1000'`, waited for until it is running.
 std::string start_sleeper(const TempSpool& spool, const std::string& name) {
-  std::string id = start_detached(spool, {"sh", "-c", "echo ready; exec sleep 1000"}, {"--name", name});
+  std::string id =
+      start_detached(spool, {"sh", "-c", "echo ready; exec sleep 1000"}, {"--name", name});
   REQUIRE(wait_until(deadline_in(20s), "the sleeper to say ready", [&] {
-    return spool.state(id).value("state", "") == "running" && spool.output(id, "stdout") == "ready\n";
+    return spool.state(id).value("state", "") == "running"
+           && spool.output(id, "stdout") == "ready\n";
   }));
   return id;
 }
@@ -23,7 +25,8 @@ TEST_CASE("SIGINT and SIGTERM to the attached front end are forwarded to the pro
           "[integration][signals]") {
   int signum = GENERATE(SIGINT, SIGTERM);
   TempSpool spool;
-  ChaperoneProcess front(spool, {"run", "--name", "fwd", "--", "sh", "-c", "echo ready; exec sleep 1000"});
+  ChaperoneProcess front(spool,
+                         {"run", "--name", "fwd", "--", "sh", "-c", "echo ready; exec sleep 1000"});
   REQUIRE(front.read_until(deadline_in(20s), "ready", [&] { return front.out() == "ready\n"; }));
   front.send_signal(signum);
   RunResult r = front.finish();
@@ -37,8 +40,14 @@ TEST_CASE("SIGINT and SIGTERM to the attached front end are forwarded to the pro
 TEST_CASE("SIGINT forwarded to a program that traps it lets the program choose its exit code",
           "[integration][signals]") {
   TempSpool spool;
-  ChaperoneProcess front(
-      spool, {"run", "--name", "trap", "--", "sh", "-c", "trap 'echo caught; exit 7' INT; echo ready; while :; do sleep 1; done"});
+  ChaperoneProcess front(spool,
+                         {"run",
+                          "--name",
+                          "trap",
+                          "--",
+                          "sh",
+                          "-c",
+                          "trap 'echo caught; exit 7' INT; echo ready; while :; do sleep 1; done"});
   REQUIRE(front.read_until(deadline_in(20s), "ready", [&] { return front.out() == "ready\n"; }));
   front.send_signal(SIGINT);
   RunResult r = front.finish();
@@ -49,7 +58,8 @@ TEST_CASE("SIGINT forwarded to a program that traps it lets the program choose i
 
 TEST_CASE("kill sends SIGTERM by default and -s KILL sends SIGKILL to the run's group",
           "[integration][signals]") {
-  std::string signal = GENERATE(std::string(), std::string("KILL"), std::string("9"), std::string("SIGINT"));
+  std::string signal =
+      GENERATE(std::string(), std::string("KILL"), std::string("9"), std::string("SIGINT"));
   int expected = signal.empty() ? 143 : signal == "SIGINT" ? 130 : 137;
   TempSpool spool;
   std::string id = start_sleeper(spool, "victim");
@@ -72,7 +82,8 @@ TEST_CASE("kill right after run --detach reaches the program even while the run 
           "[integration][signals][regression]") {
   TempSpool spool;
   for (int i = 0; i < 5; ++i) {
-    std::string id = start_detached(spool, {"sleep", "1000"}, {"--name", "early-" + std::to_string(i)});
+    std::string id =
+        start_detached(spool, {"sleep", "1000"}, {"--name", "early-" + std::to_string(i)});
     RunResult k = run_chaperone(spool, {"kill", "-s", "KILL", id});
     INFO("stderr: " << k.err);
     CHECK(k.exit_code == 0);
@@ -90,7 +101,8 @@ TEST_CASE("a SIGKILLed supervisor makes status, ls, wait and attach report the r
   auto program_ticks = process_start_ticks(program);
   // An attach started before the death notices it at once (it watches the supervisor).
   ChaperoneProcess attached(spool, {"attach", id});
-  REQUIRE(attached.read_until(deadline_in(20s), "attach output", [&] { return attached.out() == "ready\n"; }));
+  REQUIRE(attached.read_until(
+      deadline_in(20s), "attach output", [&] { return attached.out() == "ready\n"; }));
   REQUIRE(::kill(supervisor, SIGKILL) == 0);
   RunResult a = attached.finish();
   CHECK(a.exit_code == 125);

@@ -159,8 +159,7 @@ TEST_CASE("odd argv and cwd and env bytes reach the far program exactly through 
 // runs `echo a`, '[a,b]' becomes two arguments "a" "b" and '[]' vanishes (local runs too;
 // `chaperone cmd -- echo '[a]' '[a,b]' '[]'` prints ["echo","a","a","b"]). The table above
 // keeps "a[b]" only, which CLI11 leaves alone.
-TEST_CASE("program arguments in square brackets reach the far program unchanged",
-          "[ssh]") {
+TEST_CASE("program arguments in square brackets reach the far program unchanged", "[ssh]") {
   TempSpool spool;
   Args words{"[a]", "[a,b]", "[]", "[", "]", "[x y]"};
   Args program{sshd().argv_dump()};

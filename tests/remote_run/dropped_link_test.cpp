@@ -172,8 +172,7 @@ TEST_CASE("a connection closed by the far side mid-run ends the run failed with 
 // err-before", the program's last stderr line passed off as the cause. When sshd closes the
 // connection the error is "connection lost: Connection to 127.0.0.1 closed by remote
 // host.\r", with ssh's trailing carriage return kept.
-TEST_CASE("the connection lost error quotes no line of the program's own stderr",
-          "[ssh]") {
+TEST_CASE("the connection lost error quotes no line of the program's own stderr", "[ssh]") {
   drop_link_mid_run(Cut::stop_sshd, true);
   drop_link_mid_run(Cut::kill_sshd, true);
 }

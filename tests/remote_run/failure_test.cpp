@@ -188,8 +188,7 @@ TEST_CASE("a far-side cd that fails ends the run failed 125 naming the directory
 // user sees exit 127 and no message at all. A local run of a missing program ends `failed`,
 // error "program not found: PROG" (record_spawn_failure); the exec_error branch of
 // finalize_remote that would say the same for remote runs is unreachable.
-TEST_CASE("a program missing on the far side ends the run failed 127 saying so",
-          "[ssh]") {
+TEST_CASE("a program missing on the far side ends the run failed 127 saying so", "[ssh]") {
   TempSpool spool;
   RunResult r = run_chaperone(
       spool, run_args(sshd().options({Via::ssh, "chapsh"}), {"no-such-program-chaperone"}));

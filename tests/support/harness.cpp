@@ -87,8 +87,7 @@ public:
     m_child = bp::child(bp::exe = exe,
                         bp::args = argv,
                         bp::env = env,
-                        bp::std_in < m_options.stdin_path,
-                        bp::std_out > out_pipe,
+                        bp::std_in<m_options.stdin_path, bp::std_out> out_pipe,
                         bp::std_err > err_pipe);
     // Keep the read ends; the pipes' destructors close the write ends, so EOF comes when
     // the front end (and anything it passed them on to) has gone.
@@ -125,7 +124,8 @@ public:
     if (m_out_fd < 0 && m_err_fd < 0 && m_reaped) {
       return false;
     }
-    pollfd fds[3] = {{m_out_fd, POLLIN, 0}, {m_err_fd, POLLIN, 0}, {m_reaped ? -1 : m_pidfd, POLLIN, 0}};
+    pollfd fds[3] = {
+        {m_out_fd, POLLIN, 0}, {m_err_fd, POLLIN, 0}, {m_reaped ? -1 : m_pidfd, POLLIN, 0}};
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
     if (left.count() <= 0) {
       return false;
@@ -171,7 +171,9 @@ public:
     }
   }
 
-  bool read_until(Clock::time_point deadline, const std::string& what, const std::function<bool()>& pred) {
+  bool read_until(Clock::time_point deadline,
+                  const std::string& what,
+                  const std::function<bool()>& pred) {
     Clock::time_point until = std::min(deadline, m_deadline);
     while (!pred()) {
       if (!step(until)) {
@@ -230,7 +232,9 @@ public:
   std::uint64_t m_out_bytes = 0;
 };
 
-ChaperoneProcess::ChaperoneProcess(const TempSpool& spool, std::vector<std::string> args, RunOptions options)
+ChaperoneProcess::ChaperoneProcess(const TempSpool& spool,
+                                   std::vector<std::string> args,
+                                   RunOptions options)
     : m_impl(std::make_unique<Impl>(spool, std::move(args), std::move(options))) {}
 
 ChaperoneProcess::~ChaperoneProcess() = default;

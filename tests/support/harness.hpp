@@ -69,7 +69,9 @@ public:
 
   // Reads output as it comes until `pred()` holds. Returns false (and records a Catch
   // failure naming `what`) on the deadline, or if the front end exits first.
-  bool read_until(Clock::time_point deadline, const std::string& what, const std::function<bool()>& pred);
+  bool read_until(Clock::time_point deadline,
+                  const std::string& what,
+                  const std::function<bool()>& pred);
   void send_signal(int signum);
   // Reads to EOF and reaps; past the options' deadline SIGKILLs it and fails the test.
   RunResult finish();
@@ -80,6 +82,7 @@ private:
 };
 
 // Runs `chaperone ARGS...` with CHAPERONE_SPOOL=spool.root() to completion.
-RunResult run_chaperone(const TempSpool& spool, std::vector<std::string> args, RunOptions options = {});
+RunResult
+run_chaperone(const TempSpool& spool, std::vector<std::string> args, RunOptions options = {});
 
 } // namespace chaperone::test

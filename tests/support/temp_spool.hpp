@@ -55,7 +55,9 @@ private:
 // Reads a whole file (throws std::runtime_error naming it).
 std::string read_whole_file(const std::filesystem::path& path);
 // Writes `data` to `path` with `mode` (throws std::runtime_error naming it).
-void write_whole_file(const std::filesystem::path& path, const std::string& data, unsigned mode = 0600);
+void write_whole_file(const std::filesystem::path& path,
+                      const std::string& data,
+                      unsigned mode = 0600);
 
 // True if any assertion of the current test case has failed so far (a Catch listener).
 bool current_test_failed();

@@ -36,7 +36,8 @@ void write_all(int fd, const char* data, std::size_t n) {
   }
 }
 
-void write_pattern(int fd, std::uint64_t seed, std::uint64_t offset, std::uint64_t n, std::size_t chunk) {
+void write_pattern(
+    int fd, std::uint64_t seed, std::uint64_t offset, std::uint64_t n, std::size_t chunk) {
   std::vector<char> buffer(chunk);
   while (n > 0) {
     std::size_t take = n < chunk ? static_cast<std::size_t>(n) : chunk;

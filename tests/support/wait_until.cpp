@@ -7,7 +7,9 @@
 
 namespace chaperone::test {
 
-bool wait_until(Clock::time_point deadline, const std::string& what, const std::function<bool()>& pred) {
+bool wait_until(Clock::time_point deadline,
+                const std::string& what,
+                const std::function<bool()>& pred) {
   auto pause = std::chrono::milliseconds(1);
   for (;;) {
     if (pred()) {

@@ -18,6 +18,8 @@ inline Clock::time_point deadline_in(std::chrono::milliseconds d) {
 // `deadline` passes. On the deadline it records a Catch failure naming `what` and returns
 // false, so `REQUIRE(wait_until(...))` stops the test with a message that says what never
 // happened. For conditions with no event to wait on (a file's size, a state.json field).
-bool wait_until(Clock::time_point deadline, const std::string& what, const std::function<bool()>& pred);
+bool wait_until(Clock::time_point deadline,
+                const std::string& what,
+                const std::function<bool()>& pred);
 
 } // namespace chaperone::test

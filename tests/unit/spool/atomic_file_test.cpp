@@ -1,6 +1,5 @@
 // tests/unit/spool/atomic_file_test.cpp: readers see the old or the new content, never a mix.
 #include "spool/atomic_file.hpp"
-
 #include "tests/support/temp_spool.hpp"
 
 #include <catch2/catch.hpp>
@@ -26,7 +25,8 @@ std::vector<std::string> entries(const std::filesystem::path& dir) {
 
 } // namespace
 
-TEST_CASE("AtomicFile replaces the content on commit and leaves no temp file", "[unit][atomic_file]") {
+TEST_CASE("AtomicFile replaces the content on commit and leaves no temp file",
+          "[unit][atomic_file]") {
   TempSpool spool;
   std::filesystem::path target = spool.scratch() / "state.json";
   test::write_whole_file(target, "old");
@@ -87,14 +87,16 @@ TEST_CASE("AtomicFile commit that fails throws naming the path and removes its t
   CHECK(test::read_whole_file(target / "inside") == "x");
 }
 
-TEST_CASE("AtomicFile in a missing directory throws system_error naming it", "[unit][atomic_file]") {
+TEST_CASE("AtomicFile in a missing directory throws system_error naming it",
+          "[unit][atomic_file]") {
   TempSpool spool;
   std::filesystem::path target = spool.scratch() / "missing" / "file";
   CHECK_THROWS_AS(spool::AtomicFile(target), std::system_error);
   CHECK_THROWS_WITH(spool::AtomicFile(target), Catch::Contains("missing"));
 }
 
-TEST_CASE("a reader never sees a mix or an empty file while AtomicFile replaces it", "[unit][atomic_file]") {
+TEST_CASE("a reader never sees a mix or an empty file while AtomicFile replaces it",
+          "[unit][atomic_file]") {
   TempSpool spool;
   std::filesystem::path target = spool.scratch() / "contended";
   const std::string a(64 * 1024, 'a');

@@ -1,7 +1,6 @@
 // tests/unit/spool/file_lock_test.cpp: the lock that proves a supervisor alive, held by a
 // real child process and released by the kernel when that process dies.
 #include "spool/file_lock.hpp"
-
 #include "tests/support/temp_spool.hpp"
 #include "tests/support/wait_until.hpp"
 
@@ -76,7 +75,8 @@ private:
 
 } // namespace
 
-TEST_CASE("FileLock::try_exclusive takes a free lock and is refused a held one", "[unit][file_lock]") {
+TEST_CASE("FileLock::try_exclusive takes a free lock and is refused a held one",
+          "[unit][file_lock]") {
   TempSpool spool;
   std::filesystem::path path = spool.scratch() / "lock";
   CHECK_FALSE(spool::FileLock::is_held_by_someone(path)); // missing file: not held

@@ -2,7 +2,6 @@
 // offsets, never misses a write that races with its start, ends exactly at the recorded
 // final lengths, and notices a dead supervisor at once.
 #include "spool/follower.hpp"
-
 #include "tests/support/pattern.hpp"
 #include "tests/support/temp_spool.hpp"
 #include "tests/support/wait_until.hpp"
@@ -67,20 +66,22 @@ private:
 
 } // namespace
 
-TEST_CASE("a follower of a finished run delivers each stream from its start offset to the recorded end",
-          "[unit][follower]") {
+TEST_CASE(
+    "a follower of a finished run delivers each stream from its start offset to the recorded end",
+    "[unit][follower]") {
   TempSpool spool;
   test::FixtureRun run = test::make_run(spool, "offsets");
   test::write_whole_file(run.dir.stream_path(spool::Stream::out), "0123456789");
   test::write_whole_file(run.dir.stream_path(spool::Stream::err), "abc");
   test::finish_run(run.dir);
 
-  auto [out_offset, err_offset, out_expected, err_expected] = GENERATE(table<int, int, std::string, std::string>({
-      {0, 0, "0123456789", "abc"},
-      {4, 1, "456789", "bc"},
-      {10, 3, "", ""},
-      {9, 0, "9", "abc"},
-  }));
+  auto [out_offset, err_offset, out_expected, err_expected] =
+      GENERATE(table<int, int, std::string, std::string>({
+          {0, 0, "0123456789", "abc"},
+          {4, 1, "456789", "bc"},
+          {10, 3, "", ""},
+          {9, 0, "9", "abc"},
+      }));
   spool::FollowOptions options;
   options.stdout_offset = static_cast<std::uint64_t>(out_offset);
   options.stderr_offset = static_cast<std::uint64_t>(err_offset);
@@ -180,7 +181,8 @@ TEST_CASE("a follower waiting on a quiet run returns as soon as the final state 
   CHECK(got.out == "before\nduring\n");
 }
 
-TEST_CASE("followers started while the program writes get every byte from their start, no gaps or duplicates",
+TEST_CASE("followers started while the program writes get every byte from their start, no gaps or "
+          "duplicates",
           "[unit][follower]") {
   TempSpool spool;
   test::FixtureRun run = test::make_run(spool, "race");
@@ -190,7 +192,8 @@ TEST_CASE("followers started while the program writes get every byte from their 
   std::mt19937 random(std::random_device{}());
   std::vector<std::string> records;
   for (int i = 0; i < k_records; ++i) {
-    std::string record = std::to_string(i) + ":" + std::string(random() % 200, static_cast<char>('a' + i % 26)) + "\n";
+    std::string record = std::to_string(i) + ":"
+                         + std::string(random() % 200, static_cast<char>('a' + i % 26)) + "\n";
     records.push_back(std::move(record));
   }
   std::vector<int> start_after; // each follower starts once this many records are written
@@ -251,7 +254,8 @@ TEST_CASE("followers started while the program writes get every byte from their 
   REQUIRE(all == expected_all);
   for (int f = 0; f < k_followers; ++f) {
     const Outcome& outcome = outcomes[f];
-    INFO("follower " << f << " started at byte " << outcome.start << " after record " << start_after[f]);
+    INFO("follower " << f << " started at byte " << outcome.start << " after record "
+                     << start_after[f]);
     CHECK(outcome.error.empty());
     CHECK(outcome.final_seen);
     CHECK(outcome.start <= all.size());
@@ -320,7 +324,8 @@ TEST_CASE("a follower notices at once when the supervisor holding the lock dies,
   CHECK(spool.state("dies")["state"] == "lost");
 }
 
-TEST_CASE("a follower of a run whose supervisor died before starting it reports lost", "[unit][follower]") {
+TEST_CASE("a follower of a run whose supervisor died before starting it reports lost",
+          "[unit][follower]") {
   TempSpool spool;
   test::FixtureRun run = test::make_run(spool, "never");
   spool::RunState state = run.dir.read_state();
@@ -358,11 +363,12 @@ TEST_CASE("Follower::stop from a signal callback ends run() early", "[unit][foll
   ::sigaction(SIGUSR1, &ignore_early, nullptr);
   std::thread t([&] { result.set_value(follower.run()); });
   std::future<spool::RunState> done = result.get_future();
-  REQUIRE(test::wait_until(test::deadline_in(10s), "the follower to install its SIGUSR1 handler", [&] {
-    struct sigaction current {};
-    ::sigaction(SIGUSR1, nullptr, &current);
-    return current.sa_handler != ignore_early.sa_handler;
-  }));
+  REQUIRE(
+      test::wait_until(test::deadline_in(10s), "the follower to install its SIGUSR1 handler", [&] {
+        struct sigaction current {};
+        ::sigaction(SIGUSR1, nullptr, &current);
+        return current.sa_handler != ignore_early.sa_handler;
+      }));
   ::kill(::getpid(), SIGUSR1);
   CHECK(done.wait_for(10s) == std::future_status::ready);
   t.join();

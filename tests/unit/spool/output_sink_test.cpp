@@ -1,6 +1,5 @@
 // tests/unit/spool/output_sink_test.cpp: delivering spool bytes to fds and callbacks exactly.
 #include "spool/output_sink.hpp"
-
 #include "tests/support/pattern.hpp"
 #include "tests/support/temp_spool.hpp"
 
@@ -25,13 +24,15 @@ int open_read(const std::filesystem::path& path) {
 
 } // namespace
 
-TEST_CASE("FdSink copies a byte range to a regular file, with and without O_APPEND", "[unit][output_sink]") {
+TEST_CASE("FdSink copies a byte range to a regular file, with and without O_APPEND",
+          "[unit][output_sink]") {
   int append = GENERATE(0, O_APPEND);
   TempSpool spool;
   std::string data = test::pattern_bytes(3, 0, 3 * 1024 * 1024 + 5);
   test::write_whole_file(spool.scratch() / "source", data);
   int source = open_read(spool.scratch() / "source");
-  int out = ::open((spool.scratch() / "out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | append, 0600);
+  int out =
+      ::open((spool.scratch() / "out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | append, 0600);
   REQUIRE(out >= 0);
   {
     spool::FdSink sink(out, -1);
@@ -90,9 +91,11 @@ TEST_CASE("a sink asked for bytes past the end of the file throws instead of del
   int source = open_read(spool.scratch() / "short");
   int out = ::open((spool.scratch() / "out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   spool::FdSink fd_sink(out, out);
-  CHECK_THROWS_WITH(fd_sink.copy(spool::Stream::out, source, 5, 10), Catch::Contains("shorter than recorded"));
+  CHECK_THROWS_WITH(fd_sink.copy(spool::Stream::out, source, 5, 10),
+                    Catch::Contains("shorter than recorded"));
   spool::CallbackSink callback_sink([](spool::Stream, std::string_view) {});
-  CHECK_THROWS_WITH(callback_sink.copy(spool::Stream::err, source, 0, 11), Catch::Contains("shorter than recorded"));
+  CHECK_THROWS_WITH(callback_sink.copy(spool::Stream::err, source, 0, 11),
+                    Catch::Contains("shorter than recorded"));
   ::close(out);
   ::close(source);
 }

@@ -1,6 +1,5 @@
 // tests/unit/spool/run_dir_test.cpp: creating runs, state I/O, and lost-supervisor detection.
 #include "spool/run_dir.hpp"
-
 #include "tests/support/temp_spool.hpp"
 #include "tests/unit/spool/spool_fixture.hpp"
 
@@ -11,7 +10,8 @@
 using namespace chaperone;
 using chaperone::test::TempSpool;
 
-TEST_CASE("create_run makes a complete run dir (0700, files 0600) with its lock held", "[unit][run_dir]") {
+TEST_CASE("create_run makes a complete run dir (0700, files 0600) with its lock held",
+          "[unit][run_dir]") {
   TempSpool spool;
   spool::SpoolRoot root = spool::SpoolRoot::open(spool.root(), false);
   spool::RunState initial = test::running_state("r1");
@@ -36,7 +36,8 @@ TEST_CASE("create_run makes a complete run dir (0700, files 0600) with its lock 
   CHECK(run.dir.read_state().state == spool::RunStatus::starting);
 }
 
-TEST_CASE("create_run on an existing id throws EEXIST and leaves nothing behind", "[unit][run_dir]") {
+TEST_CASE("create_run on an existing id throws EEXIST and leaves nothing behind",
+          "[unit][run_dir]") {
   TempSpool spool;
   spool::SpoolRoot root = spool::SpoolRoot::open(spool.root(), false);
   test::FixtureRun first = test::make_run(spool, "taken");
@@ -64,7 +65,8 @@ TEST_CASE("create_run refuses every later creator of an id that exists", "[unit]
   std::vector<spool::NewRun> kept;
   for (int i = 0; i < 20; ++i) {
     try {
-      kept.push_back(spool::create_run(root, "same", nlohmann::json::object(), test::running_state("same")));
+      kept.push_back(
+          spool::create_run(root, "same", nlohmann::json::object(), test::running_state("same")));
       ++created;
     } catch (const std::system_error& e) {
       CHECK(e.code() == std::errc::file_exists);
@@ -76,7 +78,8 @@ TEST_CASE("create_run refuses every later creator of an id that exists", "[unit]
   CHECK(spool.listing() == std::vector<std::string>{"same"});
 }
 
-TEST_CASE("write_state and read_state round-trip every field, extra ones included", "[unit][run_dir]") {
+TEST_CASE("write_state and read_state round-trip every field, extra ones included",
+          "[unit][run_dir]") {
   TempSpool spool;
   test::FixtureRun run = test::make_run(spool, "rt");
   spool::RunState state = test::running_state("rt");
@@ -100,14 +103,19 @@ TEST_CASE("write_state and read_state round-trip every field, extra ones include
 TEST_CASE("read_state names the run when state.json is damaged", "[unit][run_dir]") {
   TempSpool spool;
   test::FixtureRun run = test::make_run(spool, "damaged");
-  std::string text = GENERATE(std::string("{not json"), std::string("[]"), std::string(R"({"state": "bogus"})"),
-                              std::string(R"({"run_id": "x"})"), std::string(R"({"state": "running", "pid": "1"})"));
+  std::string text = GENERATE(std::string("{not json"),
+                              std::string("[]"),
+                              std::string(R"({"state": "bogus"})"),
+                              std::string(R"({"run_id": "x"})"),
+                              std::string(R"({"state": "running", "pid": "1"})"));
   INFO(text);
   test::write_whole_file(run.dir.file("state.json"), text);
-  CHECK_THROWS_WITH(run.dir.read_state(), Catch::Contains("damaged") && Catch::Contains("state.json"));
+  CHECK_THROWS_WITH(run.dir.read_state(),
+                    Catch::Contains("damaged") && Catch::Contains("state.json"));
 }
 
-TEST_CASE("read_state_resolving_lost leaves a run alone while its lock is held", "[unit][run_dir]") {
+TEST_CASE("read_state_resolving_lost leaves a run alone while its lock is held",
+          "[unit][run_dir]") {
   TempSpool spool;
   test::FixtureRun run = test::make_run(spool, "alive");
   std::string before = test::read_whole_file(run.dir.file("state.json"));
@@ -115,7 +123,8 @@ TEST_CASE("read_state_resolving_lost leaves a run alone while its lock is held",
   CHECK(test::read_whole_file(run.dir.file("state.json")) == before);
 }
 
-TEST_CASE("read_state_resolving_lost turns a running run with no lock holder into lost", "[unit][run_dir]") {
+TEST_CASE("read_state_resolving_lost turns a running run with no lock holder into lost",
+          "[unit][run_dir]") {
   TempSpool spool;
   test::FixtureRun run = test::make_run(spool, "dead");
   test::write_whole_file(run.dir.stream_path(spool::Stream::out), "12345");

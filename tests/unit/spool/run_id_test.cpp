@@ -73,7 +73,8 @@ TEST_CASE("make_run_id makes valid ids that sort by creation time", "[unit][run_
   CHECK(ids.back().rfind("20270101T000000.500000Z-", 0) == 0);
 }
 
-TEST_CASE("make_run_id tells runs of the same microsecond apart by their random bits", "[unit][run_id]") {
+TEST_CASE("make_run_id tells runs of the same microsecond apart by their random bits",
+          "[unit][run_id]") {
   spool::SystemTime now = std::chrono::system_clock::now();
   CHECK(spool::make_run_id(now, 1) != spool::make_run_id(now, 2));
   CHECK(spool::make_run_id(now, 0x1000000) == spool::make_run_id(now, 0)); // 24 bits kept

@@ -1,6 +1,5 @@
 // tests/unit/spool/run_list_test.cpp: listing runs and naming one by id, name or prefix.
 #include "spool/run_list.hpp"
-
 #include "tests/support/temp_spool.hpp"
 #include "tests/unit/spool/spool_fixture.hpp"
 
@@ -41,9 +40,12 @@ TEST_CASE("find_run resolves exact ids, names and unique prefixes", "[unit][run_
   test::FixtureRun named = test::make_run(spool, "nightly");
   test::FixtureRun named_longer = test::make_run(spool, "nightly-2");
 
-  CHECK(spool::find_run(root, "20261125T100000.000001Z-aaaaaa").run_id() == "20261125T100000.000001Z-aaaaaa");
-  CHECK(spool::find_run(root, "20261125T100000.000002").run_id() == "20261125T100000.000002Z-bbbbbb");
-  CHECK(spool::find_run(root, "20261125T100000.000002").path() == spool.root() / "20261125T100000.000002Z-bbbbbb");
+  CHECK(spool::find_run(root, "20261125T100000.000001Z-aaaaaa").run_id()
+        == "20261125T100000.000001Z-aaaaaa");
+  CHECK(spool::find_run(root, "20261125T100000.000002").run_id()
+        == "20261125T100000.000002Z-bbbbbb");
+  CHECK(spool::find_run(root, "20261125T100000.000002").path()
+        == spool.root() / "20261125T100000.000002Z-bbbbbb");
   // An exact match wins over being a prefix of another id.
   CHECK(spool::find_run(root, "nightly").run_id() == "nightly");
   CHECK(spool::find_run(root, "nightly-").run_id() == "nightly-2");
@@ -55,7 +57,8 @@ TEST_CASE("find_run reports an ambiguous prefix with its candidates", "[unit][ru
   test::FixtureRun r1 = test::make_run(spool, "job-1");
   test::FixtureRun r2 = test::make_run(spool, "job-2");
   CHECK_THROWS_WITH(spool::find_run(root, "job"),
-                    Catch::Contains("ambiguous") && Catch::Contains("job-1") && Catch::Contains("job-2"));
+                    Catch::Contains("ambiguous") && Catch::Contains("job-1")
+                        && Catch::Contains("job-2"));
 }
 
 TEST_CASE("find_run reports unknown and malformed ids without touching the file system outside",

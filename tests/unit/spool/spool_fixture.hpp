@@ -33,7 +33,8 @@ inline spool::RunState running_state(const std::string& id) {
 
 inline FixtureRun make_run(const TempSpool& spool, const std::string& id) {
   spool::SpoolRoot root = spool::SpoolRoot::open(spool.root(), false);
-  spool::NewRun created = spool::create_run(root, id, nlohmann::json{{"run_id", id}}, running_state(id));
+  spool::NewRun created =
+      spool::create_run(root, id, nlohmann::json{{"run_id", id}}, running_state(id));
   return FixtureRun{created.dir, std::move(created.lock)};
 }
 

@@ -1,6 +1,5 @@
 // tests/unit/spool/spool_root_test.cpp: where the root is, and roots that are refused.
 #include "spool/spool_root.hpp"
-
 #include "tests/support/temp_spool.hpp"
 
 #include <catch2/catch.hpp>
@@ -11,7 +10,8 @@
 using namespace chaperone;
 using chaperone::test::TempSpool;
 
-TEST_CASE("default_spool_root prefers CHAPERONE_SPOOL, then XDG_STATE_HOME, then HOME", "[unit][spool_root]") {
+TEST_CASE("default_spool_root prefers CHAPERONE_SPOOL, then XDG_STATE_HOME, then HOME",
+          "[unit][spool_root]") {
   CHECK(spool::default_spool_root("/s", "/x", "/h") == "/s");
   CHECK(spool::default_spool_root("", "/x", "/h") == "/x/chaperone/spool");
   CHECK(spool::default_spool_root(nullptr, nullptr, "/h") == "/h/.local/state/chaperone/spool");
@@ -21,7 +21,8 @@ TEST_CASE("default_spool_root prefers CHAPERONE_SPOOL, then XDG_STATE_HOME, then
   CHECK_THROWS_AS(spool::default_spool_root(nullptr, "relative", nullptr), std::invalid_argument);
 }
 
-TEST_CASE("SpoolRoot::open creates a missing root and its parents with mode 0700", "[unit][spool_root]") {
+TEST_CASE("SpoolRoot::open creates a missing root and its parents with mode 0700",
+          "[unit][spool_root]") {
   TempSpool spool;
   std::filesystem::path root = spool.scratch() / "a" / "b" / "spool";
   ::umask(022);
