@@ -69,7 +69,9 @@ KillRounds kill_supervisors(TempSpool& spool, int iterations, unsigned seed, int
     std::string tag = "FAULT_RUN=" + std::to_string(seed) + "-" + name;
     std::vector<std::string> args{
         "run", "-d", "--name", name, "--env", tag, "--", "sh", "-c", script, "sh"};
-    for (const std::string& a : seq_program(k_lines, 3, k_chunk, 1000, false)) {
+    // ~120 ms of writing (40 chunks, 3 ms apart) against kill moments of 0-60 ms after the
+    // supervisor shows up: most kills land mid-run, however fast the launch is.
+    for (const std::string& a : seq_program(k_lines, 3, k_chunk, 3000, false)) {
       args.push_back(a);
     }
     Spawned front = spawn_chaperone(args, spool.root(), spool.scratch(), name);
