@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
@@ -58,22 +59,30 @@ public:
       : m_options(std::move(options)), m_description("chaperone " + join(args)) {
     m_start = Clock::now();
     m_deadline = m_start + m_options.deadline;
-    bp::environment env = boost::this_process::environment();
-    env["CHAPERONE_SPOOL"] = m_options.spool_value.value_or(spool.root().string());
+    // The child's environment goes through `env -i K=V ...`: Boost 1.74's environment
+    // lookup (basic_environment_impl::find) reads past the end of shorter entries, which
+    // AddressSanitizer reports as a heap-buffer-overflow.
+    std::map<std::string, std::string> vars;
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+      std::string text = *entry;
+      std::size_t eq = text.find('=');
+      if (eq != std::string::npos && eq > 0) {
+        vars[text.substr(0, eq)] = text.substr(eq + 1);
+      }
+    }
+    vars["CHAPERONE_SPOOL"] = m_options.spool_value.value_or(spool.root().string());
     for (const std::string& entry : m_options.env) {
       std::size_t eq = entry.find('=');
-      env[entry.substr(0, eq)] = entry.substr(eq + 1);
+      vars[entry.substr(0, eq)] = entry.substr(eq + 1);
     }
-    std::vector<std::string> argv = m_options.wrapper;
+    std::vector<std::string> argv{"/usr/bin/env", "-i"};
+    for (const auto& [name, value] : vars) {
+      argv.push_back(name + "=" + value);
+    }
+    argv.insert(argv.end(), m_options.wrapper.begin(), m_options.wrapper.end());
     argv.emplace_back(chaperone_path());
     argv.insert(argv.end(), args.begin(), args.end());
     boost::filesystem::path exe = argv.front();
-    if (!m_options.wrapper.empty()) {
-      exe = bp::search_path(argv.front());
-      if (exe.empty()) {
-        throw std::runtime_error("wrapper " + argv.front() + " not found in PATH");
-      }
-    }
     argv.erase(argv.begin());
     // Close-on-exec pipes: a front end spawned for one test never holds another's pipe (its
     // copy is dup2'ed onto 1 and 2, which clears the flag there only).
@@ -86,7 +95,6 @@ public:
     bp::pipe err_pipe(err_fds[0], err_fds[1]);
     m_child = bp::child(bp::exe = exe,
                         bp::args = argv,
-                        bp::env = env,
                         bp::std_in<m_options.stdin_path, bp::std_out> out_pipe,
                         bp::std_err > err_pipe);
     // Keep the read ends; the pipes' destructors close the write ends, so EOF comes when
