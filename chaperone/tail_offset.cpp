@@ -18,14 +18,14 @@ std::uint64_t offset_of_last_lines(const std::filesystem::path& path, std::uint6
   if (lines == 0) {
     return size;
   }
-  constexpr std::uint64_t k_block = 64 * 1024;
+  constexpr std::uint64_t k_block = std::uint64_t{64} * 1024;
   std::vector<char> buffer(k_block);
   std::uint64_t end = size;
   std::uint64_t newlines_seen = 0;
   bool first_byte = true; // the file's very last byte: a trailing newline ends the last line
   while (end > 0) {
     std::uint64_t start = end > k_block ? end - k_block : 0;
-    size_t length = static_cast<size_t>(end - start);
+    auto length = static_cast<size_t>(end - start);
     ssize_t n;
     do {
       n = ::pread(fd.get(), buffer.data(), length, static_cast<off_t>(start));
