@@ -19,8 +19,6 @@
 #include <cstring>
 #include <system_error>
 
-extern char** environ;
-
 namespace chaperone {
 
 namespace {
@@ -200,6 +198,7 @@ pid_t fork_exec(const SpawnRequest& request, const std::vector<char*>& argv, cha
                                             ? exec_candidates(request.argv.front(), env)
                                             : std::vector<std::string>{request.argv.front()};
   std::vector<char*> candidate_ptrs;
+  candidate_ptrs.reserve(candidates.size());
   for (std::string& candidate : candidates) {
     candidate_ptrs.push_back(candidate.data());
   }
