@@ -36,7 +36,9 @@ void append_to_index(const RunDir& run,
                      std::uint64_t state_size,
                      std::int64_t state_mtime_ns) noexcept;
 
-struct IndexedRun {
+// (clang-tidy flags its implicit special members through nlohmann::json; nothing here throws
+// beyond what json itself may.)
+struct IndexedRun { // NOLINT(bugprone-exception-escape)
   ino_t dir_inode = 0;
   // state.json as it was when indexed: a later change (damage, a hand edit) makes the
   // summary stale, and the reader falls back to state.json.
