@@ -3,6 +3,7 @@
 
 #include "cmdbuild/far_side.hpp"
 #include "cmdbuild/marker.hpp"
+#include "cmdbuild/printable.hpp"
 
 #include <array>
 #include <stdexcept>
@@ -19,21 +20,6 @@ constexpr std::array<std::pair<TargetMode, std::string_view>, 5> k_mode_names{{
     {TargetMode::ssh_then_sudo, "ssh-then-sudo"},
     {TargetMode::sudo_then_ssh, "sudo-then-ssh"},
 }};
-
-// Shows a value in an error message on one line: control bytes as \xHH.
-std::string printable(std::string_view value) {
-  static constexpr char k_hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : value) {
-    if (c < 0x20 || c == 0x7f) {
-      out.append("\\x").push_back(k_hex[c >> 4]);
-      out.push_back(k_hex[c & 15]);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
-}
 
 [[noreturn]] void reject(std::string_view field, std::string_view value, std::string_view why) {
   throw std::invalid_argument(std::string(field) + " \"" + printable(value)

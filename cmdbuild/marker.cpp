@@ -1,6 +1,8 @@
 // cmdbuild/marker.cpp: parses and strips the far side's nonce-tagged status lines.
 #include "cmdbuild/marker.hpp"
 
+#include "cmdbuild/printable.hpp"
+
 #include <charconv>
 #include <stdexcept>
 
@@ -30,20 +32,6 @@ std::pair<std::string_view, std::string_view> split_word(std::string_view text) 
     return {text, {}};
   }
   return {text.substr(0, space), text.substr(space + 1)};
-}
-
-std::string printable(std::string_view value) {
-  static constexpr char k_hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : value) {
-    if (c < 0x20 || c == 0x7f) {
-      out.append("\\x").push_back(k_hex[c >> 4]);
-      out.push_back(k_hex[c & 15]);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
 }
 
 } // namespace
