@@ -224,6 +224,11 @@ pid_t fork_exec(const SpawnRequest& request, const std::vector<char*>& argv, cha
   }
   error_write.reset();
   go_read.reset();
+  // The child joins its own group only after the go byte; set it from here too (the usual
+  // double setpgid) so that the group already exists when before_exec publishes it.
+  if (request.new_process_group && !request.new_session) {
+    ::setpgid(pid, pid);
+  }
   if (request.before_exec) {
     try {
       request.before_exec(pid);
