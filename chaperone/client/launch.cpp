@@ -1,9 +1,9 @@
 // chaperone/launch.cpp: run creation and the supervisor hand-off.
-#include "chaperone/launch.hpp"
+#include "chaperone/client/launch.hpp"
 
-#include "chaperone/spawn.hpp"
-#include "chaperone/supervisor.hpp"
-#include "chaperone/target_json.hpp"
+#include "chaperone/supervisor/spawn.hpp"
+#include "chaperone/supervisor/supervisor.hpp"
+#include "chaperone/supervisor/target_json.hpp"
 #include "spool/error.hpp"
 #include "spool/host.hpp"
 #include "spool/io.hpp"

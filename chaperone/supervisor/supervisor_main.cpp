@@ -1,8 +1,8 @@
 // chaperone/supervisor_main.cpp: entry point of chaperone-supervisor, started by the front
 // end in its own session with the run's lock on fd 3. Kept apart from the CLI so that the
 // process that lives for the whole run carries no command-line parser.
-#include "chaperone/logging.hpp"
-#include "chaperone/supervisor.hpp"
+#include "chaperone/supervisor/logging.hpp"
+#include "chaperone/supervisor/supervisor.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 // chaperone/logging.cpp: spdlog sinks (kept to this one file: spdlog is slow to compile).
-#include "chaperone/logging.hpp"
+#include "chaperone/supervisor/logging.hpp"
 
 #include <spdlog/logger.h>
 #include <spdlog/pattern_formatter.h>

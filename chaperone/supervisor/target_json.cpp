@@ -1,5 +1,5 @@
 // chaperone/target_json.cpp: Target <-> JSON.
-#include "chaperone/target_json.hpp"
+#include "chaperone/supervisor/target_json.hpp"
 
 #include <stdexcept>
 

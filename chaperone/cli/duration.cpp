@@ -1,5 +1,5 @@
 // chaperone/duration.cpp: duration parsing.
-#include "chaperone/duration.hpp"
+#include "chaperone/cli/duration.hpp"
 
 #include <cctype>
 #include <cmath>

@@ -1,5 +1,5 @@
 // chaperone/tail_offset.cpp: backwards newline scan.
-#include "chaperone/tail_offset.hpp"
+#include "chaperone/cli/tail_offset.hpp"
 
 #include "spool/error.hpp"
 #include "spool/io.hpp"

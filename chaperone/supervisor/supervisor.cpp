@@ -1,11 +1,11 @@
 // chaperone/supervisor.cpp: spawns the program, reaps it and everything it leaves behind,
 // and writes the run's state. One libuv loop; signals arrive as loop events.
-#include "chaperone/supervisor.hpp"
+#include "chaperone/supervisor/supervisor.hpp"
 
-#include "chaperone/output_relay.hpp"
-#include "chaperone/signal_name.hpp"
-#include "chaperone/spawn.hpp"
-#include "chaperone/target_json.hpp"
+#include "chaperone/supervisor/output_relay.hpp"
+#include "chaperone/supervisor/signal_name.hpp"
+#include "chaperone/supervisor/spawn.hpp"
+#include "chaperone/supervisor/target_json.hpp"
 #include "cmdbuild/command.hpp"
 #include "spool/error.hpp"
 #include "spool/fd.hpp"

@@ -1,5 +1,5 @@
 // chaperone/signal_name.cpp: signal name table.
-#include "chaperone/signal_name.hpp"
+#include "chaperone/supervisor/signal_name.hpp"
 
 #include <algorithm>
 #include <array>

@@ -1,7 +1,7 @@
 // chaperone/command_attach.cpp: `chaperone attach ID` - stream a run's output, then its exit code.
-#include "chaperone/attach_session.hpp"
-#include "chaperone/cli_context.hpp"
-#include "chaperone/tail_offset.hpp"
+#include "chaperone/cli/attach_session.hpp"
+#include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/tail_offset.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -1,6 +1,6 @@
 // chaperone/command_tail.cpp: `chaperone tail [-f] [-n N] [--stream S] ID`, like tail(1).
-#include "chaperone/cli_context.hpp"
-#include "chaperone/tail_offset.hpp"
+#include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/tail_offset.hpp"
 #include "spool/follower.hpp"
 
 #include <CLI/CLI.hpp>

@@ -1,9 +1,9 @@
 // chaperone/command_run.cpp: `chaperone run [options] -- PROGRAM [ARGS...]`.
-#include "chaperone/attach_session.hpp"
-#include "chaperone/byte_size.hpp"
-#include "chaperone/cli_context.hpp"
-#include "chaperone/duration.hpp"
-#include "chaperone/launch.hpp"
+#include "chaperone/cli/attach_session.hpp"
+#include "chaperone/cli/byte_size.hpp"
+#include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/duration.hpp"
+#include "chaperone/client/launch.hpp"
 #include "spool/printable.hpp"
 #include "spool/run_id.hpp"
 

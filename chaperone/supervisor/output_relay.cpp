@@ -1,5 +1,5 @@
 // chaperone/output_relay.cpp: pipe -> (MarkerFilter) -> (limit) -> spool file.
-#include "chaperone/output_relay.hpp"
+#include "chaperone/supervisor/output_relay.hpp"
 
 #include "spool/error.hpp"
 #include "spool/io.hpp"

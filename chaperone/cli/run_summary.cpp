@@ -1,5 +1,5 @@
 // chaperone/run_summary.cpp: rendering helpers for ls and status.
-#include "chaperone/run_summary.hpp"
+#include "chaperone/cli/run_summary.hpp"
 
 #include "spool/host.hpp"
 

@@ -1,7 +1,7 @@
 // chaperone/spawn.cpp: posix_spawn wrapper. posix_spawn (clone(CLONE_VM|CLONE_VFORK) in
 // glibc) rather than fork: no copy of the parent's memory, and the exec error comes back
 // as the return value, with no pipe to set up (PLATFORM.md "Process launching").
-#include "chaperone/spawn.hpp"
+#include "chaperone/supervisor/spawn.hpp"
 
 #include "spool/error.hpp"
 #include "spool/fd.hpp"

@@ -1,7 +1,7 @@
 // chaperone/main.cpp: the command line. Parses, dispatches, and turns every error into one
 // line on stderr and exit code 125 (DESIGN.md "Exit codes of the CLI").
-#include "chaperone/cli_context.hpp"
-#include "chaperone/logging.hpp"
+#include "chaperone/cli/cli_context.hpp"
+#include "chaperone/supervisor/logging.hpp"
 #include "spool/printable.hpp"
 #include "spool/state.hpp"
 

@@ -1,7 +1,7 @@
 // chaperone/attach_session.hpp: a front end attached to a run (run, attach).
 #pragma once
 
-#include "chaperone/cli_context.hpp"
+#include "chaperone/cli/cli_context.hpp"
 #include "spool/run_dir.hpp"
 
 #include <cstdint>

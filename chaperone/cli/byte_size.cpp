@@ -1,5 +1,5 @@
 // chaperone/byte_size.cpp: byte counts with binary suffixes.
-#include "chaperone/byte_size.hpp"
+#include "chaperone/cli/byte_size.hpp"
 
 #include <cctype>
 

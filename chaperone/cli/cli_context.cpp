@@ -1,5 +1,5 @@
 // chaperone/cli_context.cpp: spool location and run lookup for the CLI.
-#include "chaperone/cli_context.hpp"
+#include "chaperone/cli/cli_context.hpp"
 
 #include "spool/run_list.hpp"
 

@@ -1,7 +1,7 @@
 // chaperone/command_status.cpp: `chaperone status ID [--json]`.
-#include "chaperone/cli_context.hpp"
-#include "chaperone/run_summary.hpp"
-#include "chaperone/signal_name.hpp"
+#include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/run_summary.hpp"
+#include "chaperone/supervisor/signal_name.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -1,6 +1,6 @@
 // chaperone/command_ls.cpp: `chaperone ls [--json]` - all runs, newest first.
-#include "chaperone/cli_context.hpp"
-#include "chaperone/run_summary.hpp"
+#include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/run_summary.hpp"
 #include "spool/run_index.hpp"
 #include "spool/run_list.hpp"
 

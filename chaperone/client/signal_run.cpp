@@ -1,9 +1,9 @@
 // chaperone/signal_run.cpp: checked process-group signalling, local or on the far side.
-#include "chaperone/signal_run.hpp"
+#include "chaperone/client/signal_run.hpp"
 
-#include "chaperone/signal_name.hpp"
-#include "chaperone/spawn.hpp"
-#include "chaperone/target_json.hpp"
+#include "chaperone/supervisor/signal_name.hpp"
+#include "chaperone/supervisor/spawn.hpp"
+#include "chaperone/supervisor/target_json.hpp"
 #include "cmdbuild/command.hpp"
 #include "spool/follower.hpp"
 #include "spool/host.hpp"

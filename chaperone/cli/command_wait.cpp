@@ -1,5 +1,5 @@
 // chaperone/command_wait.cpp: `chaperone wait ID...` - block until final, exit with the code.
-#include "chaperone/cli_context.hpp"
+#include "chaperone/cli/cli_context.hpp"
 #include "spool/follower.hpp"
 
 #include <CLI/CLI.hpp>
