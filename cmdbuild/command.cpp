@@ -388,4 +388,21 @@ build_remote_kill(const Target& target, pid_t pgid, int signal, const std::strin
   return ssh_command(target, kill_argv);
 }
 
+std::vector<std::string> build_far_exec(const Target& target,
+                                        const std::vector<std::string>& far_argv) {
+  validate_target(target);
+  if (!is_ssh_mode(target.mode)) {
+    throw std::invalid_argument("mode " + to_string(target.mode) + ": not an ssh mode");
+  }
+  if (far_argv.empty()) {
+    throw std::invalid_argument("argv: empty");
+  }
+  for (const std::string& arg : far_argv) {
+    reject_nul("argv", arg);
+  }
+  std::vector<std::string> argv = far_side_sudo(target);
+  argv.insert(argv.end(), far_argv.begin(), far_argv.end());
+  return ssh_command(target, argv);
+}
+
 } // namespace chaperone::cmdbuild

@@ -94,6 +94,19 @@ void RunDir::write_state(const RunState& state) const {
   }
 }
 
+namespace {
+
+ReviveHook& revive_hook() {
+  static ReviveHook hook;
+  return hook;
+}
+
+} // namespace
+
+void set_revive_hook(ReviveHook hook) {
+  revive_hook() = std::move(hook);
+}
+
 bool RunDir::supervisor_alive() const {
   return FileLock::is_held_by_someone(file(k_lock_file));
 }
@@ -110,6 +123,9 @@ RunState RunDir::read_state_resolving_lost() const {
   // We hold the lock, so no supervisor lives; read again in case it finished in between.
   state = read_state();
   if (is_final(state.state)) {
+    return state;
+  }
+  if (state.extra.contains("far") && revive_hook() && revive_hook()(*this, state, lock)) {
     return state;
   }
   state.state = RunStatus::lost;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace chaperone::spool {
@@ -60,6 +61,14 @@ private:
   std::filesystem::path m_path;
   std::string m_run_id;
 };
+
+// A run that records a far side (state.json `far`: a durable remote run) is held by the far
+// chaperone, not by its local supervisor, which only mirrors it. When that local follower is
+// gone, the run is not lost: a hook installed by the client (chaperone/client/far_client.hpp)
+// is handed the free lock and starts a new follower, returning true. Without a hook (or if it
+// returns false) the run is recorded `lost` like any other.
+using ReviveHook = std::function<bool(const RunDir& run, const RunState& state, FileLock& lock)>;
+void set_revive_hook(ReviveHook hook);
 
 struct NewRun {
   RunDir dir;

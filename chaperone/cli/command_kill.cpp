@@ -1,8 +1,9 @@
 // chaperone/command_kill.cpp: `chaperone kill ID [-s SIGNAL] [--grace DURATION]`.
 #include "chaperone/cli/cli_context.hpp"
 #include "chaperone/cli/duration.hpp"
-#include "chaperone/supervisor/signal_name.hpp"
+#include "chaperone/client/far_client.hpp"
 #include "chaperone/client/signal_run.hpp"
+#include "chaperone/supervisor/signal_name.hpp"
 #include "spool/follower.hpp"
 
 #include <CLI/CLI.hpp>
@@ -59,6 +60,18 @@ void add_kill_command(CLI::App& app, CliContext& context) {
     if (!grace) {
       throw std::invalid_argument("--grace \"" + args->grace
                                   + "\": expected a duration such as 10s");
+    }
+    if (is_far_run(run.read_state_resolving_lost())) {
+      // The far chaperone does TERM, grace, KILL itself: it works even if the link drops
+      // in between.
+      queue_far_request(run, {"--grace", std::to_string(grace->count()) + "ms"});
+      if (!wait_final(run, *grace + std::chrono::seconds(10), context)) {
+        context.log->warn("run {}: the far side has not confirmed the end yet; the kill stays "
+                          "queued and is carried out there once the link is back",
+                          run.run_id());
+      }
+      context.exit_code = 0;
+      return;
     }
     signal_run(run, SIGTERM);
     if (!wait_final(run, *grace, context)) {

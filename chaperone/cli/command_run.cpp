@@ -40,6 +40,7 @@ struct RunArgs {
   std::string identity;
   std::vector<std::string> ssh_options;
   std::string control_path;
+  std::string hold = "link";
   std::vector<std::string> program;
 };
 
@@ -125,6 +126,7 @@ LaunchRequest make_request(const RunArgs& args, const CliContext& context) {
     request.base_env.emplace_back(*entry);
   }
   request.supervisor_path = default_supervisor_path();
+  request.hold_far = args.hold == "far";
   return request;
 }
 
@@ -173,6 +175,12 @@ void add_launch_options(CLI::App* cmd, RunArgs* args) {
       ->allow_extra_args(false);
   cmd->add_option(
       "--control-path", args->control_path, "ssh ControlPath to reuse a master connection");
+  cmd->add_option("--hold",
+                  args->hold,
+                  "Who holds a remote program: link (default: the local supervisor, through one "
+                  "ssh session) or far (a chaperone on the far host, shipped there if missing; "
+                  "the run survives dropped links and a dead local supervisor)")
+      ->check(CLI::IsMember({"link", "far"}));
   cmd->add_option("program", args->program, "PROGRAM [ARGS...] (after --)");
 }
 
@@ -209,6 +217,10 @@ void add_cmd_command(CLI::App& app, CliContext& context) {
   add_launch_options(cmd, args.get());
   cmd->callback([args, nul_separated, &context] {
     LaunchRequest request = make_request(*args, context);
+    if (request.hold_far) {
+      throw std::invalid_argument("cmd: --hold far runs several far-side steps (probe, install, "
+                                  "run, attach); see README \"Remote runs that survive the link\"");
+    }
     std::vector<std::string> argv = request.program.argv;
     if (request.target.mode != cmdbuild::TargetMode::local) {
       // A fixed example nonce: the real one is random per run.

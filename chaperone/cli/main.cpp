@@ -1,7 +1,9 @@
 // chaperone/main.cpp: the command line. Parses, dispatches, and turns every error into one
 // line on stderr and exit code 125 (DESIGN.md "Exit codes of the CLI").
 #include "chaperone/cli/cli_context.hpp"
+#include "chaperone/client/far_client.hpp"
 #include "chaperone/supervisor/logging.hpp"
+#include "chaperone/supervisor/version.hpp"
 #include "spool/printable.hpp"
 #include "spool/state.hpp"
 
@@ -41,10 +43,12 @@ int main(int argc, char** argv) try {
   CLI::App app{"chaperone: run programs under a detached supervisor that records their output\n"
                "and exit status in a spool directory, so callers can reattach later."};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "chaperone 0.1.0");
+  app.set_version_flag("--version", std::string(chaperone::k_version_line));
   int verbosity = 0;
   app.add_flag("-v,--verbose", verbosity, "More log output on stderr (-vv for debug)");
 
+  // A reader that finds the local follower of a durable remote run gone starts a new one.
+  chaperone::install_far_reviver();
   chaperone::CliContext context;
   context.envp = environ;
   context.log = chaperone::make_stderr_logger(0);

@@ -27,6 +27,10 @@ struct LaunchRequest {
   bool record_env = false;               // store --env values in spec.json (else names only)
   std::vector<std::string> base_env;     // the caller's environment, "K=V"
   std::filesystem::path supervisor_path; // the chaperone-supervisor binary
+  // Durable remote run (`--hold far`): the program runs under a chaperone on the far host
+  // (shipped there if missing) and the local supervisor mirrors it. ssh modes only;
+  // stdin must be /dev/null.
+  bool hold_far = false;
 };
 
 struct LaunchedRun {
@@ -44,5 +48,12 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
 // The supervisor binary next to the running executable (/proc/self/exe), or in
 // ../libexec/chaperone/ from there.
 std::filesystem::path default_supervisor_path();
+
+// The `chaperone` front end that belongs with `supervisor` (beside it, or ../../bin/ from
+// libexec/chaperone/): the binary shipped to a far host.
+std::filesystem::path default_front_end_path(const std::filesystem::path& supervisor);
+
+// The far `chaperone run` options (after `run -d --name ID`) for a --hold far request.
+std::vector<std::string> far_run_args(const LaunchRequest& request);
 
 } // namespace chaperone

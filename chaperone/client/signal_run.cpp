@@ -1,6 +1,7 @@
 // chaperone/signal_run.cpp: checked process-group signalling, local or on the far side.
 #include "chaperone/client/signal_run.hpp"
 
+#include "chaperone/client/far_client.hpp"
 #include "chaperone/supervisor/signal_name.hpp"
 #include "chaperone/supervisor/spawn.hpp"
 #include "chaperone/supervisor/target_json.hpp"
@@ -77,6 +78,12 @@ pid_t signal_run(const spool::RunDir& run, int signum) {
   if (spool::is_final(state.state)) {
     throw std::runtime_error("run " + id + " has already ended (" + spool::to_string(state.state)
                              + ")");
+  }
+  if (is_far_run(state)) {
+    // The far chaperone signals its own group; the local follower carries the request there
+    // (now, or when the link is back).
+    queue_far_request(run, {"-s", std::to_string(signum)});
+    return 0;
   }
   if (!state.pgid || !state.pid) {
     throw std::runtime_error("run " + id + " has not started its program yet");
