@@ -29,7 +29,9 @@ if ! [ -d "$home" ] || ! [ -w "$home" ]; then echo "refused home directory ${hom
 echo "missing $(uname -m) $(uname -s) $(uname -r)")sh";
 
 // head -c reads exactly N bytes from a pipe (GNU head never reads past the count), so the
-// second file starts where the first ended. The temp dir is mktemp's own (0700): a reader
+// second file starts where the first ended. Concurrent first runs queue on a flock (when
+// util-linux is there): the first ships, the others find the files in place and exit without
+// reading their stdin, which ends the transfer early. The temp dir is mktemp's own (0700): a reader
 // never sees a half-written binary under its final name.
 const std::string_view k_far_install_sh = R"sh(name=$1
 home=${HOME:-}
@@ -44,6 +46,14 @@ for d in "$cache" "$dir"; do
   [ -d "$d" ] || { echo "error cannot create $d"; exit 1; }
   private "$d" || { echo "refused $d is not yours alone (owner or group/other write)"; exit 1; }
 done
+if command -v flock >/dev/null 2>&1; then
+  exec 9>>"$dir/.lock" && flock 9
+  if [ -x "$dir/chaperone" ] && [ -x "$dir/chaperone-supervisor" ] \
+    && [ "$(sha256sum <"$dir/chaperone" | cut -c1-64)" = "$3" ] \
+    && [ "$(sha256sum <"$dir/chaperone-supervisor" | cut -c1-64)" = "$5" ]; then
+    echo "installed $dir/chaperone"; exit 0
+  fi
+fi
 tmp=$(mktemp -d "$dir/.tmp.XXXXXX") || { echo "error mktemp in $dir failed"; exit 1; }
 trap 'rm -rf "$tmp"' EXIT
 head -c "$2" >"$tmp/chaperone" && head -c "$4" >"$tmp/chaperone-supervisor" \
