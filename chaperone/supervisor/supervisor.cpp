@@ -2,6 +2,7 @@
 // and writes the run's state. One libuv loop; signals arrive as loop events.
 #include "chaperone/supervisor/supervisor.hpp"
 
+#include "chaperone/supervisor/far_group_end.hpp"
 #include "chaperone/supervisor/output_relay.hpp"
 #include "chaperone/supervisor/signal_name.hpp"
 #include "chaperone/supervisor/spawn.hpp"
@@ -595,6 +596,14 @@ void Supervisor::finalize_remote() {
     m_state.error = "connection lost"
                     + (from_ssh ? ": " + last : " (ssh exited " + std::to_string(ssh_status) + ")");
     m_state.exit_code = spool::k_exit_ssh_failed;
+    if (far->pgid()) {
+      // Without a tty nothing tells the far program that the link is gone: end its group
+      // over a new connection rather than leave an orphan nobody can reach.
+      FarGroupEnd end =
+          end_far_group(m_target, *far->pgid(), m_options.nonce, m_options.kill_after, m_log);
+      m_state.extra["far_group"] = end.to_json();
+      m_state.extra["far_group_ended"] = end.ended;
+    }
   } else {
     m_state.error = "ssh failed (exit " + std::to_string(ssh_status) + ")"
                     + (last.empty() ? std::string() : ": " + last);
