@@ -71,10 +71,10 @@ TEST_CASE("far: kill while the link is down is queued and carried out once it is
   CHECK(second_state["signal"] == 9);
 }
 
-TEST_CASE("far: --timeout is enforced over there while the link is down; the outcome comes "
+TEST_CASE("far: --timeout is enforced over there while the link is down, and the outcome comes "
           "home when it is back",
           "[ssh]") {
-  const std::string user = "chapfar4";
+  const std::string user = "chapfar7";
   fresh_far_user(user);
   TempSpool spool;
   FarCleanup cleanup;
