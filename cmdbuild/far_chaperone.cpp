@@ -68,6 +68,14 @@ mv -f "$tmp/chaperone-supervisor" "$dir/chaperone-supervisor" \
   && mv -f "$tmp/chaperone" "$dir/chaperone" || { echo "error rename into $dir failed"; exit 1; }
 echo "installed $dir/chaperone")sh";
 
+const std::string_view k_far_remove_sh =
+    R"sh(root=${CHAPERONE_SPOOL:-${XDG_STATE_HOME:-$HOME/.local/state}/chaperone/spool}
+d=$root/$1
+[ -e "$d" ] || { echo gone; exit 0; }
+grep -Eq '"state": *"(exited|signaled|timed_out|failed|lost|skipped)"' "$d/state.json" \
+  || { echo "not final"; exit 3; }
+rm -rf -- "$d" && echo removed)sh";
+
 namespace {
 
 std::string first_line(std::string_view output) {
@@ -158,6 +166,19 @@ std::vector<std::string> far_install_command(const Target& target,
                          chaperone.sha256,
                          std::to_string(supervisor.size),
                          supervisor.sha256});
+}
+
+std::vector<std::string> far_remove_command(const Target& target, const std::string& far_id) {
+  bool ok = !far_id.empty() && far_id.size() <= 128 && far_id[0] != '.' && far_id[0] != '-';
+  for (char c : far_id) {
+    ok = ok
+         && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.'
+             || c == '-' || c == '_' || c == '@' || c == '+');
+  }
+  if (!ok) {
+    throw std::invalid_argument("far run id \"" + far_id + "\": not a run id");
+  }
+  return build_far_exec(target, {"/bin/sh", "-c", std::string(k_far_remove_sh), "sh", far_id});
 }
 
 std::vector<std::string> far_chaperone_command(const Target& target,

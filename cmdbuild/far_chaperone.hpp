@@ -57,6 +57,14 @@ std::vector<std::string> far_install_command(const Target& target,
                                              const ShippedFile& chaperone,
                                              const ShippedFile& supervisor);
 
+// POSIX sh, run as `sh -c SCRIPT sh FAR_ID`: removes the run dir FAR_ID from the far user's
+// default spool ($CHAPERONE_SPOOL, else $XDG_STATE_HOME/chaperone/spool, else
+// ~/.local/state/chaperone/spool) if its state.json is final. Prints `removed` or `gone`
+// (exit 0), or `not final` (exit 3).
+extern const std::string_view k_far_remove_sh;
+// Throws std::invalid_argument for a far id that is not a plain run id.
+std::vector<std::string> far_remove_command(const Target& target, const std::string& far_id);
+
 // `CHAPERONE ARGS...` on the far side, e.g. {"run", "-d", ...}, {"attach", "--json", ...}.
 std::vector<std::string> far_chaperone_command(const Target& target,
                                                const std::string& far_chaperone,

@@ -2,9 +2,12 @@
 #include "chaperone/client/far_client.hpp"
 
 #include "chaperone/client/launch.hpp"
+#include "chaperone/supervisor/far_command.hpp"
 #include "chaperone/supervisor/mirror.hpp"
 #include "chaperone/supervisor/spawn.hpp"
 #include "chaperone/supervisor/supervisor.hpp"
+#include "chaperone/supervisor/target_json.hpp"
+#include "cmdbuild/far_chaperone.hpp"
 #include "spool/error.hpp"
 #include "spool/host.hpp"
 #include "spool/io.hpp"
@@ -90,6 +93,26 @@ void queue_far_request(const spool::RunDir& run, const std::vector<std::string>&
       && spool::process_start_ticks(*state.supervisor_pid) == state.supervisor_start_ticks) {
     (void)::kill(*state.supervisor_pid, SIGUSR1);
   }
+}
+
+std::string remove_far_run(const spool::RunDir& run) {
+  spool::RunState state = run.read_state_resolving_lost();
+  if (!is_far_run(state)) {
+    return {};
+  }
+  if (!spool::is_final(state.state)) {
+    throw std::runtime_error("run " + run.run_id() + " is not final: its far run stays");
+  }
+  cmdbuild::Target target = target_from_json(run.read_spec().at("target"));
+  std::string far_id = state.extra["far"].value("run_id", std::string());
+  CommandOutcome outcome =
+      run_command(cmdbuild::far_remove_command(target, far_id), {}, std::chrono::seconds(60));
+  std::string said = outcome.out.substr(0, outcome.out.find('\n'));
+  if (outcome.exit_code != 0) {
+    throw std::runtime_error("far run " + far_id + " on " + target.host + ": "
+                             + (outcome.exit_code == 255 ? outcome.last_err_line() : said));
+  }
+  return said;
 }
 
 } // namespace chaperone

@@ -23,4 +23,10 @@ void install_far_reviver();
 // is down, as soon as it is back. Throws std::runtime_error if the run is final.
 void queue_far_request(const spool::RunDir& run, const std::vector<std::string>& args);
 
+// For `gc`: removes the far run of a durable remote run from the far spool, once its
+// outcome is home (the local state is final). Returns a one-line result ("removed", "gone");
+// throws std::runtime_error if the local run is not final, the far run is not final there,
+// or ssh fails. A local run without a far side: returns "" and does nothing.
+std::string remove_far_run(const spool::RunDir& run);
+
 } // namespace chaperone

@@ -3,6 +3,8 @@
 // is refused before anything runs.
 #include "tests/far/far_fixture.hpp"
 
+#include "chaperone/client/far_client.hpp"
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -84,6 +86,12 @@ TEST_CASE("far: a first run on a host without chaperone ships it and mirrors the
       CHECK(second["far"]["shipped"] == false);
     }
   }
+
+  // What `gc` uses: the far run goes once its outcome is home, and only then.
+  chaperone::spool::RunDir run(spool.run_dir(id), id);
+  CHECK(chaperone::remove_far_run(run) == "removed");
+  CHECK_FALSE(std::filesystem::exists(far_dir));
+  CHECK(chaperone::remove_far_run(run) == "gone");
 }
 
 TEST_CASE("far: 20 concurrent first runs on one host all run, and the cache holds one clean "
