@@ -378,50 +378,30 @@ std::string random_token() {
 std::vector<std::string>
 far_processes(const std::string& token, const std::string& nonce, std::optional<pid_t> pgid) {
   std::vector<std::string> found;
-  std::string env_needle = token_env(token);
-  env_needle.push_back('\0');
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+  std::string env_entry = token_env(token);
+  for (const ProcessSnapshot& p : list_processes()) {
+    if (p.pid == ::getpid() || !p.live()) {
       continue;
     }
-    pid_t pid = std::stoi(name);
-    if (pid == ::getpid()) {
-      continue;
-    }
-    std::string stat = slurp(entry.path() / "stat");
-    std::size_t close = stat.rfind(')');
-    if (close == std::string::npos || close + 2 >= stat.size()) {
-      continue; // gone
-    }
-    std::istringstream fields(stat.substr(close + 2));
-    std::string state;
-    long ppid = 0;
-    long pgrp = 0;
-    fields >> state >> ppid >> pgrp;
-    if (state == "Z" || state == "X") {
-      continue;
-    }
-    // Each environ entry ends with a NUL; a leading NUL makes the first one match too.
-    std::string environ_text = std::string(1, '\0') + slurp(entry.path() / "environ");
-    std::string cmdline = slurp(entry.path() / "cmdline");
-    bool hit = environ_text.find(std::string(1, '\0') + env_needle) != std::string::npos;
+    std::string cmdline = read_proc_file(p.pid, "cmdline");
+    bool hit = has_entry(read_proc_file(p.pid, "environ"), env_entry);
     // The local sudo of sudo-then-ssh or the far one of ssh-then-sudo: the token is in the
     // wrapper's arguments, not (yet) in the environment.
-    if (cmdline.find(env_needle) != std::string::npos) {
+    if (cmdline.find(env_entry) != std::string::npos) {
       hit = true;
     }
     if (!nonce.empty() && cmdline.find(nonce) != std::string::npos) {
       hit = true;
     }
-    if (pgid && pgrp == *pgid) {
+    if (pgid && p.pgrp == *pgid) {
       hit = true;
     }
     if (hit) {
       std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-      auto uid = owner_of(pid);
-      std::string line = name;
-      line.append(" uid=").append(uid ? std::to_string(*uid) : "?").append(" ").append(state);
+      auto uid = owner_of(p.pid);
+      std::string line = std::to_string(p.pid);
+      line.append(" uid=").append(uid ? std::to_string(*uid) : "?").append(" ");
+      line.push_back(p.state);
       line.append(" ").append(cmdline.substr(0, 200));
       found.push_back(line);
     }
@@ -445,16 +425,11 @@ std::string show_bytes(const std::string& bytes) {
 }
 
 std::optional<pid_t> parent_of(pid_t pid) {
-  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  std::size_t close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size()) {
+  auto p = read_process(pid);
+  if (!p) {
     return std::nullopt;
   }
-  std::istringstream fields(stat.substr(close + 2));
-  std::string state;
-  pid_t ppid = 0;
-  fields >> state >> ppid;
-  return ppid;
+  return p->ppid;
 }
 
 std::optional<uid_t> owner_of(pid_t pid) {
