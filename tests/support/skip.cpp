@@ -9,9 +9,9 @@
 namespace chaperone::test {
 
 void skip_test(const std::string& reason) {
-  std::printf("SKIPPED: %s\n", reason.c_str());
-  std::fflush(stdout);
-  std::fflush(stderr);
+  (void)std::printf("SKIPPED: %s\n", reason.c_str());
+  (void)std::fflush(stdout);
+  (void)std::fflush(stderr);
   std::_Exit(k_skip_exit_code);
 }
 

@@ -7,12 +7,12 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -56,7 +56,7 @@ std::string read_whole_file(const std::filesystem::path& path) {
   if (!in) {
     throw std::runtime_error("cannot open " + path.string());
   }
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 void write_whole_file(const std::filesystem::path& path, const std::string& data, unsigned mode) {
@@ -101,21 +101,21 @@ TempSpool::~TempSpool() {
   try {
     leaked = end_leftover_runs();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "TempSpool: ending leftover runs: %s\n", e.what());
+    (void)std::fprintf(stderr, "TempSpool: ending leftover runs: %s\n", e.what());
   }
   // A test must end (or wait for) every run it starts: one still going is a leak, and a leak
   // fails the test (after it has been killed, so it cannot disturb the next one). While an
   // exception unwinds the test has failed already; the leak is only reported.
   for (const std::string& run_id : leaked) {
-    std::fprintf(stderr,
-                 "TempSpool: run %s was still going at the end of the test: killed\n",
-                 run_id.c_str());
+    (void)std::fprintf(stderr,
+                       "TempSpool: run %s was still going at the end of the test: killed\n",
+                       run_id.c_str());
     if (!unwinding) {
       FAIL_CHECK("run " << run_id << " was still going at the end of the test (leaked)");
     }
   }
   if (current_test_failed() || unwinding || !leaked.empty()) {
-    std::fprintf(stderr, "test failed: keeping its spool %s\n", m_root.c_str());
+    (void)std::fprintf(stderr, "test failed: keeping its spool %s\n", m_root.c_str());
     return;
   }
   std::error_code ignored;
