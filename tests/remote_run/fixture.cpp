@@ -2,6 +2,8 @@
 // process scans.
 #include "tests/remote_run/fixture.hpp"
 
+#include "tests/support/test_sshd_env.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
@@ -166,14 +168,7 @@ std::string far_user(const Route& route) {
 }
 
 Sshd::Sshd() {
-  for (const char* tool : {"/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/sudo", "/usr/bin/perl"}) {
-    if (::access(tool, X_OK) != 0) {
-      FAIL(tool << " is missing: run scripts/setup to install the test dependencies");
-    }
-  }
-  if (::geteuid() != 0) {
-    FAIL("the remote run tests must run as root (test users, sudoers rule): see scripts/setup");
-  }
+  require_test_sshd_tools();
   char tmpl[] = "/tmp/chap-rr.XXXXXX";
   REQUIRE(::mkdtemp(tmpl) != nullptr);
   m_dir = tmpl;
@@ -182,34 +177,14 @@ Sshd::Sshd() {
     std::filesystem::remove_all(m_dir);
     FAIL(CHAPERONE_TEST_SSHD " start failed (run scripts/setup?): " << started.err);
   }
-  std::istringstream env(started.out);
-  for (std::string line; std::getline(env, line);) {
-    std::size_t eq = line.find('=');
-    std::string key = line.substr(0, eq);
-    std::string value = line.substr(eq + 1);
-    if (!value.empty() && value.front() == '"') {
-      value = value.substr(1, value.size() - 2);
-    }
-    if (key == "TEST_SSHD_PORT") {
-      m_port = std::stoi(value);
-    } else if (key == "TEST_SSHD_KEY") {
-      m_key = value;
-    } else if (key == "TEST_SSHD_SHARED_KEY") {
-      m_shared_key = value;
-    } else if (key == "TEST_SSHD_CM_DIR") {
-      m_cm_dir = value;
-    } else if (key == "TEST_SSHD_SUDO_TARGET") {
-      m_sudo_target = value;
-    } else if (key == "TEST_SSHD_USERS") {
-      std::istringstream words(value);
-      for (std::string w; words >> w;) {
-        m_users.push_back(w);
-      }
-    }
-  }
+  TestSshdEnv env = read_test_sshd_env(m_dir);
+  m_port = env.port;
+  m_key = env.key;
+  m_shared_key = env.shared_key;
+  m_cm_dir = env.cm_dir;
+  m_sudo_target = env.sudo_target;
+  m_users = env.users;
   m_listener = std::stoi(slurp(m_dir + "/sshd.pid.own"));
-  REQUIRE(m_port > 0);
-  REQUIRE(m_users.size() >= 4);
   std::filesystem::create_directory(m_dir + "/bin");
   ::chmod((m_dir + "/bin").c_str(), 0755);
   copy_executable(CHAPERONE_ARGV_DUMP, argv_dump());
