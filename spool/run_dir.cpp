@@ -126,8 +126,10 @@ RunState RunDir::read_state_resolving_lost() const {
   // negative, a foreign group) is a damaged or forged record, and kill() with it would hit
   // the reader itself, every process, or a stranger.
   bool plausible_group = state.pgid && state.pid && *state.pgid > 1 && *state.pgid == *state.pid;
-  if (plausible_group && state.boot_id == boot_id()
-      && state.target.value("mode", "local") == "local") {
+  // Local sudo runs too: their set-uid sudo drops PR_SET_PDEATHSIG at exec, so this reader is
+  // the only one left to end that group (README). Remote groups are on another host.
+  std::string mode = state.target.value("mode", "local");
+  if (plausible_group && state.boot_id == boot_id() && (mode == "local" || mode == "sudo")) {
     auto ticks = process_start_ticks(*state.pid);
     bool leader_is_ours = ticks && state.pid_start_ticks && ticks == state.pid_start_ticks;
     if ((leader_is_ours || !ticks) && ::kill(-*state.pgid, SIGKILL) == 0) {
