@@ -22,6 +22,8 @@ namespace {
 
 struct RunArgs {
   bool detach = false;
+  bool attach_existing = false;
+  bool replace = false;
   std::string name;
   std::string cwd;
   std::vector<std::string> env;
@@ -183,12 +185,36 @@ void add_run_command(CLI::App& app, CliContext& context) {
   CLI::App* cmd =
       app.add_subcommand("run", "Start PROGRAM under a detached supervisor and follow it");
   cmd->add_flag("-d,--detach", args->detach, "Print the run id and return at once");
+  CLI::Option* attach_existing =
+      cmd->add_flag("--attach-existing",
+                    args->attach_existing,
+                    "With --name: if run NAME exists, attach to it (a final one replays its "
+                    "output and exit code) instead of failing; else start it. Atomic: racing "
+                    "callers get one run");
+  cmd->add_flag("--replace",
+                args->replace,
+                "With --name: if run NAME has ended, keep it as NAME@<end time> and start anew")
+      ->excludes(attach_existing);
   add_launch_options(cmd, args.get());
   cmd->callback([args, &context] {
     LaunchRequest request = make_request(*args, context);
+    if ((args->attach_existing || args->replace) && args->name.empty()) {
+      throw std::invalid_argument(std::string(args->replace ? "--replace" : "--attach-existing")
+                                  + " needs --name");
+    }
+    request.if_exists = args->attach_existing ? IfExists::attach
+                        : args->replace       ? IfExists::replace
+                                              : IfExists::fail;
     std::optional<spool::SpoolRoot> root = context.open_spool(true);
     LaunchedRun launched = launch_run(*root, request);
-    context.log->info("run {} supervisor pid={}", launched.run.run_id(), launched.supervisor_pid);
+    if (launched.existing) {
+      context.log->info("run {} exists: attaching", launched.run.run_id());
+    } else {
+      context.log->info("run {} supervisor pid={}", launched.run.run_id(), launched.supervisor_pid);
+    }
+    if (!launched.replaced.empty()) {
+      context.log->info("earlier run kept as {}", launched.replaced);
+    }
     if (args->detach) {
       (void)std::printf("%s\n", launched.run.run_id().c_str());
       (void)std::fflush(stdout);
