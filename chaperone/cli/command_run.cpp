@@ -3,6 +3,7 @@
 #include "chaperone/cli/byte_size.hpp"
 #include "chaperone/cli/cli_context.hpp"
 #include "chaperone/cli/duration.hpp"
+#include "chaperone/cli/garbage.hpp"
 #include "chaperone/client/launch.hpp"
 #include "spool/printable.hpp"
 #include "spool/run_id.hpp"
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 
@@ -215,6 +217,9 @@ void add_run_command(CLI::App& app, CliContext& context) {
     if (!launched.replaced.empty()) {
       context.log->info("earlier run kept as {}", launched.replaced);
     }
+    apply_retention(*root, std::getenv("CHAPERONE_RETENTION"), [&](const std::string& line) {
+      context.log->warn("{}", line);
+    });
     if (args->detach) {
       (void)std::printf("%s\n", launched.run.run_id().c_str());
       (void)std::fflush(stdout);
