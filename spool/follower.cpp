@@ -152,6 +152,9 @@ void Follower::Impl::act_on_state() {
   if (m_done) {
     return;
   }
+  if (m_options.on_state) {
+    m_options.on_state(m_state);
+  }
   if (m_options.until && m_options.until(m_state)) {
     finish();
     return;
