@@ -1,7 +1,7 @@
 // chaperone/cli/watch_events.hpp: `watch --json` lines in the one event vocabulary (README
 // "Event stream": output / state / final), with the run's id on every line because one
-// stream carries many runs. Kept to these two functions so that the shared encoder
-// (spool/event.hpp, from `attach --json`) can replace their bodies.
+// stream carries many runs. The shared encoder
+// (spool/event.hpp, from `attach --json`) writes them.
 #pragma once
 
 #include <nlohmann/json.hpp>
