@@ -4,6 +4,7 @@
 #include "chaperone/cli/cli_context.hpp"
 #include "chaperone/cli/duration.hpp"
 #include "chaperone/cli/garbage.hpp"
+#include "chaperone/cli/workflow_options.hpp"
 #include "chaperone/client/launch.hpp"
 #include "spool/printable.hpp"
 #include "spool/run_id.hpp"
@@ -45,6 +46,7 @@ struct RunArgs {
   std::vector<std::string> ssh_options;
   std::string control_path;
   std::vector<std::string> program;
+  WorkflowArgs workflow;
 };
 
 std::filesystem::path absolute_from_cwd(const std::string& path) {
@@ -129,6 +131,7 @@ LaunchRequest make_request(const RunArgs& args, const CliContext& context) {
     request.base_env.emplace_back(*entry);
   }
   request.supervisor_path = default_supervisor_path();
+  request.workflow = workflow_config(args.workflow, context);
   return request;
 }
 
@@ -177,6 +180,7 @@ void add_launch_options(CLI::App* cmd, RunArgs* args) {
       ->allow_extra_args(false);
   cmd->add_option(
       "--control-path", args->control_path, "ssh ControlPath to reuse a master connection");
+  add_workflow_options(cmd, &args->workflow);
   cmd->add_option("program", args->program, "PROGRAM [ARGS...] (after --)");
 }
 

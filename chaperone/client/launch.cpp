@@ -131,6 +131,9 @@ nlohmann::json make_spec(const LaunchRequest& request, const std::string& run_id
       {"max_output",
        request.max_output == 0 ? nlohmann::json(nullptr) : nlohmann::json(request.max_output)},
       {"max_output_action", request.stop_on_max_output ? "stop" : "drop"}};
+  for (const auto& [key, value] : request.workflow.items()) {
+    config[key] = value;
+  }
   return {{"spec_version", 1},
           {"run_id", run_id},
           {"created", spool::format_utc(std::chrono::system_clock::now())},

@@ -35,6 +35,10 @@ struct LaunchRequest {
   bool record_env = false;               // store --env values in spec.json (else names only)
   std::vector<std::string> base_env;     // the caller's environment, "K=V"
   std::filesystem::path supervisor_path; // the chaperone-supervisor binary
+  // What the supervisor waits for before it starts the program (chaperone/supervisor/gate.hpp),
+  // merged into spec.config: locks [{name, mode}], slots [{name, count}], after [{run_id,
+  // ok}], lock_timeout_ms (null: forever; 0: --no-wait), on_exit (a /bin/sh command or null).
+  nlohmann::json workflow = nlohmann::json::object();
 };
 
 struct LaunchedRun {
