@@ -2,6 +2,7 @@
 #include "chaperone/cli/garbage.hpp"
 
 #include "chaperone/cli/duration.hpp"
+#include "chaperone/client/far_client.hpp"
 #include "spool/error.hpp"
 #include "spool/file_lock.hpp"
 #include "spool/reader_mark.hpp"
@@ -156,6 +157,18 @@ GcReport collect_garbage(const spool::SpoolRoot& root,
       say("pruned " + id);
       ++report.pruned;
       continue;
+    }
+    if (is_far_run(state)) {
+      // A durable remote run: its far twin goes first, now that the outcome is home. If the
+      // far host cannot be reached the local run is kept: it is the only record of where
+      // the far one is.
+      try {
+        say("far " + id + ": " + remove_far_run(run));
+      } catch (const std::exception& e) {
+        say("kept " + id + ": " + e.what());
+        ++report.skipped_busy;
+        continue;
+      }
     }
     std::filesystem::path hidden = root.path() / hidden_name(id);
     std::uint64_t bytes = tree_bytes(run.path());

@@ -3,8 +3,6 @@
 // is refused before anything runs.
 #include "tests/far/far_fixture.hpp"
 
-#include "chaperone/client/far_client.hpp"
-
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -87,11 +85,20 @@ TEST_CASE("far: a first run on a host without chaperone ships it and mirrors the
     }
   }
 
-  // What `gc` uses: the far run goes once its outcome is home, and only then.
-  chaperone::spool::RunDir run(spool.run_dir(id), id);
-  CHECK(chaperone::remove_far_run(run) == "removed");
-  CHECK_FALSE(std::filesystem::exists(far_dir));
-  CHECK(chaperone::remove_far_run(run) == "gone");
+  // gc removes the far runs with the local ones, now that their outcomes are home.
+  std::vector<std::string> far_dirs;
+  for (const std::string& each : spool.run_ids()) {
+    far_dirs.push_back(far_spool(user) + "/"
+                       + spool.state(each)["far"]["run_id"].get<std::string>());
+    CHECK(std::filesystem::exists(far_dirs.back()));
+  }
+  RunResult gc = run_chaperone(spool, {"gc"});
+  INFO("gc: " << gc.out << gc.err);
+  CHECK(gc.exit_code == 0);
+  CHECK(spool.run_ids().empty());
+  for (const std::string& dir : far_dirs) {
+    CHECK_FALSE(std::filesystem::exists(dir));
+  }
 }
 
 TEST_CASE("far: 20 concurrent first runs on one host all run, and the cache holds one clean "
