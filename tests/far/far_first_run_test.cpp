@@ -92,6 +92,14 @@ TEST_CASE("far: a first run on a host without chaperone ships it and mirrors the
                        + spool.state(each)["far"]["run_id"].get<std::string>());
     CHECK(std::filesystem::exists(far_dirs.back()));
   }
+  // A supervisor holds its run for the moment it takes to exit after the final state (gc
+  // then keeps the run as busy): wait for both to be gone.
+  for (const std::string& each : spool.run_ids()) {
+    pid_t supervisor = spool.state(each)["supervisor_pid"].get<pid_t>();
+    REQUIRE(wait_until(deadline_in(20s), "the local supervisor to exit", [&] {
+      return !process_running(supervisor);
+    }));
+  }
   RunResult gc = run_chaperone(spool, {"gc"});
   INFO("gc: " << gc.out << gc.err);
   CHECK(gc.exit_code == 0);
