@@ -1,8 +1,8 @@
 // chaperone/attach_session.cpp: following a run from the front end.
 #include "chaperone/cli/attach_session.hpp"
 
-#include "chaperone/supervisor/signal_name.hpp"
 #include "chaperone/client/signal_run.hpp"
+#include "chaperone/supervisor/signal_name.hpp"
 #include "spool/follower.hpp"
 
 #include <spdlog/logger.h>
