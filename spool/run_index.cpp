@@ -1,7 +1,9 @@
 // spool/run_index.cpp: append and read the summary index.
 #include "spool/run_index.hpp"
 
+#include "spool/host.hpp"
 #include "spool/io.hpp"
+#include "spool/shell_quote.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,22 +16,15 @@ namespace chaperone::spool {
 
 namespace {
 
-std::string display_command(const nlohmann::json& argv) {
-  std::string line;
-  if (!argv.is_array()) {
-    return line;
+// Seconds from start to end; a run not final yet counts up to now; null without a start.
+nlohmann::json duration_seconds(const RunState& state) {
+  std::optional<SystemTime> start = parse_utc(state.start_time);
+  std::optional<SystemTime> end = parse_utc(state.end_time);
+  if (!start || (!end && is_final(state.state))) {
+    return nullptr;
   }
-  for (const auto& word : argv) {
-    if (!line.empty()) {
-      line += ' ';
-    }
-    line += word.is_string() ? word.get<std::string>() : std::string("?");
-    if (line.size() > 200) {
-      line.resize(200);
-      break;
-    }
-  }
-  return line;
+  SystemTime until = end ? *end : std::chrono::system_clock::now();
+  return std::chrono::duration<double>(until - *start).count();
 }
 
 template <typename T> nlohmann::json or_null(const std::optional<T>& value) {
@@ -65,7 +60,11 @@ nlohmann::json summarize(const RunState& state) {
           {"end_time",
            state.end_time.empty() ? nlohmann::json(nullptr) : nlohmann::json(state.end_time)},
           {"error", state.error ? nlohmann::json(error) : nlohmann::json(nullptr)},
-          {"command", display_command(state.program.value("argv", nlohmann::json::array()))}};
+          {"command", shell_command_line(state.program.value("argv", nlohmann::json::array()))},
+          {"cwd", state.program.value("cwd", nlohmann::json(nullptr))},
+          {"target", state.target},
+          {"output", {{"stdout", state.stdout_bytes}, {"stderr", state.stderr_bytes}}},
+          {"duration", duration_seconds(state)}};
 }
 
 void append_to_index(const RunDir& run,

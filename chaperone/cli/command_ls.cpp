@@ -22,7 +22,9 @@ std::vector<nlohmann::json> collect_summaries(const spool::SpoolRoot& root) {
   for (spool::RunEntry& entry : spool::list_runs(root)) {
     spool::RunDir run(root.path() / entry.run_id, entry.run_id);
     auto indexed = index.find(entry.run_id);
+    // Lines written before the summary had "output" lack fields: read those runs afresh.
     if (indexed != index.end() && indexed->second.dir_inode == entry.dir_inode
+        && indexed->second.summary.contains("output")
         && spool::index_entry_current(run, indexed->second)) {
       rows.push_back(std::move(indexed->second.summary));
       continue;
@@ -50,11 +52,14 @@ void add_ls_command(CLI::App& app, CliContext& context) {
   cmd->add_flag("--json",
                 *json,
                 "Print a JSON array of summaries (run_id, state, exit_code, return_code, signal, "
-                "start_time, end_time, error, command); `status --json` has the full state");
+                "start_time, end_time, duration, error, command, cwd, target, output sizes, "
+                "run_dir); `status --json` has the full state");
   cmd->callback([json, &context] {
     std::vector<nlohmann::json> rows;
+    std::filesystem::path root_path;
     if (std::optional<spool::SpoolRoot> root = context.open_spool(false)) {
       rows = collect_summaries(*root);
+      root_path = root->path();
     }
     // Sort keys pulled out once: comparing through the JSON objects costs more than all the
     // reading.
@@ -78,6 +83,9 @@ void add_ls_command(CLI::App& app, CliContext& context) {
     }
     rows = std::move(sorted);
     if (*json) {
+      for (nlohmann::json& row : rows) {
+        row["run_dir"] = (root_path / text(row, "run_id")).string();
+      }
       nlohmann::json out = rows;
       (void)std::printf("%s\n",
                         out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());

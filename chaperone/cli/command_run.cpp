@@ -22,6 +22,7 @@ namespace {
 
 struct RunArgs {
   bool detach = false;
+  bool json = false;
   std::string name;
   std::string cwd;
   std::vector<std::string> env;
@@ -182,13 +183,26 @@ void add_run_command(CLI::App& app, CliContext& context) {
   auto args = std::make_shared<RunArgs>();
   CLI::App* cmd =
       app.add_subcommand("run", "Start PROGRAM under a detached supervisor and follow it");
-  cmd->add_flag("-d,--detach", args->detach, "Print the run id and return at once");
+  CLI::Option* detach =
+      cmd->add_flag("-d,--detach", args->detach, "Print the run id and return at once");
+  cmd->add_flag("--json", args->json, "With -d: print {\"id\", \"name\", \"run_dir\"} as JSON")
+      ->needs(detach);
   add_launch_options(cmd, args.get());
   cmd->callback([args, &context] {
     LaunchRequest request = make_request(*args, context);
     std::optional<spool::SpoolRoot> root = context.open_spool(true);
     LaunchedRun launched = launch_run(*root, request);
     context.log->info("run {} supervisor pid={}", launched.run.run_id(), launched.supervisor_pid);
+    if (args->detach && args->json) {
+      nlohmann::json out{
+          {"id", launched.run.run_id()},
+          {"name", args->name.empty() ? nlohmann::json(nullptr) : nlohmann::json(args->name)},
+          {"run_dir", launched.run.path().string()}};
+      (void)std::printf("%s\n", out.dump().c_str());
+      (void)std::fflush(stdout);
+      context.exit_code = 0;
+      return;
+    }
     if (args->detach) {
       (void)std::printf("%s\n", launched.run.run_id().c_str());
       (void)std::fflush(stdout);

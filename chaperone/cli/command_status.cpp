@@ -15,16 +15,18 @@ void add_status_command(CLI::App& app, CliContext& context) {
     bool json = false;
   };
   auto args = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("status", "Print a run's state (--json: state.json as is)");
+  CLI::App* cmd =
+      app.add_subcommand("status", "Print a run's state (--json: state.json as is, plus run_dir)");
   cmd->add_option("run", args->run, "Run id, name or unique id prefix")->required();
   cmd->add_flag("--json", args->json, "Print the state as JSON");
   cmd->callback([args, &context] {
     spool::RunDir run = context.find_run(args->run);
     spool::RunState state = run.read_state_resolving_lost();
     if (args->json) {
-      (void)std::printf(
-          "%s\n",
-          state.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      nlohmann::json out = state.to_json();
+      out["run_dir"] = run.path().string();
+      (void)std::printf("%s\n",
+                        out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       context.exit_code = 0;
       return;
     }
