@@ -2,17 +2,21 @@
 #include "chaperone/cli/attach_session.hpp"
 #include "chaperone/cli/byte_size.hpp"
 #include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/cli_error.hpp"
 #include "chaperone/cli/duration.hpp"
 #include "chaperone/client/launch.hpp"
+#include "cmdbuild/systemd_scope.hpp"
 #include "spool/printable.hpp"
 #include "spool/run_id.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/logger.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 
@@ -23,6 +27,7 @@ namespace {
 struct RunArgs {
   bool detach = false;
   bool json = false;
+  bool systemd_scope = false;
   std::string name;
   std::string cwd;
   std::vector<std::string> env;
@@ -177,6 +182,30 @@ void add_launch_options(CLI::App* cmd, RunArgs* args) {
   cmd->add_option("program", args->program, "PROGRAM [ARGS...] (after --)");
 }
 
+// `systemd-run --scope` in front of the supervisor, or a CliError ("no_systemd") when systemd
+// is not the init here: the check sd_booted(3) makes.
+std::vector<std::string> systemd_scope_wrapper() {
+  struct stat st {};
+  if (::stat("/run/systemd/system", &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw CliError("no_systemd",
+                   "--systemd-scope: systemd is not running as PID 1 here (no "
+                   "/run/systemd/system), so there is no unit cgroup to leave; run without it");
+  }
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  for (size_t start = 0; start <= dirs.size();) {
+    size_t end = dirs.find(':', start);
+    end = end == std::string::npos ? dirs.size() : end;
+    std::filesystem::path candidate =
+        std::filesystem::path(dirs.substr(start, end - start)) / "systemd-run";
+    if (candidate.is_absolute() && ::access(candidate.c_str(), X_OK) == 0) {
+      return cmdbuild::systemd_scope_argv(candidate.string(), ::geteuid() == 0);
+    }
+    start = end + 1;
+  }
+  throw CliError("no_systemd", "--systemd-scope: systemd-run not found in PATH");
+}
+
 } // namespace
 
 void add_run_command(CLI::App& app, CliContext& context) {
@@ -187,9 +216,18 @@ void add_run_command(CLI::App& app, CliContext& context) {
       cmd->add_flag("-d,--detach", args->detach, "Print the run id and return at once");
   cmd->add_flag("--json", args->json, "With -d: print {\"id\", \"name\", \"run_dir\"} as JSON")
       ->needs(detach);
+  cmd->add_flag("--systemd-scope",
+                args->systemd_scope,
+                "Start the supervisor in a transient systemd scope of its own (systemd-run "
+                "--scope; --user unless root), so that stopping the unit or session it was "
+                "started from does not kill the run");
   add_launch_options(cmd, args.get());
   cmd->callback([args, &context] {
     LaunchRequest request = make_request(*args, context);
+    if (args->systemd_scope) {
+      request.supervisor_wrapper = systemd_scope_wrapper();
+      context.log->info("supervisor started through {}", request.supervisor_wrapper.front());
+    }
     std::optional<spool::SpoolRoot> root = context.open_spool(true);
     LaunchedRun launched = launch_run(*root, request);
     context.log->info("run {} supervisor pid={}", launched.run.run_id(), launched.supervisor_pid);

@@ -213,6 +213,7 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
   options.run_dir = run.path();
 
   SpawnRequest spawn;
+  spawn.argv = request.supervisor_wrapper;
   spawn.argv.push_back(request.supervisor_path.string());
   std::vector<std::string> args = supervisor_args(options);
   spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());

@@ -27,6 +27,9 @@ struct LaunchRequest {
   bool record_env = false;               // store --env values in spec.json (else names only)
   std::vector<std::string> base_env;     // the caller's environment, "K=V"
   std::filesystem::path supervisor_path; // the chaperone-supervisor binary
+  // Started in front of the supervisor, which it must exec in place (e.g. systemd-run
+  // --scope ... --); its first word is an absolute path. Empty: the supervisor directly.
+  std::vector<std::string> supervisor_wrapper;
 };
 
 struct LaunchedRun {
