@@ -45,7 +45,7 @@ void add_complete_command(CLI::App& app, CliContext& context) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("__complete", "Words for shell completion");
   cmd->group(""); // hidden from --help: an interface for the completion scripts only
-  cmd->add_option("what", args->what, "commands, options, runs or signals")->required();
+  cmd->add_option("what", args->what, "commands, options, positionals, runs or signals")->required();
   cmd->add_option("command", args->command, "the command whose options are wanted");
   cmd->callback([args, &app, &context] {
     context.exit_code = 0;
@@ -67,6 +67,17 @@ void add_complete_command(CLI::App& app, CliContext& context) {
         }
       }
       print_options(*target);
+    } else if (args->what == "positionals") {
+      // Names of the command's positional arguments: "run"/"runs" take run ids.
+      for (const CLI::App* sub : app.get_subcommands({})) {
+        if (sub->get_name() == args->command) {
+          for (const CLI::Option* option : sub->get_options()) {
+            if (option->get_positional()) {
+              (void)std::printf("%s\n", option->get_name(true, false).c_str());
+            }
+          }
+        }
+      }
     } else if (args->what == "runs") {
       // Names are run ids, so ids cover both. No spool yet: no runs, and nothing created.
       if (std::optional<spool::SpoolRoot> root = context.open_spool(false)) {
@@ -82,7 +93,7 @@ void add_complete_command(CLI::App& app, CliContext& context) {
         }
       }
     } else {
-      throw std::invalid_argument("__complete: expected commands, options, runs or signals");
+      throw std::invalid_argument("__complete: expected commands, options, positionals, runs or signals");
     }
   });
 }
