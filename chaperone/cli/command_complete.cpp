@@ -45,7 +45,8 @@ void add_complete_command(CLI::App& app, CliContext& context) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("__complete", "Words for shell completion");
   cmd->group(""); // hidden from --help: an interface for the completion scripts only
-  cmd->add_option("what", args->what, "commands, options, positionals, runs or signals")->required();
+  cmd->add_option("what", args->what, "commands, options, positionals, runs or signals")
+      ->required();
   cmd->add_option("command", args->command, "the command whose options are wanted");
   cmd->callback([args, &app, &context] {
     context.exit_code = 0;
@@ -93,7 +94,8 @@ void add_complete_command(CLI::App& app, CliContext& context) {
         }
       }
     } else {
-      throw std::invalid_argument("__complete: expected commands, options, positionals, runs or signals");
+      throw std::invalid_argument(
+          "__complete: expected commands, options, positionals, runs or signals");
     }
   });
 }

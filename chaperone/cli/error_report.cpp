@@ -173,14 +173,18 @@ std::string explain_parse_error(
   }
   std::string where = sub != nullptr ? "chaperone " + sub->get_name() : std::string("chaperone");
   std::string help = " (see " + where + " --help)";
-  if (dynamic_cast<const CLI::ExtrasError*>(&error) == nullptr) {
-    if (sub == nullptr && dynamic_cast<const CLI::RequiredError*>(&error) != nullptr) {
-      return "no command given" + help;
-    }
-    return error.what() + help;
-  }
   // CLI11 lists the extras in reverse; take them in the order they were typed.
   std::vector<std::string> extras = app.remaining(true);
+  if (dynamic_cast<const CLI::ExtrasError*>(&error) == nullptr) {
+    if (sub == nullptr && dynamic_cast<const CLI::RequiredError*>(&error) != nullptr) {
+      if (extras.empty()) {
+        return "no command given" + help;
+      }
+      // `chaperone --no-such-option`: CLI11 only says that a command is required.
+    } else {
+      return error.what() + help;
+    }
+  }
   std::string message =
       std::string("unexpected argument") + (extras.size() > 1 ? "s" : "") + " to " + where + ":";
   for (const std::string& extra : extras) {

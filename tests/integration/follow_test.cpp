@@ -166,6 +166,9 @@ TEST_CASE("status --json and ls --json print JSON that outside tools can parse",
   CHECK(st["run_id"] == "older");
   CHECK(st["state"] == "exited");
   CHECK(st["exit_code"] == 2);
+  // state.json as is, plus the run's directory (issue 14).
+  CHECK(st["run_dir"] == spool.run_dir("older").string());
+  st.erase("run_dir");
   CHECK(st == spool.state("older"));
 
   RunResult ls = run_chaperone(spool, {"ls", "--json"});
