@@ -45,6 +45,12 @@ spool::RunDir CliContext::find_run(const std::string& text) const {
     return spool::find_run(*root, text);
   } catch (const std::runtime_error& e) {
     // Tell the two refusals a script branches on from the rest by the facts, not the text.
+    // Something at the exact name that is no run dir (a planted symlink) is neither.
+    std::error_code ignored;
+    if (std::filesystem::symlink_status(root->path() / text, ignored).type()
+        != std::filesystem::file_type::not_found) {
+      throw;
+    }
     std::vector<std::string> ids = spool::list_run_ids(*root);
     auto matches = std::count_if(ids.begin(), ids.end(), [&](const std::string& id) {
       return id.compare(0, text.size(), text) == 0;
