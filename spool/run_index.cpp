@@ -16,17 +16,6 @@ namespace chaperone::spool {
 
 namespace {
 
-// Seconds from start to end; a run not final yet counts up to now; null without a start.
-nlohmann::json duration_seconds(const RunState& state) {
-  std::optional<SystemTime> start = parse_utc(state.start_time);
-  std::optional<SystemTime> end = parse_utc(state.end_time);
-  if (!start || (!end && is_final(state.state))) {
-    return nullptr;
-  }
-  SystemTime until = end ? *end : std::chrono::system_clock::now();
-  return std::chrono::duration<double>(until - *start).count();
-}
-
 template <typename T> nlohmann::json or_null(const std::optional<T>& value) {
   return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
@@ -43,6 +32,24 @@ bool index_entry_current(const RunDir& run, const IndexedRun& indexed) {
          && static_cast<std::uint64_t>(st.st_size) == indexed.state_size
          && mtime_ns(st) == indexed.state_mtime_ns;
 }
+
+namespace {
+
+// Seconds from start to end (to now while the run lives), or null before it started.
+nlohmann::json duration_seconds(const RunState& state) {
+  auto start = parse_utc(state.start_time);
+  if (!start) {
+    return nullptr;
+  }
+  auto end = parse_utc(state.end_time);
+  if (!end && is_final(state.state)) {
+    return nullptr;
+  }
+  SystemTime until = end ? *end : std::chrono::system_clock::now();
+  return std::chrono::duration<double>(until - *start).count();
+}
+
+} // namespace
 
 nlohmann::json summarize(const RunState& state) {
   std::string error = state.error.value_or("");
@@ -61,10 +68,11 @@ nlohmann::json summarize(const RunState& state) {
            state.end_time.empty() ? nlohmann::json(nullptr) : nlohmann::json(state.end_time)},
           {"error", state.error ? nlohmann::json(error) : nlohmann::json(nullptr)},
           {"command", shell_command_line(state.program.value("argv", nlohmann::json::array()))},
-          {"cwd", state.program.value("cwd", nlohmann::json(nullptr))},
           {"target", state.target},
+          {"cwd", state.program.value("cwd", nlohmann::json(nullptr))},
           {"output", {{"stdout", state.stdout_bytes}, {"stderr", state.stderr_bytes}}},
-          {"duration", duration_seconds(state)}};
+          {"duration_s", duration_seconds(state)},
+          {"waiting_for", state.extra.value("waiting_for", nlohmann::json(nullptr))}};
 }
 
 void append_to_index(const RunDir& run,

@@ -4,6 +4,8 @@
 #include "chaperone/cli/cli_context.hpp"
 #include "chaperone/cli/cli_error.hpp"
 #include "chaperone/cli/duration.hpp"
+#include "chaperone/cli/garbage.hpp"
+#include "chaperone/cli/workflow_options.hpp"
 #include "chaperone/client/launch.hpp"
 #include "cmdbuild/systemd_scope.hpp"
 #include "spool/printable.hpp"
@@ -28,6 +30,8 @@ struct RunArgs {
   bool detach = false;
   bool json = false;
   bool systemd_scope = false;
+  bool attach_existing = false;
+  bool replace = false;
   std::string name;
   std::string cwd;
   std::vector<std::string> env;
@@ -47,6 +51,7 @@ struct RunArgs {
   std::vector<std::string> ssh_options;
   std::string control_path;
   std::vector<std::string> program;
+  WorkflowArgs workflow;
 };
 
 std::filesystem::path absolute_from_cwd(const std::string& path) {
@@ -131,6 +136,7 @@ LaunchRequest make_request(const RunArgs& args, const CliContext& context) {
     request.base_env.emplace_back(*entry);
   }
   request.supervisor_path = default_supervisor_path();
+  request.workflow = workflow_config(args.workflow, context);
   return request;
 }
 
@@ -179,6 +185,7 @@ void add_launch_options(CLI::App* cmd, RunArgs* args) {
       ->allow_extra_args(false);
   cmd->add_option(
       "--control-path", args->control_path, "ssh ControlPath to reuse a master connection");
+  add_workflow_options(cmd, &args->workflow);
   cmd->add_option("program", args->program, "PROGRAM [ARGS...] (after --)");
 }
 
@@ -221,16 +228,43 @@ void add_run_command(CLI::App& app, CliContext& context) {
                 "Start the supervisor in a transient systemd scope of its own (systemd-run "
                 "--scope; --user unless root), so that stopping the unit or session it was "
                 "started from does not kill the run");
+  CLI::Option* attach_existing =
+      cmd->add_flag("--attach-existing",
+                    args->attach_existing,
+                    "With --name: if run NAME exists, attach to it (a final one replays its "
+                    "output and exit code) instead of failing; else start it. Atomic: racing "
+                    "callers get one run");
+  cmd->add_flag("--replace",
+                args->replace,
+                "With --name: if run NAME has ended, keep it as NAME@<end time> and start anew")
+      ->excludes(attach_existing);
   add_launch_options(cmd, args.get());
   cmd->callback([args, &context] {
     LaunchRequest request = make_request(*args, context);
+    if ((args->attach_existing || args->replace) && args->name.empty()) {
+      throw std::invalid_argument(std::string(args->replace ? "--replace" : "--attach-existing")
+                                  + " needs --name");
+    }
+    request.if_exists = args->attach_existing ? IfExists::attach
+                        : args->replace       ? IfExists::replace
+                                              : IfExists::fail;
     if (args->systemd_scope) {
       request.supervisor_wrapper = systemd_scope_wrapper();
       context.log->info("supervisor started through {}", request.supervisor_wrapper.front());
     }
     std::optional<spool::SpoolRoot> root = context.open_spool(true);
     LaunchedRun launched = launch_run(*root, request);
-    context.log->info("run {} supervisor pid={}", launched.run.run_id(), launched.supervisor_pid);
+    if (launched.existing) {
+      context.log->info("run {} exists: attaching", launched.run.run_id());
+    } else {
+      context.log->info("run {} supervisor pid={}", launched.run.run_id(), launched.supervisor_pid);
+    }
+    if (!launched.replaced.empty()) {
+      context.log->info("earlier run kept as {}", launched.replaced);
+    }
+    apply_retention(*root, std::getenv("CHAPERONE_RETENTION"), [&](const std::string& line) {
+      context.log->warn("{}", line);
+    });
     if (args->detach && args->json) {
       nlohmann::json out{
           {"id", launched.run.run_id()},

@@ -59,6 +59,9 @@ int main(int argc, char** argv) try {
   chaperone::add_ls_command(app, context);
   chaperone::add_kill_command(app, context);
   chaperone::add_cmd_command(app, context);
+  chaperone::add_gc_command(app, context);
+  chaperone::add_watch_command(app, context);
+  chaperone::add_show_command(app, context);
   chaperone::add_complete_command(app, context);
   app.footer(chaperone::main_help_footer());
   const char* spool_help = "Spool root (default: $CHAPERONE_SPOOL, else "

@@ -85,8 +85,8 @@ TEST_CASE("ls --json gives cwd, target, output sizes, duration and run_dir, also
     CHECK(row.value("cwd", "") == "/tmp");
     CHECK(row["target"] == nlohmann::json{{"mode", "local"}});
     CHECK(row["output"] == nlohmann::json{{"stdout", 3}, {"stderr", 2}});
-    REQUIRE(row["duration"].is_number());
-    CHECK(row["duration"].get<double>() >= 0);
+    REQUIRE(row["duration_s"].is_number());
+    CHECK(row["duration_s"].get<double>() >= 0);
     CHECK(row.value("run_dir", "") == spool.run_dir("l1").string());
   }
   CHECK(std::filesystem::exists(spool.root() / ".index.jsonl"));
