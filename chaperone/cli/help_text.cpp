@@ -16,6 +16,7 @@ const char* const k_program_exit_codes =
     "  N        the program exited with N\n"
     "  128+N    the program was killed by signal N\n"
     "  124      --timeout expired\n"
+    "  75       the program never ran (state skipped: --after-ok, --no-wait, --lock-timeout)\n"
     "  125      chaperone failed: bad usage, no such run, spool error, or the run is lost\n"
     "  126/127  the program is not executable / was not found\n"
     "  129/141  this front end detached (SIGHUP / stdout closed); the run goes on\n"
@@ -56,7 +57,7 @@ std::string command_help_footer(const std::string& command) {
   }
   if (command == "wait") {
     return "Exit codes:\n"
-           "  0        every run ended with 0\n"
+           "  0        every run ended with 0 (--any: the first to end did)\n"
            "  N        the first non-zero code of the runs, in argument order (see "
            "`chaperone run --help`)\n"
            "  125      chaperone failed: bad usage, no such run, spool error, a run is lost\n\n"
