@@ -9,6 +9,8 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace chaperone::spool {
 
@@ -70,9 +72,11 @@ struct NewRun {
 // stderr, lock held), then renames it into place with RENAME_NOREPLACE, so readers never see
 // a half-made run and two runs never share an id. Throws std::system_error with EEXIST
 // ("run ID already exists") on a clash, or naming the failing call; nothing is left behind.
+// `extra_files` (name, content) are created 0600 in the run before it is published.
 NewRun create_run(const SpoolRoot& root,
                   const std::string& run_id,
                   const nlohmann::json& spec,
-                  const RunState& initial_state);
+                  const RunState& initial_state,
+                  const std::vector<std::pair<std::string, std::string>>& extra_files = {});
 
 } // namespace chaperone::spool

@@ -1,6 +1,7 @@
 // chaperone/command_ls.cpp: `chaperone ls [--json]` - all runs, newest first.
 #include "chaperone/cli/cli_context.hpp"
 #include "chaperone/cli/run_summary.hpp"
+#include "chaperone/client/callback_files.hpp"
 #include "spool/run_index.hpp"
 #include "spool/run_list.hpp"
 
@@ -55,6 +56,8 @@ void add_ls_command(CLI::App& app, CliContext& context) {
     std::vector<nlohmann::json> rows;
     if (std::optional<spool::SpoolRoot> root = context.open_spool(false)) {
       rows = collect_summaries(*root);
+      // One readdir of <root>/.callbacks: runs whose callbacks a killed sender left undelivered.
+      ensure_callback_senders(root->path(), default_callback_sender_path());
     }
     // Sort keys pulled out once: comparing through the JSON objects costs more than all the
     // reading.
