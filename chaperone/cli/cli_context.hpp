@@ -30,9 +30,7 @@ struct CliContext {
   // root yet, returns nullopt (there are no runs).
   std::optional<spool::SpoolRoot> open_spool(bool create) const;
   // Resolves a run by id, name or unique prefix; throws std::runtime_error otherwise.
-  // Also restarts the run's callback sender if it has undelivered callbacks and none runs.
   spool::RunDir find_run(const std::string& text) const;
-  void restart_callback_sender(const spool::RunDir& run, const std::filesystem::path& root) const;
 };
 
 // Each adds one subcommand; its callback sets context.exit_code.
@@ -45,5 +43,8 @@ void add_ls_command(CLI::App& app, CliContext& context);
 void add_kill_command(CLI::App& app, CliContext& context);
 void add_cmd_command(CLI::App& app, CliContext& context);
 void add_agent_command(CLI::App& app, CliContext& context);
+void add_gc_command(CLI::App& app, CliContext& context);
+void add_show_command(CLI::App& app, CliContext& context);
+void add_watch_command(CLI::App& app, CliContext& context);
 
 } // namespace chaperone
