@@ -1,7 +1,10 @@
 // chaperone/cli_context.cpp: spool location and run lookup for the CLI.
 #include "chaperone/cli/cli_context.hpp"
 
+#include "chaperone/client/callback_files.hpp"
 #include "spool/run_list.hpp"
+
+#include <spdlog/logger.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -28,7 +31,19 @@ spool::RunDir CliContext::find_run(const std::string& text) const {
   if (!root) {
     throw std::runtime_error("no such run: " + text + " (the spool is empty)");
   }
-  return spool::find_run(*root, text);
+  spool::RunDir run = spool::find_run(*root, text);
+  restart_callback_sender(run, root->path());
+  return run;
+}
+
+void CliContext::restart_callback_sender(const spool::RunDir& run,
+                                         const std::filesystem::path& root) const {
+  // Callbacks survive a killed sender: whoever looks at the run next restarts it (README
+  // "For schedulers"). A failure here must not fail the command that looks.
+  std::string problem = ensure_callback_sender(run, root, default_callback_sender_path());
+  if (!problem.empty() && log) {
+    log->warn("{}", problem);
+  }
 }
 
 } // namespace chaperone
