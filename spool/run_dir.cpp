@@ -148,7 +148,8 @@ RunState RunDir::read_state_resolving_lost() const {
 StagedRun stage_run(const SpoolRoot& root,
                     const std::string& run_id,
                     const nlohmann::json& spec,
-                    const RunState& initial_state) {
+                    const RunState& initial_state,
+                    const std::vector<std::pair<std::string, std::string>>& extra_files) {
   std::string temp_template = (root.path() / ("." + run_id + ".XXXXXX")).string();
   if (::mkdtemp(temp_template.data()) == nullptr) {
     throw_errno("mkdtemp " + temp_template);
@@ -165,6 +166,11 @@ StagedRun stage_run(const SpoolRoot& root,
       if (int rc = ::posix_fallocate(reserve.get(), 0, k_reserve_bytes); rc != 0) {
         throw_error_code(rc, "fallocate " + staged.file(k_reserve_file).string());
       }
+    }
+    for (const auto& [name, content] : extra_files) {
+      Fd file = open_or_throw(staged.file(name.c_str()), O_WRONLY | O_CREAT | O_EXCL, 0600);
+      write_all(file.get(), content, "write " + staged.file(name.c_str()).string());
+      fsync_or_throw(file.get(), "fsync " + staged.file(name.c_str()).string());
     }
     FileLock lock = FileLock::try_exclusive(staged.file(k_lock_file));
     if (!lock.held()) {
@@ -203,8 +209,9 @@ void discard_staged_run(const StagedRun& staged) noexcept {
 NewRun create_run(const SpoolRoot& root,
                   const std::string& run_id,
                   const nlohmann::json& spec,
-                  const RunState& initial_state) {
-  StagedRun staged = stage_run(root, run_id, spec, initial_state);
+                  const RunState& initial_state,
+                  const std::vector<std::pair<std::string, std::string>>& extra_files) {
+  StagedRun staged = stage_run(root, run_id, spec, initial_state, extra_files);
   try {
     if (!publish_run(staged)) {
       throw std::system_error(std::make_error_code(std::errc::file_exists),

@@ -9,6 +9,8 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace chaperone::spool {
 
@@ -75,10 +77,13 @@ struct StagedRun {
 
 // Builds a run in a hidden temp dir (spec.json, state.json, empty stdout and stderr, lock
 // held). Throws std::system_error naming the failing call; nothing is left behind.
+// `extra_files` (name, content) are created 0600 (and fsynced) in the run before it is
+// published, so a reader never sees the run without them.
 StagedRun stage_run(const SpoolRoot& root,
                     const std::string& run_id,
                     const nlohmann::json& spec,
-                    const RunState& initial_state);
+                    const RunState& initial_state,
+                    const std::vector<std::pair<std::string, std::string>>& extra_files = {});
 
 // Renames a staged run into place with RENAME_NOREPLACE, so readers never see a half-made
 // run and two runs never share an id. Returns false (the staged dir is left for the caller
@@ -93,6 +98,7 @@ void discard_staged_run(const StagedRun& staged) noexcept;
 NewRun create_run(const SpoolRoot& root,
                   const std::string& run_id,
                   const nlohmann::json& spec,
-                  const RunState& initial_state);
+                  const RunState& initial_state,
+                  const std::vector<std::pair<std::string, std::string>>& extra_files = {});
 
 } // namespace chaperone::spool

@@ -2,9 +2,12 @@
 #include "chaperone/cli/cli_context.hpp"
 
 #include "chaperone/cli/cli_error.hpp"
+#include "chaperone/client/callback_files.hpp"
 #include "spool/printable.hpp"
 #include "spool/run_id.hpp"
 #include "spool/run_list.hpp"
+
+#include <spdlog/logger.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -41,8 +44,9 @@ spool::RunDir CliContext::find_run(const std::string& text) const {
   if (!root) {
     throw CliError("no_such_run", "no such run: " + text + " (the spool is empty)");
   }
+  std::optional<spool::RunDir> run;
   try {
-    return spool::find_run(*root, text);
+    run = spool::find_run(*root, text);
   } catch (const std::runtime_error& e) {
     // Tell the two refusals a script branches on from the rest by the facts, not the text.
     // Something at the exact name that is no run dir (a planted symlink) is neither.
@@ -62,6 +66,18 @@ spool::RunDir CliContext::find_run(const std::string& text) const {
       throw CliError("ambiguous", e.what());
     }
     throw;
+  }
+  restart_callback_sender(*run, root->path());
+  return *run;
+}
+
+void CliContext::restart_callback_sender(const spool::RunDir& run,
+                                         const std::filesystem::path& root) const {
+  // Callbacks survive a killed sender: whoever looks at the run next restarts it (README
+  // "For schedulers"). A failure here must not fail the command that looks.
+  std::string problem = ensure_callback_sender(run, root, default_callback_sender_path());
+  if (!problem.empty() && log) {
+    log->warn("{}", problem);
   }
 }
 

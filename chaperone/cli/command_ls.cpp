@@ -2,6 +2,7 @@
 #include "chaperone/cli/cli_context.hpp"
 #include "chaperone/cli/run_filter.hpp"
 #include "chaperone/cli/run_summary.hpp"
+#include "chaperone/client/callback_files.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/logger.h>
@@ -60,6 +61,8 @@ void add_ls_command(CLI::App& app, CliContext& context) {
     std::filesystem::path root_path;
     if (std::optional<spool::SpoolRoot> root = context.open_spool(false)) {
       root_path = root->path();
+      // One readdir of <root>/.callbacks: runs whose callbacks a killed sender left undelivered.
+      ensure_callback_senders(root->path(), default_callback_sender_path());
       for (nlohmann::json& row : collect_rows(*root)) {
         if (args->limit >= 0 && static_cast<int>(rows.size()) >= args->limit) {
           break;

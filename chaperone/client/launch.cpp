@@ -83,10 +83,12 @@ void validate_local(const LaunchRequest& request) {
       throw std::invalid_argument("--cwd " + cwd + ": not a directory");
     }
   }
-  try {
-    spool::open_or_throw(request.stdin_path, O_RDONLY);
-  } catch (const std::system_error& e) {
-    throw std::invalid_argument(std::string("--stdin: ") + e.what());
+  if (!request.stdin_data) {
+    try {
+      spool::open_or_throw(request.stdin_path, O_RDONLY);
+    } catch (const std::system_error& e) {
+      throw std::invalid_argument(std::string("--stdin: ") + e.what());
+    }
   }
   for (const auto& [name, value] : request.program.env) {
     if (name.empty() || name.find('=') != std::string::npos || name.find('\0') != std::string::npos
@@ -157,7 +159,13 @@ bool start_supervisor(const spool::SpoolRoot& root,
   initial.program = {{"argv", spec["program"]["argv"]}, {"cwd", request.program.cwd}};
   initial.target = spec["target"];
   initial.boot_id = spool::boot_id();
-  spool::StagedRun staged = spool::stage_run(root, run_id, spec, initial);
+  std::vector<std::pair<std::string, std::string>> files = request.extra_files;
+  if (request.stdin_data) {
+    options.stdin_path = (root.path() / run_id / k_stdin_data_file).string();
+    spec["program"]["stdin"] = options.stdin_path;
+    files.emplace_back(k_stdin_data_file, *request.stdin_data);
+  }
+  spool::StagedRun staged = spool::stage_run(root, run_id, spec, initial, files);
   options.run_dir = staged.dir.path();
   // The supervisor reads this pipe to EOF before it touches the run: it then knows that the
   // rename below has happened (or never will).
