@@ -33,12 +33,27 @@ deb=$("$src/scripts/package" "$build" "$scratch" 2>"$scratch/package.log") \
   || fail "scripts/package: $(tail -5 "$scratch/package.log")"
 arch=$(dpkg --print-architecture)
 [[ $(basename "$deb") == chaperone_*_"$arch".deb ]] || fail "package named $(basename "$deb")"
-[[ -z $(dpkg-deb -f "$deb" Depends) ]] || fail "Depends: $(dpkg-deb -f "$deb" Depends)"
+# Depends: nothing for the static binaries; the callback sender's shared libraries (libcurl),
+# each a package installed here, so that apt-get needs no network.
+depends=$(dpkg-deb -f "$deb" Depends)
+[[ $depends == *libcurl* ]] || fail "Depends lacks chaperone-callback's libcurl: '$depends'"
+while read -r package; do
+  dpkg-query -W -f='${Status}' "$package" | grep -q 'install ok installed' \
+    || fail "Depends names $package, which is not installed"
+done < <(tr ',' '\n' <<<"$depends" | awk '{print $1}')
+mkdir "$scratch/unpacked"
+dpkg-deb -x "$deb" "$scratch/unpacked"
+for static in chaperone chaperone-supervisor; do
+  if objdump -p "$scratch/unpacked/usr/bin/$static" | grep -q NEEDED; then
+    fail "$static in the package is not static"
+  fi
+done
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$scratch/entries"
 grep -v '/$' "$scratch/entries" >"$scratch/files"
 # Directories that are chaperone's own (not /usr/bin and the like) must go too.
 grep '/$' "$scratch/entries" | grep chaperone >"$scratch/own_dirs"
-for want in /usr/bin/chaperone /usr/bin/chaperone-supervisor /usr/share/man/man1/chaperone.1.gz \
+for want in /usr/bin/chaperone /usr/bin/chaperone-supervisor /usr/bin/chaperone-callback \
+  /usr/share/man/man1/chaperone.1.gz \
   /usr/share/bash-completion/completions/chaperone /usr/share/zsh/vendor-completions/_chaperone \
   /usr/share/fish/vendor_completions.d/chaperone.fish; do
   grep -qx "$want" "$scratch/files" || fail "$want is not in the package"
