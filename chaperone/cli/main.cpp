@@ -1,6 +1,7 @@
 // chaperone/main.cpp: the command line. Parses, dispatches, and turns every error into one
 // line on stderr and exit code 125 (DESIGN.md "Exit codes of the CLI").
 #include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/empty_values.hpp"
 #include "chaperone/supervisor/logging.hpp"
 #include "spool/printable.hpp"
 #include "spool/state.hpp"
@@ -57,6 +58,7 @@ int main(int argc, char** argv) try {
   chaperone::add_ls_command(app, context);
   chaperone::add_kill_command(app, context);
   chaperone::add_cmd_command(app, context);
+  chaperone::refuse_empty_values(app);
 
   try {
     // `run` and `cmd` take the program after the first `--` verbatim.

@@ -1,0 +1,82 @@
+// tests/integration/defects_test.cpp: regression tests for the defects of issue 9, each named
+// for the defect and checked against the binary that had it.
+#include "tests/integration/common.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+
+using namespace chaperone::test;
+
+namespace {
+
+// Runs `args` and checks a refusal: 125, no stdout, one "chaperone: ..." line holding
+// `needle`, and the spool listing unchanged (nothing created).
+void check_refused(const TempSpool& spool,
+                   const std::vector<std::string>& args,
+                   const std::string& needle) {
+  std::vector<std::string> before = spool.listing();
+  RunResult r = run_chaperone(spool, args, within(20s));
+  std::string shown;
+  for (const std::string& arg : args) {
+    shown += " [" + arg + "]";
+  }
+  INFO("chaperone" << shown << "\nstderr: " << r.err);
+  CHECK(r.exit_code == 125);
+  CHECK(r.out.empty());
+  CHECK(r.err_lines().size() == 1);
+  CHECK(r.err.rfind("chaperone: ", 0) == 0);
+  CHECK(r.err.find(needle) != std::string::npos);
+  CHECK(spool.listing() == before);
+}
+
+} // namespace
+
+TEST_CASE("an empty option value is refused, not taken for an option not given",
+          "[integration][regression][empty-value]") {
+  // `--host ''` used to run locally, `--sudo-user ''` without sudo, `--mode ''` as if not
+  // given: a script with an unset variable ran on the wrong machine or as the wrong user.
+  TempSpool spool;
+  const std::vector<std::string> launch_options{"--host",
+                                                "--sudo-user",
+                                                "--mode",
+                                                "--login",
+                                                "--port",
+                                                "--identity",
+                                                "-i",
+                                                "--control-path",
+                                                "--ssh-option",
+                                                "-o",
+                                                "--name",
+                                                "--cwd",
+                                                "--stdin",
+                                                "--timeout",
+                                                "--kill-after",
+                                                "--max-output",
+                                                "--max-output-action",
+                                                "--env"};
+  for (const char* command : {"run", "cmd"}) {
+    for (const std::string& option : launch_options) {
+      std::string name = option == "-i" ? "--identity" : option == "-o" ? "--ssh-option" : option;
+      check_refused(spool, {command, option, "", "--", "true"}, name + ": empty value");
+      // The same through --opt= (which CLI11 reads as a missing value).
+      if (option.rfind("--", 0) == 0) {
+        check_refused(spool, {command, option + "=", "--", "true"}, name);
+      }
+    }
+    check_refused(spool, {command, "--host", "", "--sudo-user", "root", "--", "true"}, "--host");
+    check_refused(spool, {command, "--env", "A=1", "--env", "", "--", "true"}, "--env");
+  }
+  check_refused(spool, {"run", "-d", "--host", "", "--", "true"}, "--host: empty value");
+  check_refused(spool, {"kill", "-s", "", "some-run"}, "--signal: empty value");
+  check_refused(spool, {"kill", "--grace", "", "some-run"}, "--grace: empty value");
+  check_refused(spool, {"tail", "--stream", "", "some-run"}, "--stream: empty value");
+  check_refused(spool, {"tail", "-n", "", "some-run"}, "--lines: empty value");
+  check_refused(spool, {"attach", "--from-offset", "", "some-run"}, "--from-offset: empty value");
+  check_refused(spool, {"attach", "--tail", "", "some-run"}, "--tail: empty value");
+  CHECK(spool.run_ids().empty());
+}
