@@ -94,6 +94,12 @@ void RunDir::write_state(const RunState& state) const {
   }
 }
 
+std::uint64_t RunDir::stream_size(Stream stream) const {
+  std::filesystem::path path = stream_path(stream);
+  Fd fd = open_or_throw(path, O_RDONLY);
+  return file_size(fd.get(), path.string());
+}
+
 bool RunDir::supervisor_alive() const {
   return FileLock::is_held_by_someone(file(k_lock_file));
 }

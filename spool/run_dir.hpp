@@ -47,6 +47,11 @@ public:
   // run's space reserve and tries once more, noting "spool_disk_full" in the state.
   void write_state(const RunState& state) const;
 
+  // The stream file's current length (fstat): the live size while the run is not final,
+  // when state.json's output counts are not kept up to date. Throws std::system_error
+  // naming the file.
+  std::uint64_t stream_size(Stream stream) const;
+
   // True while some process (the supervisor, or the front end before the hand-off) holds
   // the run's lock.
   bool supervisor_alive() const;

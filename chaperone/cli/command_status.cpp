@@ -15,16 +15,24 @@ void add_status_command(CLI::App& app, CliContext& context) {
     bool json = false;
   };
   auto args = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("status", "Print a run's state (--json: state.json as is)");
+  CLI::App* cmd = app.add_subcommand(
+      "status", "Print a run's state (--json: state.json, with live output sizes)");
   cmd->add_option("run", args->run, "Run id, name or unique id prefix")->required();
   cmd->add_flag("--json", args->json, "Print the state as JSON");
   cmd->callback([args, &context] {
     spool::RunDir run = context.find_run(args->run);
     spool::RunState state = run.read_state_resolving_lost();
+    // state.json's output counts are the final lengths once the run is final. Before that
+    // they are not kept up to date (the program writes straight into the files, bypassing
+    // the supervisor), so the files themselves say how much there is now.
+    if (!spool::is_final(state.state)) {
+      state.stdout_bytes = run.stream_size(spool::Stream::out);
+      state.stderr_bytes = run.stream_size(spool::Stream::err);
+    }
     if (args->json) {
-      (void)std::printf(
-          "%s\n",
-          state.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      nlohmann::json json = state.to_json();
+      (void)std::printf("%s\n",
+                        json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       context.exit_code = 0;
       return;
     }

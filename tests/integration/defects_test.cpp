@@ -80,3 +80,32 @@ TEST_CASE("an empty option value is refused, not taken for an option not given",
   check_refused(spool, {"attach", "--tail", "", "some-run"}, "--tail: empty value");
   CHECK(spool.run_ids().empty());
 }
+
+TEST_CASE("status reports the live output sizes of a run that is still going",
+          "[integration][regression][status]") {
+  // status used to say "stdout 0 bytes" while the file already held 7,680 bytes.
+  TempSpool spool;
+  std::string id =
+      start_detached(spool, {"sh", "-c", "head -c 7680 /dev/zero; printf abc >&2; exec sleep 600"});
+  REQUIRE(wait_until(deadline_in(20s), "7680 + 3 bytes of output", [&] {
+    return spool.output_size(id, "stdout") == 7680 && spool.output_size(id, "stderr") == 3;
+  }));
+  RunResult json = run_chaperone(spool, {"status", "--json", id});
+  REQUIRE(json.exit_code == 0);
+  nlohmann::json state = nlohmann::json::parse(json.out);
+  CHECK(state["state"] == "running");
+  CHECK(state["output"]["stdout"] == 7680);
+  CHECK(state["output"]["stderr"] == 3);
+  RunResult text = run_chaperone(spool, {"status", id});
+  CHECK(text.exit_code == 0);
+  CHECK(text.out.find("\nstdout     7680 bytes\n") != std::string::npos);
+  CHECK(text.out.find("\nstderr     3 bytes\n") != std::string::npos);
+
+  REQUIRE(run_chaperone(spool, {"kill", "-s", "KILL", id}).exit_code == 0);
+  CHECK(run_chaperone(spool, {"wait", id}, within(20s)).exit_code == 137);
+  // Final: the recorded final lengths.
+  nlohmann::json final_state =
+      nlohmann::json::parse(run_chaperone(spool, {"status", "--json", id}).out);
+  CHECK(final_state["state"] == "signaled");
+  CHECK(final_state["output"]["stdout"] == 7680);
+}
