@@ -1,5 +1,6 @@
 // chaperone/command_status.cpp: `chaperone status ID [--json]`.
 #include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/cursor.hpp"
 #include "chaperone/cli/run_summary.hpp"
 #include "chaperone/supervisor/signal_name.hpp"
 
@@ -16,7 +17,7 @@ void add_status_command(CLI::App& app, CliContext& context) {
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
-      "status", "Print a run's state (--json: state.json, with live output sizes)");
+      "status", "Print a run's state (--json: state.json, with live output sizes and the cursor)");
   cmd->add_option("run", args->run, "Run id, name or unique id prefix")->required();
   cmd->add_flag("--json", args->json, "Print the state as JSON");
   cmd->callback([args, &context] {
@@ -29,8 +30,10 @@ void add_status_command(CLI::App& app, CliContext& context) {
       state.stdout_bytes = run.stream_size(spool::Stream::out);
       state.stderr_bytes = run.stream_size(spool::Stream::err);
     }
+    std::string cursor = format_cursor(Cursor{state.stdout_bytes, state.stderr_bytes});
     if (args->json) {
       nlohmann::json json = state.to_json();
+      json["cursor"] = cursor;
       (void)std::printf("%s\n",
                         json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       context.exit_code = 0;
@@ -63,6 +66,7 @@ void add_status_command(CLI::App& app, CliContext& context) {
     line("duration", duration_for_display(state));
     line("stdout", std::to_string(state.stdout_bytes) + " bytes");
     line("stderr", std::to_string(state.stderr_bytes) + " bytes");
+    line("cursor", cursor);
     line("dir", run.path().string());
     context.exit_code = 0;
   });

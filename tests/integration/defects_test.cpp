@@ -81,6 +81,48 @@ TEST_CASE("an empty option value is refused, not taken for an option not given",
   CHECK(spool.run_ids().empty());
 }
 
+TEST_CASE("attach --from-offset takes a STDOUT:STDERR cursor and refuses one bare number",
+          "[integration][regression][from-offset]") {
+  // One number used to be applied to both streams: a user passing the stdout count lost the
+  // rest of stderr without a word.
+  TempSpool spool;
+  RunResult first =
+      run_chaperone(spool, {"run", "--", writer(), "both", "11", "100000", "12", "50000"});
+  REQUIRE(first.exit_code == 0);
+  std::string id = spool.only_run_id();
+
+  check_refused(spool, {"attach", "--from-offset", "40000", id}, "STDOUT:STDERR");
+  check_refused(spool, {"attach", "--from", "40000", id}, "STDOUT:STDERR");
+  check_refused(spool, {"attach", "--from-offset", "4:x", id}, "--from-offset");
+  check_refused(spool, {"attach", "--from-offset=-1:0", id}, "--from-offset");
+  check_refused(spool, {"attach", "--from-offset", "1:2:3", id}, "--from-offset");
+  check_refused(spool, {"attach", "--from-offset", "1:2", "--stdout-offset", "3", id}, "excludes");
+
+  RunResult cursor = run_chaperone(spool, {"attach", "--from-offset", "40000:20", id});
+  CHECK(cursor.exit_code == 0);
+  CHECK(cursor.out == pattern_bytes(11, 40000, 60000));
+  CHECK(cursor.err == pattern_bytes(12, 20, 49980));
+
+  RunResult start = run_chaperone(spool, {"attach", "--from", "0", id});
+  CHECK(start.exit_code == 0);
+  CHECK(start.out == pattern_bytes(11, 0, 100000));
+  CHECK(start.err == pattern_bytes(12, 0, 50000));
+
+  // status prints where the output ends now; resuming there gives nothing more.
+  RunResult text = run_chaperone(spool, {"status", id});
+  CHECK(text.exit_code == 0);
+  CHECK(text.out.find("\ncursor     100000:50000\n") != std::string::npos);
+  RunResult json = run_chaperone(spool, {"status", "--json", id});
+  REQUIRE(json.exit_code == 0);
+  nlohmann::json parsed = nlohmann::json::parse(json.out);
+  REQUIRE(parsed.contains("cursor"));
+  CHECK(parsed["cursor"] == "100000:50000");
+  RunResult end = run_chaperone(spool, {"attach", "--from-offset", parsed["cursor"], id});
+  CHECK(end.exit_code == 0);
+  CHECK(end.out.empty());
+  CHECK(end.err.empty());
+}
+
 TEST_CASE("status reports the live output sizes of a run that is still going",
           "[integration][regression][status]") {
   // status used to say "stdout 0 bytes" while the file already held 7,680 bytes.
@@ -96,10 +138,12 @@ TEST_CASE("status reports the live output sizes of a run that is still going",
   CHECK(state["state"] == "running");
   CHECK(state["output"]["stdout"] == 7680);
   CHECK(state["output"]["stderr"] == 3);
+  CHECK(state["cursor"] == "7680:3");
   RunResult text = run_chaperone(spool, {"status", id});
   CHECK(text.exit_code == 0);
   CHECK(text.out.find("\nstdout     7680 bytes\n") != std::string::npos);
   CHECK(text.out.find("\nstderr     3 bytes\n") != std::string::npos);
+  CHECK(text.out.find("\ncursor     7680:3\n") != std::string::npos);
 
   REQUIRE(run_chaperone(spool, {"kill", "-s", "KILL", id}).exit_code == 0);
   CHECK(run_chaperone(spool, {"wait", id}, within(20s)).exit_code == 137);
@@ -108,4 +152,5 @@ TEST_CASE("status reports the live output sizes of a run that is still going",
       nlohmann::json::parse(run_chaperone(spool, {"status", "--json", id}).out);
   CHECK(final_state["state"] == "signaled");
   CHECK(final_state["output"]["stdout"] == 7680);
+  CHECK(final_state["cursor"] == "7680:3");
 }
