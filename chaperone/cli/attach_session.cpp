@@ -1,8 +1,9 @@
 // chaperone/attach_session.cpp: following a run from the front end.
 #include "chaperone/cli/attach_session.hpp"
 
-#include "chaperone/supervisor/signal_name.hpp"
+#include "chaperone/cli/end_report.hpp"
 #include "chaperone/client/signal_run.hpp"
+#include "chaperone/supervisor/signal_name.hpp"
 #include "spool/follower.hpp"
 
 #include <spdlog/logger.h>
@@ -53,13 +54,7 @@ int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliCon
   if (detached) {
     return 128 + SIGHUP;
   }
-  if (state.state == spool::RunStatus::failed || state.state == spool::RunStatus::lost
-      || state.state == spool::RunStatus::timed_out) {
-    context.log->error("run {} {}: {}",
-                       run.run_id(),
-                       spool::to_string(state.state),
-                       state.error.value_or("(no reason recorded)"));
-  }
+  report_end(run, state, *context.log);
   return state.cli_exit_code();
 }
 

@@ -1,5 +1,6 @@
 // chaperone/command_wait.cpp: `chaperone wait ID...` - block until final, exit with the code.
 #include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/end_report.hpp"
 #include "spool/follower.hpp"
 
 #include <CLI/CLI.hpp>
@@ -26,7 +27,9 @@ void add_wait_command(CLI::App& app, CliContext& context) {
       follow.logger = context.log;
       spool::CallbackSink sink([](spool::Stream, std::string_view) {});
       spool::Follower follower(run, follow, sink);
-      int code = follower.run().cli_exit_code();
+      spool::RunState state = follower.run();
+      report_end(run, state, *context.log);
+      int code = state.cli_exit_code();
       if (result == 0) {
         result = code;
       }

@@ -154,3 +154,60 @@ TEST_CASE("status reports the live output sizes of a run that is still going",
   CHECK(final_state["output"]["stdout"] == 7680);
   CHECK(final_state["cursor"] == "7680:3");
 }
+
+namespace {
+
+// Starts `sleep 600` detached and SIGKILLs its supervisor (checked by start time to be the
+// one this test started), so that the run is left without its record keeper.
+std::string start_and_kill_supervisor(const TempSpool& spool) {
+  std::string id = start_detached(spool, {"sleep", "600"});
+  REQUIRE(wait_for_state(spool, id, {"running"}));
+  nlohmann::json state = spool.state(id);
+  auto supervisor = state.at("supervisor_pid").get<pid_t>();
+  auto ticks = state.at("supervisor_start_ticks").get<std::uint64_t>();
+  REQUIRE(process_start_ticks(supervisor) == ticks);
+  REQUIRE(::kill(supervisor, SIGKILL) == 0);
+  REQUIRE(wait_until(deadline_in(20s), "the supervisor to die", [&] {
+    return !process_running(supervisor, ticks);
+  }));
+  return id;
+}
+
+} // namespace
+
+TEST_CASE("wait and attach on a lost run say which run is lost and since when",
+          "[integration][regression][lost]") {
+  // `wait` on a lost run used to exit 125 without a word.
+  TempSpool spool;
+  std::string id = start_and_kill_supervisor(spool);
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"wait", id}, {"attach", id}}) {
+    RunResult r = run_chaperone(spool, args, within(30s));
+    INFO(args.front() << " stderr: " << r.err);
+    CHECK(r.exit_code == 125);
+    REQUIRE(r.err_lines().size() == 1);
+    CHECK(r.err.rfind("chaperone: run " + id + " lost since ", 0) == 0);
+    CHECK(r.err.find("supervisor") != std::string::npos);
+    CHECK(r.err.find("died") != std::string::npos);
+  }
+  CHECK(spool.state(id)["state"] == "lost");
+}
+
+TEST_CASE("wait on a failed run says why it failed", "[integration][regression][lost]") {
+  // The same silent 125 for a run that failed (here: stopped at its output limit).
+  TempSpool spool;
+  std::string id = start_detached(spool,
+                                  {"sh", "-c", "echo hello; exec sleep 600"},
+                                  {"--max-output", "1", "--max-output-action", "stop"});
+  RunResult r = run_chaperone(spool, {"wait", id}, within(30s));
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 125);
+  REQUIRE(r.err_lines().size() == 1);
+  CHECK(r.err.rfind("chaperone: run " + id + " failed: ", 0) == 0);
+  CHECK(r.err.find("output limit") != std::string::npos);
+  // A program's own non-zero exit is its own: no line.
+  std::string three = start_detached(spool, {"sh", "-c", "exit 3"});
+  RunResult w = run_chaperone(spool, {"wait", three}, within(30s));
+  CHECK(w.exit_code == 3);
+  CHECK(w.err.empty());
+}
