@@ -211,3 +211,63 @@ TEST_CASE("wait on a failed run says why it failed", "[integration][regression][
   CHECK(w.exit_code == 3);
   CHECK(w.err.empty());
 }
+
+namespace {
+
+// A directory removed with everything in it when the test ends.
+struct OwnedDir {
+  std::filesystem::path path;
+  explicit OwnedDir(const std::string& prefix) {
+    std::string name = "/tmp/" + prefix + ".XXXXXX";
+    REQUIRE(::mkdtemp(name.data()) != nullptr);
+    path = name;
+  }
+  OwnedDir(const OwnedDir&) = delete;
+  OwnedDir& operator=(const OwnedDir&) = delete;
+  OwnedDir(OwnedDir&&) = delete;
+  OwnedDir& operator=(OwnedDir&&) = delete;
+  ~OwnedDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+} // namespace
+
+TEST_CASE("a caller in a search-only directory (0711) can run programs there",
+          "[integration][regression][cwd]") {
+  // The supervisor opened the default cwd with O_RDONLY, which needs read permission: a
+  // directory one may enter but not list made every run `failed` (Permission denied).
+  // Root passes every permission check, so the caller here is `nobody`.
+  if (::geteuid() != 0) {
+    FAIL("needs root, to run chaperone as nobody in a directory nobody cannot list");
+  }
+  constexpr uid_t k_nobody = 65534;
+  TempSpool spool;
+  OwnedDir enter_only("chaperone-search-only");
+  REQUIRE(::chmod(enter_only.path.c_str(), 0711) == 0);
+  OwnedDir home("chaperone-nobody-spool");
+  REQUIRE(::chown(home.path.c_str(), k_nobody, k_nobody) == 0);
+  REQUIRE(::chmod(home.path.c_str(), 0700) == 0);
+  RunOptions options;
+  options.spool_value = (home.path / "spool").string();
+  options.wrapper = {"setpriv",
+                     "--reuid=65534",
+                     "--regid=65534",
+                     "--clear-groups",
+                     "--",
+                     "sh",
+                     "-c",
+                     "cd \"$0\" && exec \"$@\"",
+                     enter_only.path.string()};
+  options.deadline = 30s;
+  // The program checks it really cannot list the directory it runs in.
+  RunResult r = run_chaperone(
+      spool,
+      {"run", "--", "sh", "-c", "pwd -P; if ls . >/dev/null 2>&1; then echo listed; fi; exit 7"},
+      options);
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 7);
+  CHECK(r.out == enter_only.path.string() + "\n");
+  CHECK(r.err.empty());
+}
