@@ -271,3 +271,26 @@ TEST_CASE("a caller in a search-only directory (0711) can run programs there",
   CHECK(r.out == enter_only.path.string() + "\n");
   CHECK(r.err.empty());
 }
+
+TEST_CASE("a spool root that is a symlink is refused naming the symlink, not a permission",
+          "[integration][regression][spool-root]") {
+  // The refusal used to end in ": Permission denied", which sent people looking at modes.
+  TempSpool spool;
+  std::filesystem::path link = spool.scratch() / "link";
+  std::filesystem::create_directory_symlink(spool.root(), link);
+  RunOptions options;
+  options.spool_value = link.string();
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"run", "--", "true"}, {"ls"}, {"status", "x"}}) {
+    std::vector<std::string> before = spool.listing();
+    RunResult r = run_chaperone(spool, args, options);
+    INFO(args.front() << " stderr: " << r.err);
+    CHECK(r.exit_code == 125);
+    CHECK(r.out.empty());
+    CHECK(r.err_lines().size() == 1);
+    CHECK(r.err.find(link.string() + " is a symlink to " + spool.root().string())
+          != std::string::npos);
+    CHECK(r.err.find("Permission denied") == std::string::npos);
+    CHECK(spool.listing() == before);
+  }
+}
