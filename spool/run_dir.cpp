@@ -49,7 +49,12 @@ RunState RunDir::read_state() const {
 }
 
 nlohmann::json RunDir::read_spec() const {
-  return read_json_file(*this, k_spec_file);
+  nlohmann::json spec = read_json_file(*this, k_spec_file);
+  if (!spec.is_object()) {
+    throw std::runtime_error("run " + m_run_id + ": " + k_spec_file
+                             + " is damaged (not a JSON object)");
+  }
+  return spec;
 }
 
 void RunDir::write_state(const RunState& state) const {

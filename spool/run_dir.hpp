@@ -41,7 +41,7 @@ public:
   // Reads state.json. Throws std::runtime_error "run ID: state.json: <why>" if it is
   // missing, unreadable, not JSON or not a state (a damaged run).
   RunState read_state() const;
-  // Reads spec.json; throws like read_state.
+  // Reads spec.json; throws like read_state (also if it is JSON but not an object).
   nlohmann::json read_spec() const;
   // Replaces state.json atomically and durably (AtomicFile). On ENOSPC it gives up the
   // run's space reserve and tries once more, noting "spool_disk_full" in the state.

@@ -15,7 +15,8 @@ namespace chaperone {
 namespace {
 
 // Final runs come from the spool's index (one file for all of them); the others - still
-// running, or not yet indexed - from their own state.json, with lost supervisors resolved.
+// running, not yet indexed, or changed since - from their own state.json and spec.json,
+// with lost supervisors resolved.
 std::vector<nlohmann::json> collect_summaries(const spool::SpoolRoot& root) {
   std::unordered_map<std::string, spool::IndexedRun> index = spool::read_index(root);
   std::vector<nlohmann::json> rows;
@@ -28,7 +29,11 @@ std::vector<nlohmann::json> collect_summaries(const spool::SpoolRoot& root) {
       continue;
     }
     try {
-      rows.push_back(spool::summarize(run.read_state_resolving_lost()));
+      nlohmann::json row = spool::summarize(run.read_state_resolving_lost());
+      // What was asked matters as much as what happened: a run whose spec.json is lost or
+      // truncated is damaged too.
+      (void)run.read_spec();
+      rows.push_back(std::move(row));
     } catch (const std::exception& e) {
       // One damaged run must not hide the others.
       rows.push_back({{"run_id", entry.run_id}, {"state", "damaged"}, {"error", e.what()}});

@@ -294,3 +294,45 @@ TEST_CASE("a spool root that is a symlink is refused naming the symlink, not a p
     CHECK(spool.listing() == before);
   }
 }
+
+TEST_CASE("ls shows a run whose spec.json is truncated as damaged, and still lists the others",
+          "[integration][regression][ls]") {
+  // A damaged state.json showed as `damaged`; a damaged spec.json did not show at all.
+  TempSpool spool;
+  REQUIRE(run_chaperone(spool, {"run", "--name", "victim", "--", "true"}).exit_code == 0);
+  REQUIRE(run_chaperone(spool, {"run", "--name", "good", "--", "true"}).exit_code == 0);
+  std::filesystem::path spec = spool.run_dir("victim") / "spec.json";
+  std::string text = read_whole_file(spec);
+  REQUIRE(text.size() > 10);
+  write_whole_file(spec, text.substr(0, text.size() / 2));
+
+  auto check_listing = [&](const char* how) {
+    INFO(how);
+    RunResult json = run_chaperone(spool, {"ls", "--json"});
+    REQUIRE(json.exit_code == 0);
+    nlohmann::json rows = nlohmann::json::parse(json.out);
+    REQUIRE(rows.size() == 2);
+    for (const nlohmann::json& row : rows) {
+      if (row["run_id"] == "victim") {
+        CHECK(row["state"] == "damaged");
+        CHECK(row["error"].get<std::string>().find("spec.json") != std::string::npos);
+      } else {
+        CHECK(row["run_id"] == "good");
+        CHECK(row["state"] == "exited");
+      }
+    }
+    RunResult text_ls = run_chaperone(spool, {"ls"});
+    REQUIRE(text_ls.exit_code == 0);
+    CHECK(text_ls.out.find("\nvictim ") != std::string::npos);
+    std::string victim_line = text_ls.out.substr(text_ls.out.find("\nvictim ") + 1);
+    victim_line = victim_line.substr(0, victim_line.find('\n'));
+    CHECK(victim_line.find(" damaged ") != std::string::npos);
+    CHECK(victim_line.find("spec.json") != std::string::npos);
+    CHECK(text_ls.out.find("\ngood ") != std::string::npos);
+  };
+  // Both runs are in the index (they ended); then without it, from their own files.
+  REQUIRE(std::filesystem::exists(spool.root() / ".index.jsonl"));
+  check_listing("through the index");
+  std::filesystem::remove(spool.root() / ".index.jsonl");
+  check_listing("without the index");
+}
