@@ -175,13 +175,13 @@ std::string start_and_kill_supervisor(const TempSpool& spool) {
 
 } // namespace
 
-TEST_CASE("wait and attach on a lost run say which run is lost and since when",
+TEST_CASE("wait, attach and tail -f on a lost run say which run is lost and since when",
           "[integration][regression][lost]") {
   // `wait` on a lost run used to exit 125 without a word.
   TempSpool spool;
   std::string id = start_and_kill_supervisor(spool);
   for (const std::vector<std::string>& args :
-       std::vector<std::vector<std::string>>{{"wait", id}, {"attach", id}}) {
+       std::vector<std::vector<std::string>>{{"wait", id}, {"attach", id}, {"tail", "-f", id}}) {
     RunResult r = run_chaperone(spool, args, within(30s));
     INFO(args.front() << " stderr: " << r.err);
     CHECK(r.exit_code == 125);
@@ -335,4 +335,36 @@ TEST_CASE("ls shows a run whose spec.json is truncated as damaged, and still lis
   check_listing("through the index");
   std::filesystem::remove(spool.root() / ".index.jsonl");
   check_listing("without the index");
+}
+
+TEST_CASE("tail -f exits with the run's exit code; plain tail exits 0",
+          "[integration][regression][tail]") {
+  // tail -f used to exit 0 when the run ended with 3.
+  TempSpool spool;
+  std::filesystem::path gate = spool.scratch() / "gate";
+  REQUIRE(::mkfifo(gate.c_str(), 0600) == 0);
+  std::string id = start_detached(
+      spool, {"sh", "-c", "echo started; read x < \"$0\"; echo done; exit 3", gate.string()});
+  ChaperoneProcess follower(spool, {"tail", "-f", id}, within(30s));
+  REQUIRE(follower.read_until(
+      deadline_in(20s), "tail -f to print started", [&] { return follower.out() == "started\n"; }));
+  {
+    // Opening blocks until the program opens its end: then it reads the line and goes on.
+    int fd = ::open(gate.c_str(), O_WRONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    CHECK(::write(fd, "\n", 1) == 1);
+    ::close(fd);
+  }
+  RunResult r = follower.finish();
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 3);
+  CHECK(r.out == "started\ndone\n");
+  CHECK(r.err.empty());
+
+  RunResult plain = run_chaperone(spool, {"tail", id});
+  CHECK(plain.exit_code == 0);
+  CHECK(plain.out == "started\ndone\n");
+  RunResult again = run_chaperone(spool, {"tail", "-f", "-n", "1", id});
+  CHECK(again.exit_code == 3);
+  CHECK(again.out == "done\n");
 }
