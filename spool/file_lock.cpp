@@ -42,6 +42,21 @@ FileLock FileLock::try_exclusive(const std::filesystem::path& path) {
   return lock;
 }
 
+FileLock FileLock::exclusive(const std::filesystem::path& path) {
+  Fd fd{::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)};
+  if (!fd.valid()) {
+    throw_errno("open " + path.string());
+  }
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      throw_errno("flock " + path.string());
+    }
+  }
+  FileLock lock;
+  lock.m_fd = std::move(fd);
+  return lock;
+}
+
 bool FileLock::is_held_by_someone(const std::filesystem::path& path) {
   Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
   if (!fd.valid()) {

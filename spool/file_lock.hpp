@@ -20,6 +20,9 @@ public:
   // Throws system_error naming the call and path on any other failure.
   static FileLock try_exclusive(const std::filesystem::path& path);
 
+  // Like try_exclusive, but waits for the holder to let go (EINTR retried).
+  static FileLock exclusive(const std::filesystem::path& path);
+
   // Adopts an fd that already holds the lock (the supervisor's inherited fd 3).
   static FileLock adopt(Fd fd) {
     FileLock lock;

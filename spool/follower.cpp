@@ -4,6 +4,7 @@
 #include "spool/error.hpp"
 #include "spool/host.hpp"
 #include "spool/io.hpp"
+#include "spool/reader_mark.hpp"
 
 #include <spdlog/logger.h>
 #include <uv.h>
@@ -36,7 +37,8 @@ constexpr std::uint64_t k_starting_recheck_ms = 200;
 class Follower::Impl {
 public:
   Impl(RunDir run, FollowOptions options, OutputSink& sink)
-      : m_run(std::move(run)), m_options(std::move(options)), m_sink(sink) {
+      : m_run(std::move(run)), m_options(std::move(options)), m_sink(sink),
+        m_reader_mark(mark_as_reader(m_run)) {
     m_offsets[0] = m_options.stdout_offset;
     m_offsets[1] = m_options.stderr_offset;
   }
@@ -93,6 +95,7 @@ private:
   RunDir m_run;
   FollowOptions m_options;
   OutputSink& m_sink;
+  FileLock m_reader_mark; // keeps `gc` away while we follow (spool/reader_mark.hpp)
   std::uint64_t m_offsets[2] = {0, 0};
   Fd m_stream_fds[2];
   RunState m_state;
@@ -148,6 +151,9 @@ void Follower::Impl::step() {
 void Follower::Impl::act_on_state() {
   if (m_done) {
     return;
+  }
+  if (m_options.on_state) {
+    m_options.on_state(m_state);
   }
   if (m_options.until && m_options.until(m_state)) {
     finish();

@@ -27,6 +27,9 @@ struct FollowOptions {
   bool follow = true;
   // Stop as soon as a state read satisfies this (e.g. "no longer starting").
   std::function<bool(const RunState&)> until;
+  // Called with every state read (before the output it announces is delivered, and before
+  // `until`), e.g. to report state changes as events.
+  std::function<void(const RunState&)> on_state;
   // Give up following after this long; run() then returns the (non-final) state it last read.
   std::optional<std::chrono::milliseconds> timeout;
   // Signals to receive while following (as loop events, not raw handlers); on_signal runs

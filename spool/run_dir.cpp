@@ -137,8 +137,10 @@ RunState RunDir::read_state_resolving_lost() const {
   // negative, a foreign group) is a damaged or forged record, and kill() with it would hit
   // the reader itself, every process, or a stranger.
   bool plausible_group = state.pgid && state.pid && *state.pgid > 1 && *state.pgid == *state.pid;
-  if (plausible_group && state.boot_id == boot_id()
-      && state.target.value("mode", "local") == "local") {
+  // Local sudo runs too: their set-uid sudo drops PR_SET_PDEATHSIG at exec, so this reader is
+  // the only one left to end that group (README). Remote groups are on another host.
+  std::string mode = state.target.value("mode", "local");
+  if (plausible_group && state.boot_id == boot_id() && (mode == "local" || mode == "sudo")) {
     auto ticks = process_start_ticks(*state.pid);
     bool leader_is_ours = ticks && state.pid_start_ticks && ticks == state.pid_start_ticks;
     if ((leader_is_ours || !ticks) && ::kill(-*state.pgid, SIGKILL) == 0) {
@@ -154,16 +156,15 @@ RunState RunDir::read_state_resolving_lost() const {
   return state;
 }
 
-NewRun create_run(const SpoolRoot& root,
-                  const std::string& run_id,
-                  const nlohmann::json& spec,
-                  const RunState& initial_state) {
+StagedRun stage_run(const SpoolRoot& root,
+                    const std::string& run_id,
+                    const nlohmann::json& spec,
+                    const RunState& initial_state) {
   std::string temp_template = (root.path() / ("." + run_id + ".XXXXXX")).string();
   if (::mkdtemp(temp_template.data()) == nullptr) {
     throw_errno("mkdtemp " + temp_template);
   }
   std::filesystem::path temp_dir = temp_template;
-  std::filesystem::path final_dir = root.path() / run_id;
   try {
     RunDir staged(temp_dir, run_id);
     for (const char* name : {k_stdout_file, k_stderr_file}) {
@@ -184,20 +185,47 @@ NewRun create_run(const SpoolRoot& root,
                           spec.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
                               + "\n");
     staged.write_state(initial_state);
-    if (::renameat2(AT_FDCWD, temp_dir.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE)
-        != 0) {
-      if (errno == EEXIST || errno == ENOTEMPTY) {
-        throw std::system_error(std::make_error_code(std::errc::file_exists),
-                                "run " + run_id + " already exists");
-      }
-      throw_errno("rename " + temp_dir.string() + " to " + final_dir.string());
-    }
-    return NewRun{RunDir(final_dir, run_id), std::move(lock)};
+    return StagedRun{temp_dir, RunDir(root.path() / run_id, run_id), std::move(lock)};
   } catch (...) {
     std::error_code ignored;
     std::filesystem::remove_all(temp_dir, ignored);
     throw;
   }
+}
+
+bool publish_run(const StagedRun& staged) {
+  const std::filesystem::path& final_dir = staged.dir.path();
+  if (::renameat2(
+          AT_FDCWD, staged.staged_path.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE)
+      == 0) {
+    return true;
+  }
+  if (errno == EEXIST || errno == ENOTEMPTY) {
+    return false;
+  }
+  throw_errno("rename " + staged.staged_path.string() + " to " + final_dir.string());
+}
+
+void discard_staged_run(const StagedRun& staged) noexcept {
+  std::error_code ignored;
+  std::filesystem::remove_all(staged.staged_path, ignored);
+}
+
+NewRun create_run(const SpoolRoot& root,
+                  const std::string& run_id,
+                  const nlohmann::json& spec,
+                  const RunState& initial_state) {
+  StagedRun staged = stage_run(root, run_id, spec, initial_state);
+  try {
+    if (!publish_run(staged)) {
+      throw std::system_error(std::make_error_code(std::errc::file_exists),
+                              "run " + run_id + " already exists");
+    }
+  } catch (...) {
+    discard_staged_run(staged);
+    throw;
+  }
+  return NewRun{staged.dir, std::move(staged.lock)};
 }
 
 } // namespace chaperone::spool

@@ -71,10 +71,30 @@ struct NewRun {
   FileLock lock; // held LOCK_EX; hand it to the supervisor
 };
 
-// Creates a run: builds it in a hidden temp dir (spec.json, state.json, empty stdout and
-// stderr, lock held), then renames it into place with RENAME_NOREPLACE, so readers never see
-// a half-made run and two runs never share an id. Throws std::system_error with EEXIST
-// ("run ID already exists") on a clash, or naming the failing call; nothing is left behind.
+// A run built in a hidden temp dir of the root, not yet visible under its id.
+struct StagedRun {
+  std::filesystem::path staged_path; // <root>/.<id>.XXXXXX
+  RunDir dir;                        // where it will live once published
+  FileLock lock;                     // held LOCK_EX; hand it to the supervisor
+};
+
+// Builds a run in a hidden temp dir (spec.json, state.json, empty stdout and stderr, lock
+// held). Throws std::system_error naming the failing call; nothing is left behind.
+StagedRun stage_run(const SpoolRoot& root,
+                    const std::string& run_id,
+                    const nlohmann::json& spec,
+                    const RunState& initial_state);
+
+// Renames a staged run into place with RENAME_NOREPLACE, so readers never see a half-made
+// run and two runs never share an id. Returns false (the staged dir is left for the caller
+// to discard) if the id exists; throws std::system_error on any other failure.
+bool publish_run(const StagedRun& staged);
+
+// Removes a staged run that was not published (errors ignored: gc sweeps what is left).
+void discard_staged_run(const StagedRun& staged) noexcept;
+
+// stage_run + publish_run. Throws std::system_error with EEXIST ("run ID already exists")
+// on a clash, or naming the failing call; nothing is left behind.
 NewRun create_run(const SpoolRoot& root,
                   const std::string& run_id,
                   const nlohmann::json& spec,

@@ -1,6 +1,7 @@
 // spool/run_index.cpp: append and read the summary index.
 #include "spool/run_index.hpp"
 
+#include "spool/host.hpp"
 #include "spool/io.hpp"
 
 #include <fcntl.h>
@@ -55,6 +56,24 @@ bool index_entry_current(const RunDir& run, const IndexedRun& indexed) {
          && mtime_ns(st) == *indexed.spec_mtime_ns;
 }
 
+namespace {
+
+// Seconds from start to end (to now while the run lives), or null before it started.
+nlohmann::json duration_seconds(const RunState& state) {
+  auto start = parse_utc(state.start_time);
+  if (!start) {
+    return nullptr;
+  }
+  auto end = parse_utc(state.end_time);
+  if (!end && is_final(state.state)) {
+    return nullptr;
+  }
+  SystemTime until = end ? *end : std::chrono::system_clock::now();
+  return std::chrono::duration<double>(until - *start).count();
+}
+
+} // namespace
+
 nlohmann::json summarize(const RunState& state) {
   std::string error = state.error.value_or("");
   if (error.size() > 300) {
@@ -71,7 +90,12 @@ nlohmann::json summarize(const RunState& state) {
           {"end_time",
            state.end_time.empty() ? nlohmann::json(nullptr) : nlohmann::json(state.end_time)},
           {"error", state.error ? nlohmann::json(error) : nlohmann::json(nullptr)},
-          {"command", display_command(state.program.value("argv", nlohmann::json::array()))}};
+          {"command", display_command(state.program.value("argv", nlohmann::json::array()))},
+          {"target", state.target},
+          {"cwd", state.program.value("cwd", nlohmann::json(nullptr))},
+          {"output", {{"stdout", state.stdout_bytes}, {"stderr", state.stderr_bytes}}},
+          {"duration_s", duration_seconds(state)},
+          {"waiting_for", state.extra.value("waiting_for", nlohmann::json(nullptr))}};
 }
 
 void append_to_index(const RunDir& run,

@@ -25,7 +25,8 @@ namespace chaperone::spool {
 constexpr const char* k_index_file = ".index.jsonl";
 
 // The summary of a state, as listed by `ls`: run_id, state, exit_code, return_code, signal,
-// start_time, end_time, error, command (argv for display, cut at 200 bytes).
+// start_time, end_time, error, command (argv for display, cut at 200 bytes), target, cwd,
+// output {stdout, stderr} (bytes), duration_s (null before the start), waiting_for.
 nlohmann::json summarize(const RunState& state);
 
 // Appends the summary of `state` (which must be final) for `run`, whose state.json is about

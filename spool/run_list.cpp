@@ -72,7 +72,7 @@ std::vector<std::string> list_run_ids(const SpoolRoot& root) {
   return ids;
 }
 
-RunDir find_run(const SpoolRoot& root, const std::string& text) {
+std::optional<RunDir> lookup_run(const SpoolRoot& root, const std::string& text) {
   if (auto problem = run_id_problem(text)) {
     throw std::runtime_error("bad run id \"" + printable(text) + "\": " + *problem);
   }
@@ -82,7 +82,7 @@ RunDir find_run(const SpoolRoot& root, const std::string& text) {
     if (!S_ISDIR(st.st_mode)) {
       throw std::runtime_error("run " + text + " is not a directory (refusing to follow it)");
     }
-    return {exact, text};
+    return RunDir{exact, text};
   }
   std::vector<std::string> matches;
   for (std::string& id : list_run_ids(root)) {
@@ -91,7 +91,7 @@ RunDir find_run(const SpoolRoot& root, const std::string& text) {
     }
   }
   if (matches.empty()) {
-    throw std::runtime_error("no such run: " + printable(text));
+    return std::nullopt;
   }
   if (matches.size() > 1) {
     std::sort(matches.begin(), matches.end());
@@ -104,7 +104,15 @@ RunDir find_run(const SpoolRoot& root, const std::string& text) {
     }
     throw std::runtime_error("run prefix " + text + " is ambiguous: " + list);
   }
-  return {root.path() / matches.front(), matches.front()};
+  return RunDir{root.path() / matches.front(), matches.front()};
+}
+
+RunDir find_run(const SpoolRoot& root, const std::string& text) {
+  std::optional<RunDir> run = lookup_run(root, text);
+  if (!run) {
+    throw std::runtime_error("no such run: " + printable(text));
+  }
+  return std::move(*run);
 }
 
 } // namespace chaperone::spool

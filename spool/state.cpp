@@ -11,14 +11,16 @@ namespace chaperone::spool {
 
 namespace {
 
-constexpr std::array<std::pair<RunStatus, const char*>, 7> k_status_names{{
+constexpr std::array<std::pair<RunStatus, const char*>, 9> k_status_names{{
     {RunStatus::starting, "starting"},
+    {RunStatus::waiting, "waiting"},
     {RunStatus::running, "running"},
     {RunStatus::exited, "exited"},
     {RunStatus::signaled, "signaled"},
     {RunStatus::timed_out, "timed_out"},
     {RunStatus::failed, "failed"},
     {RunStatus::lost, "lost"},
+    {RunStatus::skipped, "skipped"},
 }};
 
 template <typename T> nlohmann::json optional_to_json(const std::optional<T>& value) {
@@ -63,7 +65,8 @@ std::optional<RunStatus> parse_run_status(const std::string& text) {
 }
 
 bool is_final(RunStatus status) {
-  return status != RunStatus::starting && status != RunStatus::running;
+  return status != RunStatus::starting && status != RunStatus::waiting
+         && status != RunStatus::running;
 }
 
 nlohmann::json RunState::to_json() const {
@@ -165,6 +168,8 @@ int RunState::cli_exit_code() const {
     return 128 + signal.value_or(0);
   case RunStatus::timed_out:
     return k_exit_timed_out;
+  case RunStatus::skipped:
+    return k_exit_skipped;
   default:
     return k_exit_chaperone_failed;
   }

@@ -11,9 +11,20 @@
 
 namespace chaperone::spool {
 
-enum class RunStatus { starting, running, exited, signaled, timed_out, failed, lost };
+enum class RunStatus {
+  starting,
+  waiting, // the supervisor holds the run; the program waits for locks, slots or --after runs
+  running,
+  exited,
+  signaled,
+  timed_out,
+  failed,
+  lost,
+  skipped, // the program never ran, by design (a dependency failed, a lock wait gave up)
+};
 
-// "starting", "running", "exited", "signaled", "timed_out", "failed", "lost".
+// "starting", "waiting", "running", "exited", "signaled", "timed_out", "failed", "lost",
+// "skipped".
 std::string to_string(RunStatus status);
 std::optional<RunStatus> parse_run_status(const std::string& text);
 
@@ -21,6 +32,8 @@ std::optional<RunStatus> parse_run_status(const std::string& text);
 bool is_final(RunStatus status);
 
 // Exit codes of the CLI (DESIGN.md "Exit codes of the CLI").
+// The program never ran (state `skipped`): EX_TEMPFAIL of sysexits.h, "try again later".
+constexpr int k_exit_skipped = 75;
 constexpr int k_exit_timed_out = 124;
 constexpr int k_exit_chaperone_failed = 125;
 constexpr int k_exit_not_executable = 126;

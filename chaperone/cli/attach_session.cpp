@@ -4,7 +4,9 @@
 #include "chaperone/cli/end_report.hpp"
 #include "chaperone/client/signal_run.hpp"
 #include "chaperone/supervisor/signal_name.hpp"
+#include "spool/event_sink.hpp"
 #include "spool/follower.hpp"
+#include "spool/io.hpp"
 
 #include <spdlog/logger.h>
 
@@ -12,12 +14,30 @@
 
 #include <cerrno>
 #include <csignal>
+#include <memory>
 #include <system_error>
 
 namespace chaperone {
 
+namespace {
+
+void write_event(const spool::Event& event) {
+  spool::write_all(STDOUT_FILENO, spool::encode_event(event) + "\n", "write to stdout");
+}
+
+} // namespace
+
 int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliContext& context) {
-  spool::FdSink sink(STDOUT_FILENO, STDERR_FILENO);
+  std::unique_ptr<spool::OutputSink> sink;
+  spool::EventSink* events = nullptr;
+  if (options.json) {
+    auto event_sink = std::make_unique<spool::EventSink>(
+        write_event, options.stdout_offset, options.stderr_offset);
+    events = event_sink.get();
+    sink = std::move(event_sink);
+  } else {
+    sink = std::make_unique<spool::FdSink>(STDOUT_FILENO, STDERR_FILENO);
+  }
   spool::FollowOptions follow;
   follow.stdout_offset = options.stdout_offset;
   follow.stderr_offset = options.stderr_offset;
@@ -40,7 +60,22 @@ int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliCon
       context.log->warn("{}", e.what());
     }
   };
-  spool::Follower follower(run, follow, sink);
+  if (options.json) {
+    // One state event per change of (state, pid) that this reader observes; the final
+    // state comes once, after all output, as the final event.
+    follow.on_state = [last = std::string()](const spool::RunState& state) mutable {
+      if (spool::is_final(state.state)) {
+        return;
+      }
+      std::string key = spool::to_string(state.state) + "/" + std::to_string(state.pid.value_or(0));
+      if (key != last) {
+        last = key;
+        write_event(
+            spool::Event{spool::EventKind::state, spool::Stream::out, 0, {}, state.to_json()});
+      }
+    };
+  }
+  spool::Follower follower(run, follow, *sink);
   follower_ptr = &follower;
   spool::RunState state;
   try {
@@ -53,6 +88,18 @@ int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliCon
   }
   if (detached) {
     return 128 + SIGHUP;
+  }
+  if (events != nullptr && spool::is_final(state.state)) {
+    try {
+      events->flush();
+      write_event(
+          spool::Event{spool::EventKind::final, spool::Stream::out, 0, {}, state.to_json()});
+    } catch (const std::system_error& e) {
+      if (e.code().value() == EPIPE) {
+        return 128 + SIGPIPE;
+      }
+      throw;
+    }
   }
   report_end(run, state, *context.log);
   return state.cli_exit_code();

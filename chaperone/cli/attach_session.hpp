@@ -13,12 +13,16 @@ struct AttachOptions {
   std::uint64_t stderr_offset = 0;
   bool want_stdout = true;
   bool want_stderr = true;
+  // Write the event stream of spool/event.hpp (JSON lines on stdout) instead of raw bytes.
+  bool json = false;
 };
 
 // Streams the run's stdout and stderr to ours until it is final and returns the run's exit
 // code. SIGINT and SIGTERM are passed to the program's group (the run then ends as the
 // program decides); SIGHUP (a dropped terminal or ssh link) only detaches: returns 129 and
-// the run goes on. A closed stdout (EPIPE) also detaches, returning 141.
+// the run goes on. A closed stdout (EPIPE) also detaches, returning 141. With options.json,
+// stdout carries output events, a state event per observed state change, and one final
+// event with the final state.json.
 int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliContext& context);
 
 } // namespace chaperone

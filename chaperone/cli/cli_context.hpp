@@ -42,5 +42,8 @@ void add_status_command(CLI::App& app, CliContext& context);
 void add_ls_command(CLI::App& app, CliContext& context);
 void add_kill_command(CLI::App& app, CliContext& context);
 void add_cmd_command(CLI::App& app, CliContext& context);
+void add_gc_command(CLI::App& app, CliContext& context);
+void add_show_command(CLI::App& app, CliContext& context);
+void add_watch_command(CLI::App& app, CliContext& context);
 
 } // namespace chaperone

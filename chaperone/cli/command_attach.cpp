@@ -15,6 +15,7 @@ void add_attach_command(CLI::App& app, CliContext& context) {
     std::optional<std::uint64_t> stdout_offset;
     std::optional<std::uint64_t> stderr_offset;
     std::optional<std::uint64_t> tail_lines;
+    bool json = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -33,6 +34,10 @@ void add_attach_command(CLI::App& app, CliContext& context) {
   cmd->add_option("--stderr-offset", args->stderr_offset, "Start stderr at byte N")->excludes(from);
   cmd->add_option("--tail", args->tail_lines, "Start each stream N lines before its current end")
       ->excludes(from);
+  cmd->add_flag("--json",
+                args->json,
+                "Write JSON lines: output events with stream and offset, state changes, and a "
+                "final event with the state (README \"Event stream\")");
   cmd->callback([args, &context] {
     spool::RunDir run = context.find_run(args->run);
     AttachOptions options;
@@ -54,6 +59,7 @@ void add_attach_command(CLI::App& app, CliContext& context) {
       options.stderr_offset =
           offset_of_last_lines(run.stream_path(spool::Stream::err), *args->tail_lines);
     }
+    options.json = args->json;
     context.exit_code = attach_to_run(run, options, context);
   });
 }

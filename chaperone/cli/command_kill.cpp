@@ -1,8 +1,8 @@
 // chaperone/command_kill.cpp: `chaperone kill ID [-s SIGNAL] [--grace DURATION]`.
 #include "chaperone/cli/cli_context.hpp"
 #include "chaperone/cli/duration.hpp"
-#include "chaperone/supervisor/signal_name.hpp"
 #include "chaperone/client/signal_run.hpp"
+#include "chaperone/supervisor/signal_name.hpp"
 #include "spool/follower.hpp"
 
 #include <CLI/CLI.hpp>

@@ -1,8 +1,7 @@
-// chaperone/command_ls.cpp: `chaperone ls [--json]` - all runs, newest first.
+// chaperone/command_ls.cpp: `chaperone ls [--json] [filters]` - runs, newest first.
 #include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/run_filter.hpp"
 #include "chaperone/cli/run_summary.hpp"
-#include "spool/run_index.hpp"
-#include "spool/run_list.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/logger.h>
@@ -14,75 +13,61 @@ namespace chaperone {
 
 namespace {
 
-// Final runs come from the spool's index (one file for all of them); the others - still
-// running, not yet indexed, or changed since - from their own state.json and spec.json,
-// with lost supervisors resolved.
-std::vector<nlohmann::json> collect_summaries(const spool::SpoolRoot& root) {
-  std::unordered_map<std::string, spool::IndexedRun> index = spool::read_index(root);
-  std::vector<nlohmann::json> rows;
-  for (spool::RunEntry& entry : spool::list_runs(root)) {
-    spool::RunDir run(root.path() / entry.run_id, entry.run_id);
-    auto indexed = index.find(entry.run_id);
-    if (indexed != index.end() && indexed->second.dir_inode == entry.dir_inode
-        && spool::index_entry_current(run, indexed->second)) {
-      rows.push_back(std::move(indexed->second.summary));
-      continue;
-    }
-    try {
-      nlohmann::json row = spool::summarize(run.read_state_resolving_lost());
-      // What was asked matters as much as what happened: a run whose spec.json is lost or
-      // truncated is damaged too.
-      (void)run.read_spec();
-      rows.push_back(std::move(row));
-    } catch (const std::exception& e) {
-      // One damaged run must not hide the others.
-      rows.push_back({{"run_id", entry.run_id}, {"state", "damaged"}, {"error", e.what()}});
-    }
-  }
-  return rows;
-}
-
 std::string text(const nlohmann::json& row, const char* key) {
   auto it = row.find(key);
   return it != row.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+struct LsArgs {
+  bool json = false;
+  RunFilter filter;
+  std::string since;
+  std::string until;
+  int limit = -1;
+};
+
 } // namespace
 
 void add_ls_command(CLI::App& app, CliContext& context) {
-  auto json = std::make_shared<bool>(false);
+  auto args = std::make_shared<LsArgs>();
   CLI::App* cmd = app.add_subcommand("ls", "List runs, newest first");
   cmd->add_flag("--json",
-                *json,
+                args->json,
                 "Print a JSON array of summaries (run_id, state, exit_code, return_code, signal, "
-                "start_time, end_time, error, command); `status --json` has the full state");
-  cmd->callback([json, &context] {
+                "start_time, end_time, error, command, target, cwd, output {stdout, stderr} "
+                "bytes, duration_s, waiting_for); `status --json` has the full state");
+  cmd->add_option("--state",
+                  args->filter.states,
+                  "Only runs in STATE (repeatable; `final` = any final state)")
+      ->allow_extra_args(false);
+  cmd->add_option("--name", args->filter.name_glob, "Only runs whose id matches GLOB (fnmatch)");
+  cmd->add_option(
+      "--since", args->since, "Only runs started at or after TIME (3d = 3 days ago, or UTC ISO)");
+  cmd->add_option("--until", args->until, "Only runs started at or before TIME");
+  cmd->add_option("--limit", args->limit, "At most N runs (the newest)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->callback([args, &context] {
+    RunFilter filter = args->filter;
+    filter.check_states();
+    auto now = std::chrono::system_clock::now();
+    if (!args->since.empty()) {
+      filter.since = parse_time_bound("--since", args->since, now);
+    }
+    if (!args->until.empty()) {
+      filter.until = parse_time_bound("--until", args->until, now);
+    }
     std::vector<nlohmann::json> rows;
     if (std::optional<spool::SpoolRoot> root = context.open_spool(false)) {
-      rows = collect_summaries(*root);
+      for (nlohmann::json& row : collect_rows(*root)) {
+        if (args->limit >= 0 && static_cast<int>(rows.size()) >= args->limit) {
+          break;
+        }
+        if (filter.matches(row)) {
+          rows.push_back(std::move(row));
+        }
+      }
     }
-    // Sort keys pulled out once: comparing through the JSON objects costs more than all the
-    // reading.
-    std::vector<std::pair<std::string, std::string>> keys;
-    keys.reserve(rows.size());
-    for (const nlohmann::json& row : rows) {
-      // No start time yet (still starting, or lost before its program ran): it was created
-      // last, so it sorts as the newest ('~' after every digit).
-      std::string start = text(row, "start_time");
-      keys.emplace_back(start.empty() ? "~" : start, text(row, "run_id"));
-    }
-    std::vector<size_t> order(rows.size());
-    for (size_t i = 0; i < order.size(); ++i) {
-      order[i] = i;
-    }
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return keys[a] > keys[b]; });
-    std::vector<nlohmann::json> sorted;
-    sorted.reserve(rows.size());
-    for (size_t i : order) {
-      sorted.push_back(std::move(rows[i]));
-    }
-    rows = std::move(sorted);
-    if (*json) {
+    if (args->json) {
       nlohmann::json out = rows;
       (void)std::printf("%s\n",
                         out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());

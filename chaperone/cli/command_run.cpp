@@ -3,6 +3,8 @@
 #include "chaperone/cli/byte_size.hpp"
 #include "chaperone/cli/cli_context.hpp"
 #include "chaperone/cli/duration.hpp"
+#include "chaperone/cli/garbage.hpp"
+#include "chaperone/cli/workflow_options.hpp"
 #include "chaperone/client/launch.hpp"
 #include "spool/printable.hpp"
 #include "spool/run_id.hpp"
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 
@@ -22,6 +25,8 @@ namespace {
 
 struct RunArgs {
   bool detach = false;
+  bool attach_existing = false;
+  bool replace = false;
   std::string name;
   std::string cwd;
   std::vector<std::string> env;
@@ -41,6 +46,7 @@ struct RunArgs {
   std::vector<std::string> ssh_options;
   std::string control_path;
   std::vector<std::string> program;
+  WorkflowArgs workflow;
 };
 
 std::filesystem::path absolute_from_cwd(const std::string& path) {
@@ -125,6 +131,7 @@ LaunchRequest make_request(const RunArgs& args, const CliContext& context) {
     request.base_env.emplace_back(*entry);
   }
   request.supervisor_path = default_supervisor_path();
+  request.workflow = workflow_config(args.workflow, context);
   return request;
 }
 
@@ -173,6 +180,7 @@ void add_launch_options(CLI::App* cmd, RunArgs* args) {
       ->allow_extra_args(false);
   cmd->add_option(
       "--control-path", args->control_path, "ssh ControlPath to reuse a master connection");
+  add_workflow_options(cmd, &args->workflow);
   cmd->add_option("program", args->program, "PROGRAM [ARGS...] (after --)");
 }
 
@@ -183,12 +191,39 @@ void add_run_command(CLI::App& app, CliContext& context) {
   CLI::App* cmd =
       app.add_subcommand("run", "Start PROGRAM under a detached supervisor and follow it");
   cmd->add_flag("-d,--detach", args->detach, "Print the run id and return at once");
+  CLI::Option* attach_existing =
+      cmd->add_flag("--attach-existing",
+                    args->attach_existing,
+                    "With --name: if run NAME exists, attach to it (a final one replays its "
+                    "output and exit code) instead of failing; else start it. Atomic: racing "
+                    "callers get one run");
+  cmd->add_flag("--replace",
+                args->replace,
+                "With --name: if run NAME has ended, keep it as NAME@<end time> and start anew")
+      ->excludes(attach_existing);
   add_launch_options(cmd, args.get());
   cmd->callback([args, &context] {
     LaunchRequest request = make_request(*args, context);
+    if ((args->attach_existing || args->replace) && args->name.empty()) {
+      throw std::invalid_argument(std::string(args->replace ? "--replace" : "--attach-existing")
+                                  + " needs --name");
+    }
+    request.if_exists = args->attach_existing ? IfExists::attach
+                        : args->replace       ? IfExists::replace
+                                              : IfExists::fail;
     std::optional<spool::SpoolRoot> root = context.open_spool(true);
     LaunchedRun launched = launch_run(*root, request);
-    context.log->info("run {} supervisor pid={}", launched.run.run_id(), launched.supervisor_pid);
+    if (launched.existing) {
+      context.log->info("run {} exists: attaching", launched.run.run_id());
+    } else {
+      context.log->info("run {} supervisor pid={}", launched.run.run_id(), launched.supervisor_pid);
+    }
+    if (!launched.replaced.empty()) {
+      context.log->info("earlier run kept as {}", launched.replaced);
+    }
+    apply_retention(*root, std::getenv("CHAPERONE_RETENTION"), [&](const std::string& line) {
+      context.log->warn("{}", line);
+    });
     if (args->detach) {
       (void)std::printf("%s\n", launched.run.run_id().c_str());
       (void)std::fflush(stdout);

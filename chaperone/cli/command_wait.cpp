@@ -1,37 +1,107 @@
-// chaperone/command_wait.cpp: `chaperone wait ID...` - block until final, exit with the code.
+// chaperone/command_wait.cpp: `chaperone wait [--any|--all] [--json] ID...` - block until
+// runs are final.
 #include "chaperone/cli/cli_context.hpp"
 #include "chaperone/cli/end_report.hpp"
-#include "spool/follower.hpp"
+#include "spool/run_index.hpp"
+#include "spool/spool_watch.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+#include <stdexcept>
+
 namespace chaperone {
 
+namespace {
+
+struct WaitArgs {
+  std::vector<std::string> runs;
+  bool any = false;
+  bool all = false;
+  bool json = false;
+};
+
+void print_summary(const spool::RunState& state) {
+  std::string line =
+      spool::summarize(state).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  (void)std::printf("%s\n", line.c_str());
+  (void)std::fflush(stdout);
+}
+
+} // namespace
+
 void add_wait_command(CLI::App& app, CliContext& context) {
-  auto runs = std::make_shared<std::vector<std::string>>();
+  auto args = std::make_shared<WaitArgs>();
   CLI::App* cmd = app.add_subcommand(
       "wait",
       "Wait until every run is final; exit with the first non-zero exit code among them (in "
       "argument order), else 0");
-  cmd->add_option("runs", *runs, "Run ids, names or unique id prefixes")->required();
-  cmd->callback([runs, &context] {
+  cmd->add_option("runs", args->runs, "Run ids, names or unique id prefixes")->required();
+  CLI::Option* any = cmd->add_flag(
+      "--any", args->any, "Return when the first run is final: print its id, exit with its code");
+  cmd->add_flag("--all", args->all, "Wait for every run (the default)")->excludes(any);
+  cmd->add_flag("--json",
+                args->json,
+                "Print each run's final summary as one JSON line when it ends (as `ls --json`)");
+  cmd->callback([args, &context] {
     // Resolve every name first, so a typo fails at once rather than after a long wait.
     std::vector<spool::RunDir> dirs;
-    for (const std::string& text : *runs) {
+    for (const std::string& text : args->runs) {
       dirs.push_back(context.find_run(text));
     }
-    int result = 0;
+    std::optional<spool::SpoolRoot> root = context.open_spool(false);
+    if (!root) {
+      throw std::runtime_error("no spool"); // find_run found runs, so this cannot happen
+    }
+    // Subscribe before the first look, so no end falls between.
+    spool::SpoolWatch watch(*root, false, false);
     for (const spool::RunDir& run : dirs) {
-      spool::FollowOptions follow;
-      follow.want_stdout = follow.want_stderr = false;
-      follow.logger = context.log;
-      spool::CallbackSink sink([](spool::Stream, std::string_view) {});
-      spool::Follower follower(run, follow, sink);
-      spool::RunState state = follower.run();
-      report_end(run, state, *context.log);
-      int code = state.cli_exit_code();
+      if (!watch.add_run(run.run_id())) {
+        throw std::runtime_error("run " + run.run_id() + " was removed");
+      }
+    }
+    std::vector<std::optional<int>> codes(dirs.size());
+    size_t done = 0;
+    std::set<std::string> changed;
+    bool first_look = true;
+    for (;;) {
+      for (size_t i = 0; i < dirs.size(); ++i) {
+        if (codes[i] || (!first_look && changed.count(dirs[i].run_id()) == 0)) {
+          continue;
+        }
+        spool::RunState state = dirs[i].read_state_resolving_lost();
+        if (!spool::is_final(state.state)) {
+          continue;
+        }
+        codes[i] = state.cli_exit_code();
+        ++done;
+        // 125 is also chaperone's own failure (and 124 its timeout): say which it is.
+        report_end(dirs[i], state, *context.log);
+        if (args->json) {
+          print_summary(state);
+        }
+        if (args->any) {
+          if (!args->json) {
+            (void)std::printf("%s\n", dirs[i].run_id().c_str());
+          }
+          context.exit_code = *codes[i];
+          return;
+        }
+      }
+      if (done == dirs.size()) {
+        break;
+      }
+      first_look = false;
+      spool::SpoolChanges changes = watch.next(std::nullopt);
+      for (const std::string& gone : changes.gone) {
+        throw std::runtime_error("run " + gone + " was removed while waiting for it");
+      }
+      changed = std::move(changes.runs);
+    }
+    int result = 0;
+    for (const std::optional<int>& code : codes) {
       if (result == 0) {
-        result = code;
+        result = *code;
       }
     }
     context.exit_code = result;

@@ -58,6 +58,9 @@ int main(int argc, char** argv) try {
   chaperone::add_ls_command(app, context);
   chaperone::add_kill_command(app, context);
   chaperone::add_cmd_command(app, context);
+  chaperone::add_gc_command(app, context);
+  chaperone::add_watch_command(app, context);
+  chaperone::add_show_command(app, context);
   chaperone::refuse_empty_values(app);
 
   try {

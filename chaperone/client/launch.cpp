@@ -1,6 +1,7 @@
 // chaperone/launch.cpp: run creation and the supervisor hand-off.
 #include "chaperone/client/launch.hpp"
 
+#include "chaperone/supervisor/publication.hpp"
 #include "chaperone/supervisor/spawn.hpp"
 #include "chaperone/supervisor/supervisor.hpp"
 #include "chaperone/supervisor/target_json.hpp"
@@ -9,6 +10,8 @@
 #include "spool/io.hpp"
 #include "spool/printable.hpp"
 #include "spool/run_id.hpp"
+#include "spool/run_list.hpp"
+#include "spool/run_retire.hpp"
 
 #include <fcntl.h>
 #include <sys/random.h>
@@ -128,12 +131,73 @@ nlohmann::json make_spec(const LaunchRequest& request, const std::string& run_id
       {"max_output",
        request.max_output == 0 ? nlohmann::json(nullptr) : nlohmann::json(request.max_output)},
       {"max_output_action", request.stop_on_max_output ? "stop" : "drop"}};
+  for (const auto& [key, value] : request.workflow.items()) {
+    config[key] = value;
+  }
   return {{"spec_version", 1},
           {"run_id", run_id},
           {"created", spool::format_utc(std::chrono::system_clock::now())},
           {"program", program},
           {"target", target},
           {"config", config}};
+}
+
+// Stages the run, starts its supervisor holding the run's lock, then publishes the run.
+// Returns false (nothing left behind, the supervisor exits on its own) if the id was taken.
+bool start_supervisor(const spool::SpoolRoot& root,
+                      const LaunchRequest& request,
+                      SupervisorOptions options,
+                      const std::string& run_id,
+                      bool local,
+                      LaunchedRun& launched) {
+  spool::RunState initial;
+  initial.run_id = run_id;
+  initial.state = spool::RunStatus::starting;
+  nlohmann::json spec = make_spec(request, run_id);
+  initial.program = {{"argv", spec["program"]["argv"]}, {"cwd", request.program.cwd}};
+  initial.target = spec["target"];
+  initial.boot_id = spool::boot_id();
+  spool::StagedRun staged = spool::stage_run(root, run_id, spec, initial);
+  options.run_dir = staged.dir.path();
+  // The supervisor reads this pipe to EOF before it touches the run: it then knows that the
+  // rename below has happened (or never will).
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    spool::discard_staged_run(staged);
+    spool::throw_errno("pipe2");
+  }
+  spool::Fd publish_read{pipe_fds[0]};
+  spool::Fd publish_write{pipe_fds[1]};
+  constexpr int k_publish_fd = 4;
+  SpawnRequest spawn;
+  spawn.argv.push_back(request.supervisor_path.string());
+  std::vector<std::string> await = publication_args(k_publish_fd, staged.staged_path);
+  spawn.argv.insert(spawn.argv.end(), await.begin(), await.end());
+  std::vector<std::string> args = supervisor_args(options);
+  spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
+  spawn.env = local ? merged_env(request.base_env, request.program.env) : request.base_env;
+  spawn.extra_fds.emplace_back(staged.lock.fd(), 3);
+  spawn.extra_fds.emplace_back(publish_read.get(), k_publish_fd);
+  spawn.new_session = true;
+  spawn.search_path = false;
+  pid_t pid = 0;
+  bool published = false;
+  try {
+    pid = spawn_process(spawn);
+    publish_read = spool::Fd();
+    published = spool::publish_run(staged);
+  } catch (...) {
+    spool::discard_staged_run(staged);
+    throw;
+  }
+  if (!published) {
+    spool::discard_staged_run(staged);
+    return false;
+  }
+  // Closing our end lets the supervisor go on; our copy of the lock closes with `staged`.
+  launched.run = staged.dir;
+  launched.supervisor_pid = pid;
+  return true;
 }
 
 } // namespace
@@ -187,53 +251,40 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
     spool::throw_errno("supervisor " + request.supervisor_path.string());
   }
 
-  std::optional<spool::NewRun> created;
-  for (int attempt = 0; !created; ++attempt) {
-    std::string run_id = request.run_id.empty()
-                             ? spool::make_run_id(std::chrono::system_clock::now(), random_bits())
-                             : request.run_id;
-    spool::RunState initial;
-    initial.run_id = run_id;
-    initial.state = spool::RunStatus::starting;
-    nlohmann::json spec = make_spec(request, run_id);
-    initial.program = {{"argv", spec["program"]["argv"]}, {"cwd", request.program.cwd}};
-    initial.target = spec["target"];
-    initial.boot_id = spool::boot_id();
-    try {
-      created = spool::create_run(root, run_id, spec, initial);
-    } catch (const std::system_error& e) {
-      // A generated id clashes only if two runs start in the same microsecond with the
-      // same random bits; try again. A chosen --name that exists is the caller's error.
-      if (e.code() != std::errc::file_exists || !request.run_id.empty() || attempt >= 5) {
-        throw;
+  bool named = !request.run_id.empty();
+  LaunchedRun launched{spool::RunDir(root.path(), ""), 0, false, {}};
+  for (int attempt = 0;; ++attempt) {
+    std::string run_id = named
+                             ? request.run_id
+                             : spool::make_run_id(std::chrono::system_clock::now(), random_bits());
+    bool exists = named && ::access((root.path() / run_id).c_str(), F_OK) == 0;
+    if (exists && request.if_exists == IfExists::attach) {
+      return LaunchedRun{spool::RunDir(root.path() / run_id, run_id), 0, true, {}};
+    }
+    if (exists && request.if_exists == IfExists::replace) {
+      // nullopt: another caller moved it first; look again.
+      if (std::optional<std::string> kept = spool::retire_run(root, run_id)) {
+        launched.replaced = *kept;
+      }
+      if (attempt < 100) {
+        continue;
       }
     }
+    if (exists && request.if_exists == IfExists::fail) {
+      throw std::system_error(std::make_error_code(std::errc::file_exists),
+                              "run " + run_id + " already exists");
+    }
+    if (start_supervisor(root, request, options, run_id, local, launched)) {
+      return launched;
+    }
+    // The id was taken between our look and our rename. A generated id clashes only if two
+    // runs start in the same microsecond with the same random bits: try again. A --name is
+    // looked at again (attach, replace) or is the caller's error.
+    if ((named && request.if_exists == IfExists::fail) || attempt >= 100) {
+      throw std::system_error(std::make_error_code(std::errc::file_exists),
+                              "run " + run_id + " already exists");
+    }
   }
-  spool::RunDir run = created->dir;
-  options.run_dir = run.path();
-
-  SpawnRequest spawn;
-  spawn.argv.push_back(request.supervisor_path.string());
-  std::vector<std::string> args = supervisor_args(options);
-  spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
-  spawn.env = local ? merged_env(request.base_env, request.program.env) : request.base_env;
-  spawn.extra_fds.emplace_back(created->lock.fd(), 3);
-  spawn.new_session = true;
-  spawn.search_path = false;
-  pid_t pid;
-  try {
-    pid = spawn_process(spawn);
-  } catch (const std::system_error& e) {
-    spool::RunState state = run.read_state();
-    state.state = spool::RunStatus::failed;
-    state.error = std::string("cannot start supervisor: ") + e.what();
-    state.exit_code = spool::k_exit_chaperone_failed;
-    state.end_time = spool::format_utc(std::chrono::system_clock::now());
-    run.write_state(state);
-    throw;
-  }
-  // Our copy of the lock fd closes with `created`; the supervisor's copy keeps it held.
-  return LaunchedRun{run, pid};
 }
 
 } // namespace chaperone

@@ -14,8 +14,16 @@
 
 namespace chaperone {
 
+// What launch_run does when the named run exists already.
+enum class IfExists {
+  fail,    // throw std::system_error EEXIST "run N already exists"
+  attach,  // return it (LaunchedRun::existing), whatever its state
+  replace, // keep a final one under "N@<end time>" and start anew; a live one is an error
+};
+
 struct LaunchRequest {
   std::string run_id;                   // empty: a new time-sorted id
+  IfExists if_exists = IfExists::fail;  // with a run_id only
   cmdbuild::Program program;            // argv; cwd absolute (local runs: empty = "/")
   cmdbuild::Target target;              // mode local for local runs
   std::string stdin_path = "/dev/null"; // absolute; read by the program (local runs)
@@ -27,18 +35,26 @@ struct LaunchRequest {
   bool record_env = false;               // store --env values in spec.json (else names only)
   std::vector<std::string> base_env;     // the caller's environment, "K=V"
   std::filesystem::path supervisor_path; // the chaperone-supervisor binary
+  // What the supervisor waits for before it starts the program (chaperone/supervisor/gate.hpp),
+  // merged into spec.config: locks [{name, mode}], slots [{name, count}], after [{run_id,
+  // ok}], lock_timeout_ms (null: forever; 0: --no-wait), on_exit (a /bin/sh command or null).
+  nlohmann::json workflow = nlohmann::json::object();
 };
 
 struct LaunchedRun {
   spool::RunDir run;
-  pid_t supervisor_pid;
+  pid_t supervisor_pid;  // 0 if `existing`
+  bool existing = false; // IfExists::attach found the run there: nothing was started
+  std::string replaced;  // IfExists::replace: the id the earlier run is kept under, if any
 };
 
 // Validates the request (std::invalid_argument naming the problem, nothing created),
-// creates the run in `root` and starts its supervisor in a new session. The run's lock is
-// held from creation and passed to the supervisor, so no reader ever sees an unlocked,
-// unfinished run. If the supervisor cannot be started the run is recorded as `failed`
-// and std::system_error is thrown.
+// creates the run in `root` and starts its supervisor in a new session. The run is built
+// in a hidden temp dir with its lock held, the supervisor is started with that lock, and only
+// then is the dir renamed into place: a run is visible only once its supervisor holds it, so
+// a caller killed at any moment leaves no `lost` run that never ran (at most a hidden temp
+// dir that `gc` sweeps). If the supervisor cannot be started nothing is created and
+// std::system_error is thrown.
 LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& request);
 
 // The supervisor binary next to the running executable (/proc/self/exe), or in

@@ -5,6 +5,7 @@
 #include "chaperone/supervisor/spawn.hpp"
 #include "chaperone/supervisor/target_json.hpp"
 #include "cmdbuild/command.hpp"
+#include "spool/error.hpp"
 #include "spool/follower.hpp"
 #include "spool/host.hpp"
 
@@ -37,7 +38,7 @@ pid_t signal_remote(const spool::RunDir& run, const spool::RunState& state, int 
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) {
-      throw std::runtime_error(std::string("waitpid remote kill: ") + std::strerror(errno));
+      spool::throw_errno("waitpid remote kill helper " + std::to_string(pid));
     }
   }
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -118,9 +118,9 @@ void OutputRelay::on_readable(uv_poll_t* handle, int status, int) {
       spool::throw_error_code(-status, "poll output pipe");
     }
     self->read_available();
-  } catch (const std::exception& e) {
+  } catch (const std::exception&) {
     if (self->m_callbacks.on_error) {
-      self->m_callbacks.on_error(e.what());
+      self->m_callbacks.on_error(std::current_exception());
     }
   }
 }

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -20,7 +21,7 @@ namespace chaperone {
 struct OutputRelayCallbacks {
   std::function<void()> on_progress;                // after each chunk (new markers?)
   std::function<void()> on_eof;                     // every writer closed the pipe
-  std::function<void(const std::string&)> on_error; // reading or writing failed
+  std::function<void(std::exception_ptr)> on_error; // reading or writing failed (errno kept)
   std::function<void()> on_limit;                   // first byte past the limit
 };
 

@@ -1,8 +1,14 @@
-// chaperone/supervisor.cpp: spawns the program, reaps it and everything it leaves behind,
-// and writes the run's state. One libuv loop; signals arrive as loop events.
+// chaperone/supervisor/supervisor.cpp: the supervisor's life: spawns the program, reacts to
+// its end, to signals and timers, and writes the run's state. One libuv loop; signals arrive
+// as loop events. The pieces live beside it: leftovers.cpp ends what the program leaves
+// behind, remote_session.cpp talks to the far side, outcome.cpp decides the final state,
+// supervisor_args.cpp is the command line.
 #include "chaperone/supervisor/supervisor.hpp"
 
+#include "chaperone/supervisor/leftovers.hpp"
+#include "chaperone/supervisor/outcome.hpp"
 #include "chaperone/supervisor/output_relay.hpp"
+#include "chaperone/supervisor/remote_session.hpp"
 #include "chaperone/supervisor/signal_name.hpp"
 #include "chaperone/supervisor/spawn.hpp"
 #include "chaperone/supervisor/target_json.hpp"
@@ -27,9 +33,8 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <exception>
 #include <limits>
-#include <set>
-#include <sstream>
 #include <stdexcept>
 #include <system_error>
 
@@ -39,6 +44,35 @@ namespace {
 
 using spool::RunState;
 using spool::RunStatus;
+
+// The supervisor's life, as s6-supervise keeps it: one explicit phase, and each event
+// handler does what this table says for the phase it finds (- = nothing to do).
+//
+//  event \ phase        starting  running            stopping           draining        final
+//  program spawned      ->running
+//  spawn failed         ->final (failed, 126/127/125)
+//  program exited                 ->draining, arm    ->draining (grace  -               -
+//                                 grace, TERM rest   already armed)
+//  SIGTERM/SIGINT                 forward to group   forward to group   -               -
+//  --timeout fires                ->stopping: TERM   -                  -               -
+//                                 group+leftovers,
+//                                 arm grace
+//  --max-output stop              ->stopping (same)  -                  -               -
+//  grace over                     -                  KILL group (far    KILL leftovers  -
+//                                                    too) + leftovers
+//  SIGCHLD of a leftover          -                  TERM/KILL it       TERM/KILL it    -
+//  no child left, relays at EOF                                         ->final (write)
+//  far side reports its end       arm far linger     arm far linger     -               -
+//  far linger over (ssh open)     KILL far group, TERM ssh, arm grace   -               -
+//
+// --keep-children: "program exited" goes straight to "no child left".
+enum class Phase {
+  starting, // the program is not spawned yet
+  running,  // the program lives
+  stopping, // the program lives and is being ended (timeout, output limit): grace armed
+  draining, // the program has exited: its leftovers are ended and the relays drained
+  final,    // the final state is written
+};
 
 double seconds(const timeval& tv) {
   return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
@@ -56,33 +90,14 @@ nlohmann::json rusage_json(const rusage& ru) {
           {"nivcsw", ru.ru_nivcsw}};
 }
 
-// Our direct children, from /proc/self/task/<tid>/children (we are single-threaded where
-// it matters: libuv starts no threads for signals, timers or polls).
-std::vector<pid_t> direct_children() {
-  std::vector<pid_t> pids;
-  std::string text;
-  try {
-    pid_t self = ::getpid();
-    text = spool::read_file("/proc/" + std::to_string(self) + "/task/" + std::to_string(self)
-                            + "/children");
-  } catch (const std::system_error&) {
-    return pids;
-  }
-  std::istringstream in(text);
-  pid_t pid;
-  while (in >> pid) {
-    pids.push_back(pid);
-  }
-  return pids;
-}
-
 // One instance per process: members are ordered by the run's lifecycle for reading, not
 // packed for size.
 class Supervisor { // NOLINT(clang-analyzer-optin.performance.Padding)
 public:
   Supervisor(const SupervisorOptions& options, std::shared_ptr<spdlog::logger> logger)
       : m_options(options), m_log(std::move(logger)),
-        m_run(options.run_dir, options.run_dir.filename().string()) {}
+        m_run(options.run_dir, options.run_dir.filename().string()), m_leftovers(m_log),
+        m_remote(cmdbuild::Target{}, options.nonce, m_log) {}
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
   Supervisor(Supervisor&&) = delete;
@@ -92,26 +107,25 @@ public:
   int run();
 
 private:
+  bool program_alive() const { return m_phase == Phase::running || m_phase == Phase::stopping; }
+  bool relays_open() const {
+    return (m_relays[0] && m_relays[0]->open()) || (m_relays[1] && m_relays[1]->open());
+  }
+
   void start_program();
   void record_spawn_failure(const std::system_error& error);
   void reap();
+  void on_program_exit(int status, const rusage& ru);
   void end_leftovers(int signum);
+  void begin_stopping(const std::string& why);
   void finalize();
   void write_failed(const std::string& error, int exit_code);
   void record_signal_sent(int signum, const std::string& why);
   void signal_program(int signum, const std::string& why);
-  void spawn_remote_kill(int signum, bool guarded_by_nonce = true);
   void note_markers();
   void maybe_finish();
-  void finalize_remote();
   void on_output_limit(const std::string& stream);
-  // The far side's status channel (remote runs), or nullptr.
-  const cmdbuild::MarkerFilter* markers() const {
-    return m_relays[1] ? m_relays[1]->markers() : nullptr;
-  }
-  bool relays_open() const {
-    return (m_relays[0] && m_relays[0]->open()) || (m_relays[1] && m_relays[1]->open());
-  }
+  void arm_grace_timer();
 
   static void on_signal(uv_signal_t* handle, int signum);
   static void on_timeout(uv_timer_t* handle);
@@ -121,8 +135,8 @@ private:
   template <typename Fn> void guarded(Fn&& fn) noexcept {
     try {
       fn();
-    } catch (const std::exception& e) {
-      m_fatal = e.what();
+    } catch (const std::exception&) {
+      m_fatal = std::current_exception();
       uv_stop(&m_loop);
     }
   }
@@ -135,25 +149,23 @@ private:
   spool::Fd m_stdout;
   spool::Fd m_stderr;
 
+  Phase m_phase = Phase::starting;
   pid_t m_pid = -1;
-  bool m_program_exited = false;
+  // Facts for decide_outcome(), gathered as the run goes.
   int m_wait_status = 0;
   rusage m_rusage{};
   bool m_timed_out = false;
-  bool m_killing = false; // leftovers are being ended
-  int m_leftover_signal = SIGTERM;
-  int m_signaled_level = 0;
-  std::set<pid_t> m_signaled; // pids (and -pgids) sent m_signaled_level already
-  bool m_finalized = false;
-  bool m_no_children = false; // wait4 said ECHILD after the program exited
-  std::string m_fatal;
-
-  cmdbuild::Target m_target;
-  bool m_ssh = false;                       // the child is ssh; the program is on the far side
-  std::unique_ptr<OutputRelay> m_relays[2]; // stdout, stderr when they go through a pipe
-  std::set<pid_t> m_helpers;                // our remote-kill ssh processes (not leftovers)
-  bool m_remote_recorded = false;
   bool m_output_limit_stop = false;
+  bool m_no_children = false; // nothing of the run is left that could write to the spool
+  // A failure inside a loop callback (nothing may throw across libuv), parked with its errno
+  // and rethrown by run() once uv_run returns.
+  std::exception_ptr m_fatal;
+
+  LeftoverReaper m_leftovers;
+  RemoteSession m_remote;
+  std::unique_ptr<OutputRelay> m_relays[2]; // stdout, stderr when they go through a pipe
+  bool m_remote_recorded = false;
+  bool m_linger_timer_started = false;
 
   uv_loop_t m_loop{};
   uv_signal_t m_sigchld{};
@@ -162,7 +174,6 @@ private:
   uv_timer_t m_timeout_timer{};
   uv_timer_t m_kill_timer{};
   uv_timer_t m_linger_timer{};
-  bool m_linger_timer_started = false;
 };
 
 void Supervisor::record_signal_sent(int signum, const std::string& why) {
@@ -183,7 +194,7 @@ void Supervisor::write_failed(const std::string& error, int exit_code) {
     m_state.stderr_bytes = spool::file_size(m_stderr.get(), "stderr");
   }
   m_run.write_state(m_state);
-  m_finalized = true;
+  m_phase = Phase::final;
   m_log->error("run failed: {}", error);
 }
 
@@ -293,8 +304,8 @@ void Supervisor::start_program() {
     OutputRelayCallbacks callbacks;
     callbacks.on_progress = [this] { note_markers(); };
     callbacks.on_eof = [this] { maybe_finish(); };
-    callbacks.on_error = [this](const std::string& error) {
-      m_fatal = error;
+    callbacks.on_error = [this](std::exception_ptr error) {
+      m_fatal = std::move(error);
       uv_stop(&m_loop);
     };
     callbacks.on_limit = [this, stream] { on_output_limit(stream == 0 ? "stdout" : "stderr"); };
@@ -306,6 +317,8 @@ void Supervisor::start_program() {
         limited ? m_options.max_output : std::numeric_limits<std::uint64_t>::max(),
         std::move(callbacks));
   }
+  m_remote.attach_markers(m_relays[1] ? m_relays[1]->markers() : nullptr);
+  m_phase = Phase::running;
   m_log->info("started pid={} argv0={}", m_pid, m_options.argv.front());
 
   if (m_options.timeout) {
@@ -314,28 +327,33 @@ void Supervisor::start_program() {
   }
 }
 
+void Supervisor::arm_grace_timer() {
+  uv_timer_start(
+      &m_kill_timer, on_kill_after, static_cast<uint64_t>(m_options.kill_after.count()), 0);
+}
+
 void Supervisor::end_leftovers(int signum) {
-  // The program's group, plus every process that left the group but was reparented to us
-  // (we are a child subreaper): daemons that setsid()'d, double-forked helpers.
-  // Each process gets each signal level once: a program that traps TERM to clean up must
-  // not see it again on every SIGCHLD.
-  if (m_signaled_level != signum) {
-    m_signaled_level = signum;
-    m_signaled.clear();
+  m_leftovers.signal_all(signum, m_pid, [this](pid_t pid) { return m_remote.is_helper(pid); });
+}
+
+void Supervisor::on_program_exit(int status, const rusage& ru) {
+  Phase was = m_phase;
+  m_phase = Phase::draining;
+  m_wait_status = status;
+  m_rusage = ru;
+  m_log->info("program pid={} ended: {}",
+              m_pid,
+              WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
+                                : signal_name(WTERMSIG(status)));
+  uv_timer_stop(&m_timeout_timer);
+  if (m_options.keep_children) {
+    m_no_children = true;
+    maybe_finish();
+    return;
   }
-  if (m_pid > 0 && m_signaled.insert(-m_pid).second && ::kill(-m_pid, signum) == 0) {
-    m_log->debug("sent {} to group {}", signal_name(signum), m_pid);
-  }
-  for (pid_t child : direct_children()) {
-    if (m_helpers.count(child) != 0 || !m_signaled.insert(child).second) {
-      continue;
-    }
-    ::kill(child, signum);
-    pid_t group = ::getpgid(child);
-    if (group == child) {
-      ::kill(-child, signum);
-    }
-    m_log->debug("sent {} to leftover pid {}", signal_name(signum), child);
+  if (was == Phase::running) {
+    m_leftovers.escalate_to(SIGTERM);
+    arm_grace_timer();
   }
 }
 
@@ -352,7 +370,7 @@ void Supervisor::reap() {
         spool::throw_errno("wait4");
       }
       // No children left at all: nothing can write to the spool files any more.
-      if (m_program_exited) {
+      if (m_phase == Phase::draining) {
         m_no_children = true;
         maybe_finish();
       }
@@ -361,29 +379,14 @@ void Supervisor::reap() {
     if (pid == 0) {
       break; // children remain, none has exited
     }
-    if (m_helpers.erase(pid) != 0) {
+    if (m_remote.reaped(pid)) {
       m_log->info("remote kill helper pid={} ended with status {}", pid, status);
       continue;
     }
     if (pid == m_pid) {
-      m_program_exited = true;
-      m_wait_status = status;
-      m_rusage = ru;
-      m_log->info("program pid={} ended: {}",
-                  pid,
-                  WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
-                                    : signal_name(WTERMSIG(status)));
-      uv_timer_stop(&m_timeout_timer);
+      on_program_exit(status, ru);
       if (m_options.keep_children) {
-        m_no_children = true;
-        maybe_finish();
-        return;
-      }
-      if (!m_killing) {
-        m_killing = true;
-        m_leftover_signal = SIGTERM;
-        uv_timer_start(
-            &m_kill_timer, on_kill_after, static_cast<uint64_t>(m_options.kill_after.count()), 0);
+        return; // leftovers are the user's to keep
       }
     } else {
       m_log->debug("reaped leftover pid={}", pid);
@@ -391,40 +394,57 @@ void Supervisor::reap() {
   }
   // While ssh itself still runs, the far side is ended by remote kills (signal_program);
   // ending our local leftovers now would kill ssh and strand the far program.
-  if (m_killing && (!m_ssh || m_program_exited)) {
-    end_leftovers(m_leftover_signal);
+  bool ending = m_phase == Phase::draining || (m_phase == Phase::stopping && !m_remote.via_ssh());
+  if (ending && !m_options.keep_children) {
+    end_leftovers(m_leftovers.level());
   }
 }
 
+void Supervisor::begin_stopping(const std::string& why) {
+  m_phase = Phase::stopping;
+  signal_program(SIGTERM, why);
+  m_leftovers.escalate_to(SIGTERM);
+  if (!m_remote.via_ssh()) {
+    end_leftovers(SIGTERM);
+  }
+  arm_grace_timer();
+}
+
 void Supervisor::finalize() {
-  if (m_finalized) {
+  if (m_phase == Phase::final) {
     return;
   }
   m_state.end_time = spool::format_utc(std::chrono::system_clock::now());
   m_state.stdout_bytes = spool::file_size(m_stdout.get(), "stdout");
   m_state.stderr_bytes = spool::file_size(m_stderr.get(), "stderr");
   m_state.rusage = rusage_json(m_rusage);
-  if (WIFEXITED(m_wait_status)) {
-    m_state.return_code = WEXITSTATUS(m_wait_status);
-    m_state.state = RunStatus::exited;
-    m_state.exit_code = *m_state.return_code;
-  } else if (WIFSIGNALED(m_wait_status)) {
-    m_state.signal = WTERMSIG(m_wait_status);
-    m_state.state = RunStatus::signaled;
-    m_state.exit_code = 128 + *m_state.signal;
-    if (WCOREDUMP(m_wait_status)) {
-      m_state.extra["core_dumped"] = true;
-    }
+
+  OutcomeFacts facts;
+  facts.wait_status = m_wait_status;
+  facts.via_ssh = m_remote.via_ssh();
+  facts.far = m_remote.report();
+  facts.last_stderr_line = m_relays[1] ? m_relays[1]->last_line() : std::string();
+  facts.cwd = m_state.program.value("cwd", std::string());
+  facts.host = m_remote.target().host;
+  if (m_timed_out) {
+    facts.timed_out_after = *m_options.timeout;
   }
-  if (m_ssh) {
-    finalize_remote();
-  } else if (markers() != nullptr && markers()->cwd_error()) {
-    // sudo mode: the wrapper could not enter the directory and did not run the program.
-    m_state.state = RunStatus::failed;
-    m_state.return_code.reset();
-    m_state.error =
-        "cd " + m_state.program.value("cwd", std::string()) + ": " + *markers()->cwd_error();
-    m_state.exit_code = spool::k_exit_chaperone_failed;
+  if (m_output_limit_stop) {
+    facts.stopped_at_output_limit = m_options.max_output;
+  }
+  Outcome outcome = decide_outcome(facts);
+  m_state.state = outcome.state;
+  m_state.exit_code = outcome.exit_code;
+  m_state.return_code = outcome.return_code;
+  m_state.signal = outcome.signal;
+  if (outcome.error) {
+    m_state.error = outcome.error;
+  }
+  if (outcome.core_dumped) {
+    m_state.extra["core_dumped"] = true;
+  }
+  if (outcome.ssh_exit_status) {
+    m_state.extra["ssh_exit_status"] = *outcome.ssh_exit_status;
   }
   for (int stream = 0; stream < 2; ++stream) {
     if (m_relays[stream] && m_relays[stream]->dropped() > 0) {
@@ -432,19 +452,8 @@ void Supervisor::finalize() {
           m_relays[stream]->dropped();
     }
   }
-  if (m_output_limit_stop && !m_timed_out) {
-    m_state.state = RunStatus::failed;
-    m_state.exit_code = spool::k_exit_chaperone_failed;
-    m_state.error =
-        "output limit of " + std::to_string(m_options.max_output) + " bytes exceeded; run stopped";
-  }
-  if (m_timed_out) {
-    m_state.state = RunStatus::timed_out;
-    m_state.exit_code = spool::k_exit_timed_out;
-    m_state.error = "timed out after " + std::to_string(m_options.timeout->count()) + " ms";
-  }
   m_run.write_state(m_state);
-  m_finalized = true;
+  m_phase = Phase::final;
   m_log->info("final state {} exit_code={} stdout={} stderr={}",
               spool::to_string(m_state.state),
               m_state.cli_exit_code(),
@@ -458,16 +467,14 @@ void Supervisor::on_output_limit(const std::string& stream) {
                                    {"exceeded", stream},
                                    {"action", m_options.stop_on_max_output ? "stop" : "drop"}};
   m_run.write_state(m_state);
-  if (m_options.stop_on_max_output && !m_program_exited && !m_output_limit_stop) {
+  if (m_options.stop_on_max_output && m_phase == Phase::running) {
     m_output_limit_stop = true;
-    signal_program(SIGTERM, "output limit");
-    uv_timer_start(
-        &m_kill_timer, on_kill_after, static_cast<uint64_t>(m_options.kill_after.count()), 0);
+    begin_stopping("output limit");
   }
 }
 
 void Supervisor::maybe_finish() {
-  if (m_finalized || !m_no_children || relays_open()) {
+  if (m_phase == Phase::final || !m_no_children || relays_open()) {
     return;
   }
   finalize();
@@ -475,8 +482,11 @@ void Supervisor::maybe_finish() {
 }
 
 void Supervisor::note_markers() {
-  if (markers() != nullptr && markers()->finished() && m_ssh && !m_program_exited
-      && !m_linger_timer_started) {
+  const cmdbuild::MarkerFilter* far = m_remote.markers();
+  if (far == nullptr) {
+    return;
+  }
+  if (far->finished() && m_remote.via_ssh() && program_alive() && !m_linger_timer_started) {
     // The far program has ended, but ssh stays while anything there still holds its
     // stdout/stderr (a background child). Give it the grace period, then end what is left
     // of the far group: no orphans there either.
@@ -484,24 +494,23 @@ void Supervisor::note_markers() {
     uv_timer_start(
         &m_linger_timer, on_remote_linger, static_cast<uint64_t>(m_options.kill_after.count()), 0);
   }
-  if (m_remote_recorded || markers() == nullptr || !markers()->pid()) {
+  if (m_remote_recorded || !far->pid()) {
     return;
   }
-  const cmdbuild::MarkerFilter& far = *markers();
   m_remote_recorded = true;
   m_state.extra["remote"] = {
-      {"pid", *far.pid()},
-      {"pgid", far.pgid() ? nlohmann::json(*far.pgid()) : nlohmann::json(nullptr)},
-      {"host", m_target.host}};
+      {"pid", *far->pid()},
+      {"pgid", far->pgid() ? nlohmann::json(*far->pgid()) : nlohmann::json(nullptr)},
+      {"host", m_remote.target().host}};
   m_state.extra["status_nonce"] = m_options.nonce;
   m_run.write_state(m_state);
-  m_log->info("far side: pid={} pgid={}", *far.pid(), far.pgid().value_or(-1));
+  m_log->info("far side: pid={} pgid={}", *far->pid(), far->pgid().value_or(-1));
 }
 
 void Supervisor::on_remote_linger(uv_timer_t* handle) {
   auto* self = static_cast<Supervisor*>(handle->data);
   self->guarded([&] {
-    if (self->m_program_exited) {
+    if (!self->program_alive()) {
       return;
     }
     self->m_log->info("far program ended {} ms ago but ssh is still open: ending the far group",
@@ -509,35 +518,19 @@ void Supervisor::on_remote_linger(uv_timer_t* handle) {
     self->record_signal_sent(SIGKILL, "far leftovers");
     // Without the nonce guard: the wrapper that guard checks for is gone. The pgid cannot
     // name a stranger while the leftovers keep that group alive, which is why ssh is open.
-    self->spawn_remote_kill(SIGKILL, false);
+    self->m_remote.send_far_signal(SIGKILL, false);
     ::kill(-self->m_pid, SIGTERM);
-    uv_timer_start(&self->m_kill_timer,
-                   on_kill_after,
-                   static_cast<uint64_t>(self->m_options.kill_after.count()),
-                   0);
+    self->arm_grace_timer();
   });
-}
-
-void Supervisor::spawn_remote_kill(int signum, bool guarded_by_nonce) {
-  const cmdbuild::MarkerFilter& far = *markers();
-  SpawnRequest request;
-  request.argv = cmdbuild::build_remote_kill(
-      m_target, *far.pgid(), signum, guarded_by_nonce ? m_options.nonce : std::string());
-  request.new_process_group = true;
-  pid_t pid = spawn_process(request);
-  m_helpers.insert(pid);
-  m_log->info(
-      "remote kill helper pid={} sends {} to far group {}", pid, signal_name(signum), *far.pgid());
 }
 
 void Supervisor::signal_program(int signum, const std::string& why) {
   record_signal_sent(signum, why);
-  bool remote_known = m_ssh && markers() != nullptr && markers()->pgid() && !markers()->finished();
-  if (remote_known) {
+  if (m_remote.far_group_reachable()) {
     // Killing the local ssh client would leave the far program running (no tty, no
     // SIGHUP): the signal has to travel to the far process group itself.
     try {
-      spawn_remote_kill(signum);
+      m_remote.send_far_signal(signum);
     } catch (const std::exception& e) {
       m_log->error("remote kill: {}", e.what());
     }
@@ -549,65 +542,6 @@ void Supervisor::signal_program(int signum, const std::string& why) {
   ::kill(-m_pid, signum);
 }
 
-void Supervisor::finalize_remote() {
-  // ssh exits 255 for a connection failure, a remote `exit 255` and a remote signal alike;
-  // the far side's markers are the only truth about the program.
-  const cmdbuild::MarkerFilter* far = markers();
-  int ssh_status =
-      WIFEXITED(m_wait_status) ? WEXITSTATUS(m_wait_status) : 128 + WTERMSIG(m_wait_status);
-  m_state.extra["ssh_exit_status"] = ssh_status;
-  m_state.return_code.reset();
-  m_state.signal.reset();
-  // An exec failure is followed by "exit 127/126" from the wrapper: it is a failure to
-  // start the program, recorded with its reason, not the program's own exit.
-  if (far != nullptr && far->exit_code() && !far->exec_error()) {
-    m_state.state = RunStatus::exited;
-    m_state.return_code = *far->exit_code();
-    m_state.exit_code = *far->exit_code();
-    return;
-  }
-  if (far != nullptr && far->signal()) {
-    m_state.state = RunStatus::signaled;
-    m_state.signal = *far->signal();
-    m_state.exit_code = 128 + *far->signal();
-    if (far->core_dumped()) {
-      m_state.extra["core_dumped"] = true;
-    }
-    return;
-  }
-  m_state.state = RunStatus::failed;
-  std::string last = m_relays[1] ? m_relays[1]->last_line() : std::string();
-  while (!last.empty() && (last.back() == '\r' || last.back() == ' ')) {
-    last.pop_back();
-  }
-  // After the program started, the last stderr line is usually the program's own; quote it
-  // only when it is ssh's complaint about the connection.
-  bool from_ssh = last.rfind("ssh:", 0) == 0 || last.rfind("client_loop:", 0) == 0
-                  || last.find("closed by remote host") != std::string::npos
-                  || last.find("not responding") != std::string::npos
-                  || last.find("Broken pipe") != std::string::npos;
-  if (far != nullptr && far->cwd_error()) {
-    m_state.error = "cd " + m_state.program.value("cwd", std::string()) + ": " + *far->cwd_error();
-    m_state.exit_code = spool::k_exit_chaperone_failed;
-  } else if (far != nullptr && far->exec_error()) {
-    bool not_found = far->exit_code().value_or(ssh_status) == spool::k_exit_not_found;
-    m_state.error = std::string(not_found ? "program not found" : "program not executable") + " on "
-                    + m_target.host + ": " + *far->exec_error();
-    m_state.exit_code = not_found ? spool::k_exit_not_found : spool::k_exit_not_executable;
-  } else if (far != nullptr && far->wrapper_error()) {
-    m_state.error = "far-side wrapper failed: " + *far->wrapper_error();
-    m_state.exit_code = spool::k_exit_chaperone_failed;
-  } else if (far != nullptr && far->pid()) {
-    m_state.error = "connection lost"
-                    + (from_ssh ? ": " + last : " (ssh exited " + std::to_string(ssh_status) + ")");
-    m_state.exit_code = spool::k_exit_ssh_failed;
-  } else {
-    m_state.error = "ssh failed (exit " + std::to_string(ssh_status) + ")"
-                    + (last.empty() ? std::string() : ": " + last);
-    m_state.exit_code = spool::k_exit_ssh_failed;
-  }
-}
-
 void Supervisor::on_signal(uv_signal_t* handle, int signum) {
   auto* self = static_cast<Supervisor*>(handle->data);
   self->guarded([&] {
@@ -616,7 +550,7 @@ void Supervisor::on_signal(uv_signal_t* handle, int signum) {
       return;
     }
     // SIGTERM / SIGINT: passed on to the program's group; its exit ends the run as usual.
-    if (self->m_pid > 0 && !self->m_program_exited) {
+    if (self->m_pid > 0 && self->program_alive()) {
       self->signal_program(signum, "forwarded");
     }
   });
@@ -625,19 +559,13 @@ void Supervisor::on_signal(uv_signal_t* handle, int signum) {
 void Supervisor::on_timeout(uv_timer_t* handle) {
   auto* self = static_cast<Supervisor*>(handle->data);
   self->guarded([&] {
+    if (self->m_phase != Phase::running) {
+      return;
+    }
     self->m_log->info(
         "timeout after {} ms: ending group {}", self->m_options.timeout->count(), self->m_pid);
     self->m_timed_out = true;
-    self->signal_program(SIGTERM, "timeout");
-    self->m_killing = true;
-    self->m_leftover_signal = SIGTERM;
-    if (!self->m_ssh) {
-      self->end_leftovers(SIGTERM);
-    }
-    uv_timer_start(&self->m_kill_timer,
-                   on_kill_after,
-                   static_cast<uint64_t>(self->m_options.kill_after.count()),
-                   0);
+    self->begin_stopping("timeout");
   });
 }
 
@@ -646,12 +574,12 @@ void Supervisor::on_kill_after(uv_timer_t* handle) {
   self->guarded([&] {
     self->m_log->info("grace of {} ms over: SIGKILL to what is left",
                       self->m_options.kill_after.count());
-    if (!self->m_program_exited) {
+    if (self->program_alive()) {
       self->signal_program(SIGKILL, "kill-after");
     } else {
       self->record_signal_sent(SIGKILL, "leftovers");
     }
-    self->m_leftover_signal = SIGKILL;
+    self->m_leftovers.escalate_to(SIGKILL);
     self->end_leftovers(SIGKILL);
   });
 }
@@ -664,8 +592,8 @@ int Supervisor::run() {
     spool::throw_errno("fcntl lock fd");
   }
   m_state = m_run.read_state();
-  m_target = target_from_json(m_run.read_spec().at("target"));
-  m_ssh = cmdbuild::is_ssh_mode(m_target.mode);
+  m_remote =
+      RemoteSession(target_from_json(m_run.read_spec().at("target")), m_options.nonce, m_log);
   m_state.boot_id = spool::boot_id();
   m_state.supervisor_pid = ::getpid();
   m_state.supervisor_start_ticks = spool::process_start_ticks(::getpid());
@@ -689,30 +617,28 @@ int Supervisor::run() {
       spool::throw_error_code(-rc, "uv_signal_start");
     }
   }
-  uv_timer_init(&m_loop, &m_timeout_timer);
-  m_timeout_timer.data = this;
-  uv_timer_init(&m_loop, &m_kill_timer);
-  m_kill_timer.data = this;
-  uv_timer_init(&m_loop, &m_linger_timer);
-  m_linger_timer.data = this;
+  for (uv_timer_t* timer : {&m_timeout_timer, &m_kill_timer, &m_linger_timer}) {
+    uv_timer_init(&m_loop, timer);
+    timer->data = this;
+  }
 
   try {
     start_program();
-    if (!m_finalized) {
+    if (m_phase != Phase::final) {
       reap(); // it may have exited already
     }
-    if (!m_finalized) {
+    if (m_phase != Phase::final) {
       uv_run(&m_loop, UV_RUN_DEFAULT);
     }
-    if (!m_fatal.empty()) {
-      throw std::runtime_error(m_fatal);
+    if (m_fatal) {
+      std::rethrow_exception(m_fatal);
     }
   } catch (const std::exception& e) {
     m_log->error("supervisor error: {}", e.what());
-    if (m_pid > 0 && !m_program_exited) {
+    if (m_pid > 0 && program_alive()) {
       ::kill(-m_pid, SIGKILL); // no orphans: a run we cannot record is not left running
     }
-    if (!m_finalized) {
+    if (m_phase != Phase::final) {
       try {
         write_failed(std::string("supervisor error: ") + e.what(), spool::k_exit_chaperone_failed);
       } catch (const std::exception& e2) {
@@ -735,7 +661,7 @@ int Supervisor::run() {
   }
   uv_run(&m_loop, UV_RUN_DEFAULT);
   uv_loop_close(&m_loop);
-  return m_finalized ? 0 : 1;
+  return m_phase == Phase::final ? 0 : 1;
 }
 
 } // namespace
@@ -748,97 +674,6 @@ int supervise(const SupervisorOptions& options, const std::shared_ptr<spdlog::lo
     logger->error("supervisor cannot start: {}", e.what());
     return 1;
   }
-}
-
-SupervisorOptions parse_supervisor_args(const std::vector<std::string>& args) {
-  SupervisorOptions options;
-  size_t i = 0;
-  auto value = [&](const std::string& flag) -> const std::string& {
-    if (i + 1 >= args.size()) {
-      throw std::invalid_argument(flag + " needs a value");
-    }
-    return args[++i];
-  };
-  auto number = [&](const std::string& flag) {
-    const std::string& text = value(flag);
-    try {
-      size_t used = 0;
-      long long n = std::stoll(text, &used);
-      if (used != text.size() || n < 0) {
-        throw std::invalid_argument("");
-      }
-      return n;
-    } catch (const std::exception&) {
-      throw std::invalid_argument(flag + " needs a non-negative number, not \"" + text + "\"");
-    }
-  };
-  if (args.empty()) {
-    throw std::invalid_argument("missing run directory");
-  }
-  options.run_dir = args[0];
-  for (i = 1; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--") {
-      options.argv.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
-      break;
-    }
-    if (arg == "--lock-fd") {
-      options.lock_fd = static_cast<int>(number(arg));
-    } else if (arg == "--cwd") {
-      options.cwd = value(arg);
-    } else if (arg == "--stdin") {
-      options.stdin_path = value(arg);
-    } else if (arg == "--nonce") {
-      options.nonce = value(arg);
-    } else if (arg == "--timeout-ms") {
-      options.timeout = std::chrono::milliseconds(number(arg));
-    } else if (arg == "--kill-after-ms") {
-      options.kill_after = std::chrono::milliseconds(number(arg));
-    } else if (arg == "--keep-children") {
-      options.keep_children = true;
-    } else if (arg == "--max-output") {
-      options.max_output = static_cast<std::uint64_t>(number(arg));
-    } else if (arg == "--stop-on-max-output") {
-      options.stop_on_max_output = true;
-    } else {
-      throw std::invalid_argument("unknown supervisor argument \"" + arg + "\"");
-    }
-  }
-  if (options.argv.empty()) {
-    throw std::invalid_argument("missing program after --");
-  }
-  if (options.lock_fd < 0) {
-    throw std::invalid_argument("missing --lock-fd");
-  }
-  return options;
-}
-
-std::vector<std::string> supervisor_args(const SupervisorOptions& options) {
-  std::vector<std::string> args{
-      options.run_dir.string(), "--lock-fd", std::to_string(options.lock_fd)};
-  if (!options.cwd.empty()) {
-    args.insert(args.end(), {"--cwd", options.cwd});
-  }
-  args.insert(args.end(), {"--stdin", options.stdin_path});
-  if (!options.nonce.empty()) {
-    args.insert(args.end(), {"--nonce", options.nonce});
-  }
-  if (options.timeout) {
-    args.insert(args.end(), {"--timeout-ms", std::to_string(options.timeout->count())});
-  }
-  args.insert(args.end(), {"--kill-after-ms", std::to_string(options.kill_after.count())});
-  if (options.keep_children) {
-    args.emplace_back("--keep-children");
-  }
-  if (options.max_output > 0) {
-    args.insert(args.end(), {"--max-output", std::to_string(options.max_output)});
-    if (options.stop_on_max_output) {
-      args.emplace_back("--stop-on-max-output");
-    }
-  }
-  args.emplace_back("--");
-  args.insert(args.end(), options.argv.begin(), options.argv.end());
-  return args;
 }
 
 } // namespace chaperone

@@ -2,6 +2,7 @@
 // end in its own session with the run's lock on fd 3. Kept apart from the CLI so that the
 // process that lives for the whole run carries no command-line parser.
 #include "chaperone/supervisor/logging.hpp"
+#include "chaperone/supervisor/publication.hpp"
 #include "chaperone/supervisor/supervisor.hpp"
 
 #include <sys/stat.h>
@@ -26,13 +27,19 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> args(argv + 1, argv + argc);
   chaperone::SupervisorOptions options;
+  chaperone::Publication publication;
   try {
+    publication = chaperone::take_publication_args(args);
     options = chaperone::parse_supervisor_args(args);
   } catch (const std::exception& e) {
     (void)std::fprintf(stderr, "chaperone-supervisor: %s\n", e.what());
     return 2;
   }
   try {
+    if (publication.pipe_fd >= 0
+        && !chaperone::await_publication(publication, options.run_dir, options.lock_fd)) {
+      return 0; // never visible: nothing to record
+    }
     auto logger = chaperone::make_supervisor_logger(options.run_dir / "supervisor.log");
     return chaperone::supervise(options, logger);
   } catch (const std::exception& e) {

@@ -1,6 +1,8 @@
 // tests/remote/harness.cpp: child processes, the test sshd, random argvs, argv_dump parsing.
 #include "tests/remote/harness.hpp"
 
+#include "tests/support/test_sshd_env.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -198,15 +200,7 @@ Outcome run(const Argv& argv, const std::string& input, Clock::duration timeout)
 }
 
 void require_tools() {
-  for (const char* tool : {"/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/sudo", "/usr/bin/perl"}) {
-    if (::access(tool, X_OK) != 0) {
-      FAIL(tool << " is missing: run scripts/setup to install the test dependencies");
-    }
-  }
-  if (::geteuid() != 0) {
-    FAIL("the ssh and sudo tests must run as root (they create test users and a sudoers "
-         "rule): see scripts/setup");
-  }
+  require_test_sshd_tools();
 }
 
 TestSshd::TestSshd() {
@@ -220,34 +214,13 @@ TestSshd::TestSshd() {
   if (started.exit_code() != 0) {
     FAIL(CHAPERONE_TEST_SSHD " start failed (run scripts/setup?): " << started.err);
   }
-  std::istringstream env(started.out);
-  std::string line;
-  while (std::getline(env, line)) {
-    std::size_t eq = line.find('=');
-    std::string key = line.substr(0, eq);
-    std::string value = line.substr(eq + 1);
-    if (!value.empty() && value.front() == '"') {
-      value = value.substr(1, value.size() - 2);
-    }
-    if (key == "TEST_SSHD_PORT") {
-      m_port = std::stoi(value);
-    } else if (key == "TEST_SSHD_KEY") {
-      m_key = value;
-    } else if (key == "TEST_SSHD_SHARED_KEY") {
-      m_shared_key = value;
-    } else if (key == "TEST_SSHD_CM_DIR") {
-      m_cm_dir = value;
-    } else if (key == "TEST_SSHD_SUDO_TARGET") {
-      m_sudo_target = value;
-    } else if (key == "TEST_SSHD_USERS") {
-      std::istringstream words(value);
-      for (std::string w; words >> w;) {
-        m_users.push_back(w);
-      }
-    }
-  }
-  REQUIRE(m_port > 0);
-  REQUIRE(m_users.size() >= 4); // sh, bash, zsh, fish; tcsh when installed
+  TestSshdEnv env = read_test_sshd_env(m_dir);
+  m_port = env.port;
+  m_key = env.key;
+  m_shared_key = env.shared_key;
+  m_cm_dir = env.cm_dir;
+  m_sudo_target = env.sudo_target;
+  m_users = env.users;
   std::string dump = read_file(CHAPERONE_ARGV_DUMP);
   REQUIRE(!dump.empty());
   std::ofstream(argv_dump(), std::ios::binary) << dump;

@@ -90,7 +90,7 @@ public:
   int port() const { return m_port; }
   const std::vector<std::string>& users() const {
     return m_users;
-  } // chapsh, chapbash, chapzsh, chapfish[, chaptcsh]
+  } // chapsh, chapbash, chapzsh, chapfish, chaptcsh
   const std::string& sudo_target() const { return m_sudo_target; }
   // argv_dump, copied where every test user can run it.
   std::string argv_dump() const { return m_dir + "/argv_dump"; }

@@ -174,13 +174,9 @@ TEST_CASE("a connection closed by the far side mid-run ends the run failed with 
   drop_link_mid_run(Cut::kill_sshd);
 }
 
-// BUG (chaperone/supervisor.cpp finalize_remote, chaperone/stderr_relay.cpp last_line): the
-// "connection lost: ..." error quotes the last line of the far side's stderr, which is the
-// program's own stderr as much as ssh's. With LogLevel=ERROR ssh prints nothing when its
-// keepalive gives up, so a link that stops answering ends with error "connection lost:
-// err-before", the program's last stderr line passed off as the cause. When sshd closes the
-// connection the error is "connection lost: Connection to 127.0.0.1 closed by remote
-// host.\r", with ssh's trailing carriage return kept.
+// Pins that "connection lost: ..." names ssh's own complaint (or none), never a line of the
+// program's stderr, which shares the channel (it once quoted the program's last stderr line,
+// or sshd's "closed by remote host." with ssh's trailing carriage return).
 TEST_CASE("the connection lost error quotes no line of the program's own stderr", "[ssh]") {
   drop_link_mid_run(Cut::stop_sshd, true);
   drop_link_mid_run(Cut::kill_sshd, true);

@@ -1,4 +1,5 @@
-// tests/unit/cli/cursor_test.cpp: STDOUT:STDERR cursors, as `status` prints and `attach` takes.
+// tests/unit/chaperone/cursor_test.cpp: STDOUT:STDERR cursors, as `status` prints and `attach`
+// takes.
 #include "chaperone/cli/cursor.hpp"
 
 #include <catch2/catch.hpp>
