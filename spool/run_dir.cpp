@@ -49,7 +49,12 @@ RunState RunDir::read_state() const {
 }
 
 nlohmann::json RunDir::read_spec() const {
-  return read_json_file(*this, k_spec_file);
+  nlohmann::json spec = read_json_file(*this, k_spec_file);
+  if (!spec.is_object()) {
+    throw std::runtime_error("run " + m_run_id + ": " + k_spec_file
+                             + " is damaged (not a JSON object)");
+  }
+  return spec;
 }
 
 void RunDir::write_state(const RunState& state) const {
@@ -92,6 +97,12 @@ void RunDir::write_state(const RunState& state) const {
     // Nothing more will be written: the space held for this moment goes back.
     ::unlink(file(k_reserve_file).c_str());
   }
+}
+
+std::uint64_t RunDir::stream_size(Stream stream) const {
+  std::filesystem::path path = stream_path(stream);
+  Fd fd = open_or_throw(path, O_RDONLY);
+  return file_size(fd.get(), path.string());
 }
 
 bool RunDir::supervisor_alive() const {

@@ -43,11 +43,16 @@ public:
   // Reads state.json. Throws std::runtime_error "run ID: state.json: <why>" if it is
   // missing, unreadable, not JSON or not a state (a damaged run).
   RunState read_state() const;
-  // Reads spec.json; throws like read_state.
+  // Reads spec.json; throws like read_state (also if it is JSON but not an object).
   nlohmann::json read_spec() const;
   // Replaces state.json atomically and durably (AtomicFile). On ENOSPC it gives up the
   // run's space reserve and tries once more, noting "spool_disk_full" in the state.
   void write_state(const RunState& state) const;
+
+  // The stream file's current length (fstat): the live size while the run is not final,
+  // when state.json's output counts are not kept up to date. Throws std::system_error
+  // naming the file.
+  std::uint64_t stream_size(Stream stream) const;
 
   // True while some process (the supervisor, or the front end before the hand-off) holds
   // the run's lock.

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -45,10 +46,15 @@ struct IndexedRun { // NOLINT(bugprone-exception-escape)
   // summary stale, and the reader falls back to state.json.
   std::uint64_t state_size = 0;
   std::int64_t state_mtime_ns = 0;
+  // spec.json likewise (written once, before the run was visible), so that a damaged
+  // spec.json shows too. Absent in lines written before it was recorded: not checked then.
+  std::optional<std::uint64_t> spec_size;
+  std::optional<std::int64_t> spec_mtime_ns;
   nlohmann::json summary;
 };
 
-// True if `run`'s state.json still has the size and mtime recorded in `indexed`.
+// True if `run`'s state.json (and spec.json, where recorded) still have the size and mtime
+// recorded in `indexed`.
 bool index_entry_current(const RunDir& run, const IndexedRun& indexed);
 
 // Reads the index (missing: empty). Unparseable lines (a torn write after a crash) are

@@ -1,6 +1,7 @@
 // chaperone/main.cpp: the command line. Parses, dispatches, and turns every error into one
 // line on stderr and exit code 125 (DESIGN.md "Exit codes of the CLI").
 #include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/empty_values.hpp"
 #include "chaperone/cli/error_report.hpp"
 #include "chaperone/cli/help_text.hpp"
 #include "chaperone/supervisor/logging.hpp"
@@ -76,6 +77,7 @@ int main(int argc, char** argv) try {
     sub->add_option("--spool", context.spool_dir, spool_help)->check(not_empty, "DIR");
     sub->footer(chaperone::command_help_footer(sub->get_name()));
   }
+  chaperone::refuse_empty_values(app);
 
   bool json = chaperone::wants_json(argc, argv);
   int parsed_argc = argc;
