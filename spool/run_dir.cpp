@@ -49,7 +49,12 @@ RunState RunDir::read_state() const {
 }
 
 nlohmann::json RunDir::read_spec() const {
-  return read_json_file(*this, k_spec_file);
+  nlohmann::json spec = read_json_file(*this, k_spec_file);
+  if (!spec.is_object()) {
+    throw std::runtime_error("run " + m_run_id + ": " + k_spec_file
+                             + " is damaged (not a JSON object)");
+  }
+  return spec;
 }
 
 void RunDir::write_state(const RunState& state) const {
@@ -105,6 +110,12 @@ ReviveHook& revive_hook() {
 
 void set_revive_hook(ReviveHook hook) {
   revive_hook() = std::move(hook);
+}
+
+std::uint64_t RunDir::stream_size(Stream stream) const {
+  std::filesystem::path path = stream_path(stream);
+  Fd fd = open_or_throw(path, O_RDONLY);
+  return file_size(fd.get(), path.string());
 }
 
 bool RunDir::supervisor_alive() const {
@@ -164,7 +175,8 @@ RunState RunDir::read_state_resolving_lost() const {
 StagedRun stage_run(const SpoolRoot& root,
                     const std::string& run_id,
                     const nlohmann::json& spec,
-                    const RunState& initial_state) {
+                    const RunState& initial_state,
+                    const std::vector<std::pair<std::string, std::string>>& extra_files) {
   std::string temp_template = (root.path() / ("." + run_id + ".XXXXXX")).string();
   if (::mkdtemp(temp_template.data()) == nullptr) {
     throw_errno("mkdtemp " + temp_template);
@@ -181,6 +193,11 @@ StagedRun stage_run(const SpoolRoot& root,
       if (int rc = ::posix_fallocate(reserve.get(), 0, k_reserve_bytes); rc != 0) {
         throw_error_code(rc, "fallocate " + staged.file(k_reserve_file).string());
       }
+    }
+    for (const auto& [name, content] : extra_files) {
+      Fd file = open_or_throw(staged.file(name.c_str()), O_WRONLY | O_CREAT | O_EXCL, 0600);
+      write_all(file.get(), content, "write " + staged.file(name.c_str()).string());
+      fsync_or_throw(file.get(), "fsync " + staged.file(name.c_str()).string());
     }
     FileLock lock = FileLock::try_exclusive(staged.file(k_lock_file));
     if (!lock.held()) {
@@ -219,8 +236,9 @@ void discard_staged_run(const StagedRun& staged) noexcept {
 NewRun create_run(const SpoolRoot& root,
                   const std::string& run_id,
                   const nlohmann::json& spec,
-                  const RunState& initial_state) {
-  StagedRun staged = stage_run(root, run_id, spec, initial_state);
+                  const RunState& initial_state,
+                  const std::vector<std::pair<std::string, std::string>>& extra_files) {
+  StagedRun staged = stage_run(root, run_id, spec, initial_state, extra_files);
   try {
     if (!publish_run(staged)) {
       throw std::system_error(std::make_error_code(std::errc::file_exists),

@@ -2,6 +2,7 @@
 #include "chaperone/cli/garbage.hpp"
 
 #include "chaperone/cli/duration.hpp"
+#include "chaperone/client/callback_files.hpp"
 #include "chaperone/client/far_client.hpp"
 #include "spool/error.hpp"
 #include "spool/file_lock.hpp"
@@ -66,6 +67,9 @@ size_t sweep_temp_dirs(const spool::SpoolRoot& root,
     if (name.size() < 2 || name[0] != '.' || !entry.is_directory(type_error)
         || entry.is_symlink(type_error)) {
       continue;
+    }
+    if (name == k_callback_pending_dir) {
+      continue; // not a leftover: the marks of runs whose callbacks are still owed
     }
     bool gc_leftover = name.rfind(".gc.", 0) == 0;
     if (!gc_leftover) {

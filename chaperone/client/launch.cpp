@@ -85,10 +85,12 @@ void validate_local(const LaunchRequest& request) {
       throw std::invalid_argument("--cwd " + cwd + ": not a directory");
     }
   }
-  try {
-    spool::open_or_throw(request.stdin_path, O_RDONLY);
-  } catch (const std::system_error& e) {
-    throw std::invalid_argument(std::string("--stdin: ") + e.what());
+  if (!request.stdin_data) {
+    try {
+      spool::open_or_throw(request.stdin_path, O_RDONLY);
+    } catch (const std::system_error& e) {
+      throw std::invalid_argument(std::string("--stdin: ") + e.what());
+    }
   }
   for (const auto& [name, value] : request.program.env) {
     if (name.empty() || name.find('=') != std::string::npos || name.find('\0') != std::string::npos
@@ -171,7 +173,13 @@ bool start_supervisor(const spool::SpoolRoot& root,
     initial.extra["far"] = {{"host", request.target.host}, {"run_id", far_id}, {"phase", "setup"}};
     spec["config"]["hold"] = "far";
   }
-  spool::StagedRun staged = spool::stage_run(root, run_id, spec, initial);
+  std::vector<std::pair<std::string, std::string>> files = request.extra_files;
+  if (request.stdin_data) {
+    options.stdin_path = (root.path() / run_id / k_stdin_data_file).string();
+    spec["program"]["stdin"] = options.stdin_path;
+    files.emplace_back(k_stdin_data_file, *request.stdin_data);
+  }
+  spool::StagedRun staged = spool::stage_run(root, run_id, spec, initial, files);
   options.run_dir = staged.dir.path();
   if (request.hold_far) {
     // The far `run` options, --env values included: kept out of spec.json (names only) and
@@ -201,6 +209,7 @@ bool start_supervisor(const spool::SpoolRoot& root,
   spool::Fd publish_write{pipe_fds[1]};
   constexpr int k_publish_fd = 4;
   SpawnRequest spawn;
+  spawn.argv = request.supervisor_wrapper;
   spawn.argv.push_back(request.supervisor_path.string());
   std::vector<std::string> await = publication_args(k_publish_fd, staged.staged_path);
   spawn.argv.insert(spawn.argv.end(), await.begin(), await.end());

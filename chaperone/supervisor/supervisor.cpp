@@ -229,7 +229,13 @@ void Supervisor::start_program() {
   std::string cwd = m_options.cwd.empty() ? "/" : m_options.cwd;
   spool::Fd cwd_fd;
   try {
-    cwd_fd = spool::open_or_throw(cwd, O_RDONLY | O_DIRECTORY);
+    // O_PATH, not O_RDONLY: a search-only directory (0711: enter, not list) is a fine cwd,
+    // as it is for `cd`. The search permission fchdir() will need is checked here, so that a
+    // refusal names the directory instead of looking like an unexecutable program.
+    cwd_fd = spool::open_or_throw(cwd, O_PATH | O_DIRECTORY);
+    if (::faccessat(cwd_fd.get(), "", X_OK, AT_EMPTY_PATH | AT_EACCESS) != 0) {
+      spool::throw_errno("chdir " + cwd);
+    }
   } catch (const std::system_error& e) {
     write_failed(std::string("cannot use working directory: ") + e.what(),
                  spool::k_exit_chaperone_failed);

@@ -5,9 +5,7 @@
 #include "tests/support/test_sshd_env.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <pwd.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,13 +23,6 @@
 namespace chaperone::test {
 
 namespace {
-
-void close_fd(int& fd) {
-  if (fd >= 0) {
-    ::close(fd);
-    fd = -1;
-  }
-}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -61,81 +52,13 @@ pid_t pid_of_line(const std::string& line) {
 } // namespace
 
 CmdResult run_cmd(const Args& argv, std::chrono::milliseconds timeout) {
-  int out[2];
-  int err[2];
-  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-  REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  std::vector<char*> c_args;
-  for (const std::string& a : argv) {
-    c_args.push_back(const_cast<char*>(a.c_str()));
-  }
-  c_args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, c_args[0], &actions, &attr, c_args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  ::close(out[1]);
-  ::close(err[1]);
+  Outcome outcome = run(argv, {}, timeout);
   CmdResult result;
-  if (rc != 0) {
-    ::close(out[0]);
-    ::close(err[0]);
-    FAIL("cannot run " << argv.front() << ": " << std::strerror(rc));
-  }
-  int fds[2] = {out[0], err[0]};
-  Clock::time_point deadline = Clock::now() + timeout;
-  bool late = false;
-  while (fds[0] >= 0 || fds[1] >= 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      late = true;
-      break;
-    }
-    pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
-    int n = ::poll(p, 2, static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i] < 0 || p[i].revents == 0) {
-        continue;
-      }
-      char buf[65536];
-      ssize_t r = ::read(fds[i], buf, sizeof buf);
-      if (r > 0) {
-        (i == 0 ? result.out : result.err).append(buf, static_cast<std::size_t>(r));
-      } else if (r == 0 || errno != EINTR) {
-        close_fd(fds[i]);
-      }
-    }
-  }
-  close_fd(fds[0]);
-  close_fd(fds[1]);
-  if (late) {
-    ::kill(pid, SIGKILL);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  if (late) {
-    FAIL(argv.front() << " still running after " << timeout.count()
-                      << " ms; stderr: " << result.err);
-  }
+  result.exit_code = outcome.term_signal() != 0 ? 128 + outcome.term_signal() : outcome.exit_code();
+  result.out = std::move(outcome.out);
+  result.err = std::move(outcome.err);
   return result;
 }
-
 std::string to_string(Via via) {
   switch (via) {
   case Via::ssh:
@@ -382,21 +305,6 @@ far_processes(const std::string& token, const std::string& nonce, std::optional<
     }
   }
   return found;
-}
-
-std::string show_bytes(const std::string& bytes) {
-  static constexpr char k_hex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (unsigned char c : bytes) {
-    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-      out += "\\x";
-      out.push_back(k_hex[c >> 4]);
-      out.push_back(k_hex[c & 15]);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out + "\"";
 }
 
 std::optional<pid_t> parent_of(pid_t pid) {
