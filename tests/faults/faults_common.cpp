@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 
 extern char** environ;
 
@@ -170,17 +171,21 @@ std::vector<std::string> as_user(const TestUser& user) {
 std::vector<pid_t> supervisors_of(const std::filesystem::path& run_dir) {
   std::vector<pid_t> pids;
   for (const ProcessSnapshot& p : list_processes()) {
-    // argv[0] ends in chaperone-supervisor and argv[1] is the run dir.
+    // argv[0] ends in chaperone-supervisor and the run dir is one of its own arguments (before
+    // "--"; where it stands among them is the launcher's business).
     std::string cmdline = read_proc_file(p.pid, "cmdline");
-    std::size_t first_end = cmdline.find('\0');
-    if (first_end == std::string::npos) {
+    std::vector<std::string> argv;
+    for (std::size_t start = 0, end; (end = cmdline.find('\0', start)) != std::string::npos;
+         start = end + 1) {
+      argv.push_back(cmdline.substr(start, end - start));
+    }
+    std::string_view tool = "chaperone-supervisor";
+    if (argv.empty() || argv[0].size() < tool.size()
+        || argv[0].compare(argv[0].size() - tool.size(), tool.size(), tool) != 0) {
       continue;
     }
-    std::string argv0 = cmdline.substr(0, first_end);
-    std::size_t second_end = cmdline.find('\0', first_end + 1);
-    std::string argv1 = cmdline.substr(first_end + 1, second_end - first_end - 1);
-    if (argv0.size() >= 20 && argv0.compare(argv0.size() - 20, 20, "chaperone-supervisor") == 0
-        && argv1 == run_dir.string()) {
+    auto end = std::find(argv.begin(), argv.end(), "--");
+    if (std::find(argv.begin() + 1, end, run_dir.string()) != end) {
       pids.push_back(p.pid);
     }
   }

@@ -1,20 +1,41 @@
 // tests/support/process_info.cpp: /proc listing and /proc/PID/stat parsing.
 #include "tests/support/process_info.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <sstream>
 #include <string>
 
 namespace chaperone::test {
 
 std::string read_proc_file(pid_t pid, const std::string& name) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/" + name, std::ios::binary);
-  if (!in) {
+  // Plain read(2): a process that exits mid-read fails it with ESRCH, which an ifstream
+  // turns into an exception (libstdc++'s filebuf::underflow throws on a read error).
+  std::string path = "/proc/" + std::to_string(pid) + "/" + name;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     return {};
   }
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::string text;
+  char buffer[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      if (n < 0) {
+        text.clear(); // gone while reading: as if gone before
+      }
+      break;
+    }
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return text;
 }
 
 std::optional<ProcessSnapshot> read_process(pid_t pid) {
