@@ -13,6 +13,21 @@
 
 namespace chaperone {
 
+namespace {
+
+void restart_callback_sender(const spool::RunDir& run,
+                             const std::filesystem::path& root,
+                             const std::shared_ptr<spdlog::logger>& log) {
+  // Callbacks survive a killed sender: whoever looks at the run next restarts it (README
+  // "For schedulers"). A failure here must not fail the command that looks.
+  std::string problem = ensure_callback_sender(run, root, default_callback_sender_path());
+  if (!problem.empty() && log) {
+    log->warn("{}", problem);
+  }
+}
+
+} // namespace
+
 std::optional<spool::SpoolRoot> CliContext::open_spool(bool create) const {
   std::filesystem::path path = spool::default_spool_root(
       std::getenv("CHAPERONE_SPOOL"), std::getenv("XDG_STATE_HOME"), std::getenv("HOME"));
@@ -32,18 +47,8 @@ spool::RunDir CliContext::find_run(const std::string& text) const {
     throw std::runtime_error("no such run: " + text + " (the spool is empty)");
   }
   spool::RunDir run = spool::find_run(*root, text);
-  restart_callback_sender(run, root->path());
+  restart_callback_sender(run, root->path(), log);
   return run;
-}
-
-void CliContext::restart_callback_sender(const spool::RunDir& run,
-                                         const std::filesystem::path& root) const {
-  // Callbacks survive a killed sender: whoever looks at the run next restarts it (README
-  // "For schedulers"). A failure here must not fail the command that looks.
-  std::string problem = ensure_callback_sender(run, root, default_callback_sender_path());
-  if (!problem.empty() && log) {
-    log->warn("{}", problem);
-  }
 }
 
 } // namespace chaperone
