@@ -17,6 +17,21 @@
 
 namespace chaperone {
 
+namespace {
+
+void restart_callback_sender(const spool::RunDir& run,
+                             const std::filesystem::path& root,
+                             const std::shared_ptr<spdlog::logger>& log) {
+  // Callbacks survive a killed sender: whoever looks at the run next restarts it (README
+  // "For schedulers"). A failure here must not fail the command that looks.
+  std::string problem = ensure_callback_sender(run, root, default_callback_sender_path());
+  if (!problem.empty() && log) {
+    log->warn("{}", problem);
+  }
+}
+
+} // namespace
+
 std::optional<spool::SpoolRoot> CliContext::open_spool(bool create) const {
   std::string chosen = spool_dir;
   if (!chosen.empty() && chosen[0] != '/') {
@@ -67,18 +82,8 @@ spool::RunDir CliContext::find_run(const std::string& text) const {
     }
     throw;
   }
-  restart_callback_sender(*run, root->path());
+  restart_callback_sender(*run, root->path(), log);
   return *run;
-}
-
-void CliContext::restart_callback_sender(const spool::RunDir& run,
-                                         const std::filesystem::path& root) const {
-  // Callbacks survive a killed sender: whoever looks at the run next restarts it (README
-  // "For schedulers"). A failure here must not fail the command that looks.
-  std::string problem = ensure_callback_sender(run, root, default_callback_sender_path());
-  if (!problem.empty() && log) {
-    log->warn("{}", problem);
-  }
 }
 
 } // namespace chaperone
