@@ -242,7 +242,14 @@ pid_t fork_exec(const SpawnRequest& request, const std::vector<char*>& argv, cha
   }
   const char go = 1;
   if (::write(go_write.get(), &go, 1) != 1) {
-    spool::throw_errno("write go pipe");
+    // EPIPE: the child is gone before it read the go byte. Its group was published by
+    // before_exec, so a signal sent to the run right after `run -d` (kill -s KILL) can land
+    // here; that is the program being killed, not a failure to start it. The caller reaps
+    // the child and records the signal from its wait status.
+    if (errno != EPIPE) {
+      spool::throw_errno("write go pipe");
+    }
+    return pid;
   }
   go_write.reset();
   int child_errno = 0;

@@ -176,8 +176,11 @@ TEST_CASE("a SIGKILLed sender is restarted by the next command that looks at the
     std::vector<pid_t> pids = sender_pids(dir);
     REQUIRE(pids.size() == 1);
     REQUIRE(::kill(pids[0], SIGKILL) == 0);
-    REQUIRE(wait_until(
-        deadline_in(10s), "the sender to die", [&] { return sender_pids(dir).empty(); }));
+    // Its cmdline empties (exit_mm) before its files close (exit_files): until the lock is
+    // free too, the next command would rightly find a sender still holding it.
+    REQUIRE(wait_until(deadline_in(10s), "the sender to die and its lock to be free", [&] {
+      return sender_pids(dir).empty() && sender_lock_free(dir);
+    }));
     std::uint64_t at_kill = server.received("killsender", "stdout").size();
     std::vector<std::string> args{command};
     if (std::string(command) != "ls") {
