@@ -169,9 +169,12 @@ TEST_CASE("status --json and ls --json print JSON that outside tools can parse",
   CHECK(st["run_id"] == "older");
   CHECK(st["state"] == "exited");
   CHECK(st["exit_code"] == 2);
-  // state.json as is, plus the run's directory (issue 14).
+  // state.json as it is, plus the run's directory (issue 14) and the cursor where the
+  // output ends (issue 9).
   CHECK(st["run_dir"] == spool.run_dir("older").string());
+  CHECK(st["cursor"] == "0:0");
   st.erase("run_dir");
+  st.erase("cursor");
   CHECK(st == spool.state("older"));
 
   RunResult ls = run_chaperone(spool, {"ls", "--json"});
