@@ -34,11 +34,6 @@ struct CliContext {
   // Resolves a run by id, name or unique prefix; throws CliError (kind no_such_run or
   // ambiguous) or std::invalid_argument (not a run id) otherwise.
   spool::RunDir find_run(const std::string& text) const;
-
-private:
-  // Restarts the callback sender of a run with undelivered callbacks; problems are logged,
-  // never thrown (looking at a run must not fail because of its callbacks).
-  void restart_callback_sender(const spool::RunDir& run, const std::filesystem::path& root) const;
 };
 
 // Each adds one subcommand; its callback sets context.exit_code.
