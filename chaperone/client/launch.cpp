@@ -9,6 +9,7 @@
 #include "spool/host.hpp"
 #include "spool/io.hpp"
 #include "spool/printable.hpp"
+#include "spool/reader_mark.hpp"
 #include "spool/run_id.hpp"
 #include "spool/run_list.hpp"
 #include "spool/run_retire.hpp"
@@ -182,6 +183,8 @@ bool start_supervisor(const spool::SpoolRoot& root,
   spawn.search_path = false;
   pid_t pid = 0;
   bool published = false;
+  spool::FileLock reader_mark =
+      spool::mark_as_reader(spool::RunDir(staged.staged_path, staged.dir.run_id()));
   try {
     pid = spawn_process(spawn);
     publish_read = spool::Fd();
@@ -197,6 +200,7 @@ bool start_supervisor(const spool::SpoolRoot& root,
   // Closing our end lets the supervisor go on; our copy of the lock closes with `staged`.
   launched.run = staged.dir;
   launched.supervisor_pid = pid;
+  launched.reader_mark = std::move(reader_mark);
   return true;
 }
 
@@ -252,14 +256,15 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
   }
 
   bool named = !request.run_id.empty();
-  LaunchedRun launched{spool::RunDir(root.path(), ""), 0, false, {}};
+  LaunchedRun launched{spool::RunDir(root.path(), ""), 0, false, {}, {}};
   for (int attempt = 0;; ++attempt) {
     std::string run_id = named
                              ? request.run_id
                              : spool::make_run_id(std::chrono::system_clock::now(), random_bits());
     bool exists = named && ::access((root.path() / run_id).c_str(), F_OK) == 0;
     if (exists && request.if_exists == IfExists::attach) {
-      return LaunchedRun{spool::RunDir(root.path() / run_id, run_id), 0, true, {}};
+      spool::RunDir existing(root.path() / run_id, run_id);
+      return LaunchedRun{existing, 0, true, {}, spool::mark_as_reader(existing)};
     }
     if (exists && request.if_exists == IfExists::replace) {
       // nullopt: another caller moved it first; look again.
