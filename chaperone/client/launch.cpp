@@ -177,8 +177,17 @@ bool start_supervisor(const spool::SpoolRoot& root,
   std::vector<std::string> args = supervisor_args(options);
   spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
   spawn.env = local ? merged_env(request.base_env, request.program.env) : request.base_env;
-  spawn.extra_fds.emplace_back(staged.lock.fd(), 3);
-  spawn.extra_fds.emplace_back(publish_read.get(), k_publish_fd);
+  // The dup2s onto 3 and 4 run in order: a source that is itself 3 or 4 could be
+  // overwritten before it is copied. Sources from 10 up cannot.
+  spool::Fd lock_source{::fcntl(staged.lock.fd(), F_DUPFD_CLOEXEC, 10)};
+  spool::Fd publish_source{::fcntl(publish_read.get(), F_DUPFD_CLOEXEC, 10)};
+  if (!lock_source.valid() || !publish_source.valid()) {
+    spool::discard_staged_run(staged);
+    spool::throw_errno("fcntl F_DUPFD_CLOEXEC");
+  }
+  publish_read = spool::Fd();
+  spawn.extra_fds.emplace_back(lock_source.get(), 3);
+  spawn.extra_fds.emplace_back(publish_source.get(), k_publish_fd);
   spawn.new_session = true;
   spawn.search_path = false;
   pid_t pid = 0;
@@ -187,7 +196,7 @@ bool start_supervisor(const spool::SpoolRoot& root,
       spool::mark_as_reader(spool::RunDir(staged.staged_path, staged.dir.run_id()));
   try {
     pid = spawn_process(spawn);
-    publish_read = spool::Fd();
+    publish_source = spool::Fd(); // only the supervisor may hold the read end now
     published = spool::publish_run(staged);
   } catch (...) {
     spool::discard_staged_run(staged);
