@@ -172,9 +172,9 @@ bool start_supervisor(const spool::SpoolRoot& root,
   constexpr int k_publish_fd = 4;
   SpawnRequest spawn;
   spawn.argv.push_back(request.supervisor_path.string());
+  std::vector<std::string> args = supervisor_args(options); // RUN_DIR first
   std::vector<std::string> await = publication_args(k_publish_fd, staged.staged_path);
-  spawn.argv.insert(spawn.argv.end(), await.begin(), await.end());
-  std::vector<std::string> args = supervisor_args(options);
+  args.insert(args.begin() + 1, await.begin(), await.end());
   spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
   spawn.env = local ? merged_env(request.base_env, request.program.env) : request.base_env;
   // The dup2s onto 3 and 4 run in order: a source that is itself 3 or 4 could be

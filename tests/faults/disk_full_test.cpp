@@ -101,7 +101,8 @@ TEST_CASE("a program that fills the spool's disk ends with a true, parseable fin
   // No temp files of the atomic state write are left behind.
   for (const std::string& name : tree(dir)) {
     CHECK((name == "spec.json" || name == "state.json" || name == "stdout" || name == "stderr"
-           || name == "lock" || name == "supervisor.log" || name == ".state.reserve"));
+           || name == "lock" || name == "readers" || name == "supervisor.log"
+           || name == ".state.reserve"));
   }
 
   // Readers still work on the full disk.

@@ -17,7 +17,7 @@ pid_t supervisor_pid(const TempSpool& spool, const std::string& id) {
 } // namespace
 
 TEST_CASE("a second run of an exclusive lock waits in state waiting, then runs when the holder "
-          "ends; --no-wait gives up with exit 75",
+          "ends, and --no-wait gives up with exit 75",
           "[workflows][locks]") {
   TempSpool spool;
   auto s = spool.scratch();
@@ -109,7 +109,7 @@ TEST_CASE("a kill of a waiting run ends it skipped without running its program",
   CHECK(!file_exists(s / "ran"));
 }
 
-TEST_CASE("--slots NAME=2 lets two runs run at once; the third waits for a free slot",
+TEST_CASE("slots NAME=2 let two runs run at once and the third waits for a free slot",
           "[workflows][locks]") {
   TempSpool spool;
   auto s = spool.scratch();

@@ -59,7 +59,7 @@ TEST_CASE("a supervisor SIGKILLed mid-chain: the run is lost, --after-ok skips, 
   CHECK(spool.output("c", "stdout") == "c ran\n");
 }
 
-TEST_CASE("--on-exit runs once after the final state with the run's facts in its environment",
+TEST_CASE("an on-exit command runs once after the final state with the run's facts in its env",
           "[workflows][order]") {
   TempSpool spool;
   auto out = spool.scratch() / "on-exit.txt";
@@ -85,7 +85,7 @@ TEST_CASE("--on-exit runs once after the final state with the run's facts in its
   CHECK(spool.state("cb").at("exit_code") == 5); // never changed by the callback
 }
 
-TEST_CASE("wait --any prints the first run to end and exits with its code; --json summaries",
+TEST_CASE("wait --any prints the first run to end and exits with its code, --json its summaries",
           "[workflows][order]") {
   TempSpool spool;
   auto s = spool.scratch();

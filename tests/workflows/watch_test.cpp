@@ -11,7 +11,7 @@ using namespace chaperone::test;
 using namespace chaperone::test::faults;
 using namespace chaperone::test::workflows;
 
-TEST_CASE("watch --json over 200 runs reports each exactly once per state, ending once",
+TEST_CASE("watch --json over 200 runs reports each exactly once per state and ending once",
           "[workflows][watch]") {
   TempSpool spool;
   REQUIRE(run_chaperone(spool, {"run", "--name", "marker", "--", "true"}).exit_code == 0);
@@ -39,10 +39,11 @@ TEST_CASE("watch --json over 200 runs reports each exactly once per state, endin
     REQUIRE(shell.exit_code == 0);
   }
   REQUIRE(run_chaperone(spool, {"wait", "--any", "marker"}).exit_code == 0);
-  auto finals = [&] {
+  auto finals = [&] { // in complete lines only
+    std::string done = watch.out().substr(0, watch.out().rfind('\n') + 1);
     size_t n = 0;
-    for (size_t at = watch.out().find("\"event\":\"final\""); at != std::string::npos;
-         at = watch.out().find("\"event\":\"final\"", at + 1)) {
+    for (size_t at = done.find("\"event\":\"final\""); at != std::string::npos;
+         at = done.find("\"event\":\"final\"", at + 1)) {
       ++n;
     }
     return n;
