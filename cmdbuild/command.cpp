@@ -361,6 +361,36 @@ Command build_command(const Program& program, const Target& target, const std::s
   return command;
 }
 
+namespace {
+
+std::vector<std::string>
+remote_signal_argv(const Target& target, pid_t pgid, int signal, const std::string& nonce) {
+  std::vector<std::string> kill_argv = far_side_sudo(target);
+  if (target.mode == TargetMode::sudo) {
+    kill_argv = sudo_prefix(target);
+  }
+  kill_argv.insert(kill_argv.end(), k_far_side_perl.begin(), k_far_side_perl.end());
+  kill_argv.insert(
+      kill_argv.end(),
+      {std::string(k_remote_kill_pl), nonce, std::to_string(pgid), std::to_string(signal)});
+  if (!is_ssh_mode(target.mode)) {
+    return kill_argv;
+  }
+  return ssh_command(target, kill_argv);
+}
+
+} // namespace
+
+std::vector<std::string>
+build_remote_probe(const Target& target, pid_t pgid, const std::string& nonce) {
+  validate_target(target);
+  validate_nonce(nonce);
+  if (pgid <= 1) {
+    throw std::invalid_argument("pgid " + std::to_string(pgid) + ": must be greater than 1");
+  }
+  return remote_signal_argv(target, pgid, 0, nonce);
+}
+
 std::vector<std::string>
 build_remote_kill(const Target& target, pid_t pgid, int signal, const std::string& nonce) {
   validate_target(target);
@@ -374,18 +404,24 @@ build_remote_kill(const Target& target, pid_t pgid, int signal, const std::strin
   if (signal < 1 || signal > 64) {
     throw std::invalid_argument("signal " + std::to_string(signal) + ": must be 1 to 64");
   }
-  std::vector<std::string> kill_argv = far_side_sudo(target);
-  if (target.mode == TargetMode::sudo) {
-    kill_argv = sudo_prefix(target);
-  }
-  kill_argv.insert(kill_argv.end(), k_far_side_perl.begin(), k_far_side_perl.end());
-  kill_argv.insert(
-      kill_argv.end(),
-      {std::string(k_remote_kill_pl), nonce, std::to_string(pgid), std::to_string(signal)});
+  return remote_signal_argv(target, pgid, signal, nonce);
+}
+
+std::vector<std::string> build_far_exec(const Target& target,
+                                        const std::vector<std::string>& far_argv) {
+  validate_target(target);
   if (!is_ssh_mode(target.mode)) {
-    return kill_argv;
+    throw std::invalid_argument("mode " + to_string(target.mode) + ": not an ssh mode");
   }
-  return ssh_command(target, kill_argv);
+  if (far_argv.empty()) {
+    throw std::invalid_argument("argv: empty");
+  }
+  for (const std::string& arg : far_argv) {
+    reject_nul("argv", arg);
+  }
+  std::vector<std::string> argv = far_side_sudo(target);
+  argv.insert(argv.end(), far_argv.begin(), far_argv.end());
+  return ssh_command(target, argv);
 }
 
 } // namespace chaperone::cmdbuild

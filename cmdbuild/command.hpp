@@ -82,4 +82,18 @@ Command build_command(const Program& program, const Target& target, const std::s
 std::vector<std::string>
 build_remote_kill(const Target& target, pid_t pgid, int signal, const std::string& nonce = {});
 
+// Like build_remote_kill with signal 0: exit 0 while the far group `pgid` is still led by
+// the child of the run's wrapper carrying `nonce` (required), 2 once it is not.
+std::vector<std::string>
+build_remote_probe(const Target& target, pid_t pgid, const std::string& nonce);
+
+// The local argv that runs `far_argv` (execvp, exact bytes, no shell) on the far side of an
+// ssh mode as the program's user: through `sudo -n -u U --` there in ssh-then-sudo, as the
+// sudo user's login in sudo-then-ssh. No wrapper and no status channel: the far command's own
+// exit code comes back (255 when ssh itself failed). Used to drive a far chaperone
+// (far_chaperone.hpp). Throws std::invalid_argument like build_command, and for a non-ssh
+// mode.
+std::vector<std::string> build_far_exec(const Target& target,
+                                        const std::vector<std::string>& far_argv);
+
 } // namespace chaperone::cmdbuild

@@ -248,6 +248,21 @@ void Follower::Impl::on_supervisor_exit(uv_poll_t* handle, int, int) {
     if (!self->m_done) {
       self->check_lost();
     }
+    if (!self->m_done && self->m_pidfd_poll_open) {
+      // Not final and not lost: a new supervisor took over (a durable remote run's follower
+      // was restarted). Watch that one once this handle is closed; its first state write
+      // names it.
+      self->m_pidfd_poll_open = false;
+      uv_close(reinterpret_cast<uv_handle_t*>(handle), [](uv_handle_t* closed) {
+        auto* impl = static_cast<Impl*>(closed->data);
+        impl->guarded([&] {
+          impl->m_pidfd.reset();
+          if (!impl->m_done) {
+            impl->step();
+          }
+        });
+      });
+    }
   });
 }
 

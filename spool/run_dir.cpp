@@ -49,7 +49,12 @@ RunState RunDir::read_state() const {
 }
 
 nlohmann::json RunDir::read_spec() const {
-  return read_json_file(*this, k_spec_file);
+  nlohmann::json spec = read_json_file(*this, k_spec_file);
+  if (!spec.is_object()) {
+    throw std::runtime_error("run " + m_run_id + ": " + k_spec_file
+                             + " is damaged (not a JSON object)");
+  }
+  return spec;
 }
 
 void RunDir::write_state(const RunState& state) const {
@@ -94,6 +99,25 @@ void RunDir::write_state(const RunState& state) const {
   }
 }
 
+namespace {
+
+ReviveHook& revive_hook() {
+  static ReviveHook hook;
+  return hook;
+}
+
+} // namespace
+
+void set_revive_hook(ReviveHook hook) {
+  revive_hook() = std::move(hook);
+}
+
+std::uint64_t RunDir::stream_size(Stream stream) const {
+  std::filesystem::path path = stream_path(stream);
+  Fd fd = open_or_throw(path, O_RDONLY);
+  return file_size(fd.get(), path.string());
+}
+
 bool RunDir::supervisor_alive() const {
   return FileLock::is_held_by_someone(file(k_lock_file));
 }
@@ -112,6 +136,9 @@ RunState RunDir::read_state_resolving_lost() const {
   if (is_final(state.state)) {
     return state;
   }
+  if (state.extra.contains("far") && revive_hook() && revive_hook()(*this, state, lock)) {
+    return state;
+  }
   state.state = RunStatus::lost;
   state.exit_code = k_exit_chaperone_failed;
   state.error = state.supervisor_pid ? "supervisor (pid " + std::to_string(*state.supervisor_pid)
@@ -126,8 +153,10 @@ RunState RunDir::read_state_resolving_lost() const {
   // negative, a foreign group) is a damaged or forged record, and kill() with it would hit
   // the reader itself, every process, or a stranger.
   bool plausible_group = state.pgid && state.pid && *state.pgid > 1 && *state.pgid == *state.pid;
-  if (plausible_group && state.boot_id == boot_id()
-      && state.target.value("mode", "local") == "local") {
+  // Local sudo runs too: their set-uid sudo drops PR_SET_PDEATHSIG at exec, so this reader is
+  // the only one left to end that group (README). Remote groups are on another host.
+  std::string mode = state.target.value("mode", "local");
+  if (plausible_group && state.boot_id == boot_id() && (mode == "local" || mode == "sudo")) {
     auto ticks = process_start_ticks(*state.pid);
     bool leader_is_ours = ticks && state.pid_start_ticks && ticks == state.pid_start_ticks;
     if ((leader_is_ours || !ticks) && ::kill(-*state.pgid, SIGKILL) == 0) {
@@ -146,7 +175,8 @@ RunState RunDir::read_state_resolving_lost() const {
 StagedRun stage_run(const SpoolRoot& root,
                     const std::string& run_id,
                     const nlohmann::json& spec,
-                    const RunState& initial_state) {
+                    const RunState& initial_state,
+                    const std::vector<std::pair<std::string, std::string>>& extra_files) {
   std::string temp_template = (root.path() / ("." + run_id + ".XXXXXX")).string();
   if (::mkdtemp(temp_template.data()) == nullptr) {
     throw_errno("mkdtemp " + temp_template);
@@ -163,6 +193,11 @@ StagedRun stage_run(const SpoolRoot& root,
       if (int rc = ::posix_fallocate(reserve.get(), 0, k_reserve_bytes); rc != 0) {
         throw_error_code(rc, "fallocate " + staged.file(k_reserve_file).string());
       }
+    }
+    for (const auto& [name, content] : extra_files) {
+      Fd file = open_or_throw(staged.file(name.c_str()), O_WRONLY | O_CREAT | O_EXCL, 0600);
+      write_all(file.get(), content, "write " + staged.file(name.c_str()).string());
+      fsync_or_throw(file.get(), "fsync " + staged.file(name.c_str()).string());
     }
     FileLock lock = FileLock::try_exclusive(staged.file(k_lock_file));
     if (!lock.held()) {
@@ -201,8 +236,9 @@ void discard_staged_run(const StagedRun& staged) noexcept {
 NewRun create_run(const SpoolRoot& root,
                   const std::string& run_id,
                   const nlohmann::json& spec,
-                  const RunState& initial_state) {
-  StagedRun staged = stage_run(root, run_id, spec, initial_state);
+                  const RunState& initial_state,
+                  const std::vector<std::pair<std::string, std::string>>& extra_files) {
+  StagedRun staged = stage_run(root, run_id, spec, initial_state, extra_files);
   try {
     if (!publish_run(staged)) {
       throw std::system_error(std::make_error_code(std::errc::file_exists),

@@ -8,7 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace chaperone::spool {
 
@@ -41,11 +44,16 @@ public:
   // Reads state.json. Throws std::runtime_error "run ID: state.json: <why>" if it is
   // missing, unreadable, not JSON or not a state (a damaged run).
   RunState read_state() const;
-  // Reads spec.json; throws like read_state.
+  // Reads spec.json; throws like read_state (also if it is JSON but not an object).
   nlohmann::json read_spec() const;
   // Replaces state.json atomically and durably (AtomicFile). On ENOSPC it gives up the
   // run's space reserve and tries once more, noting "spool_disk_full" in the state.
   void write_state(const RunState& state) const;
+
+  // The stream file's current length (fstat): the live size while the run is not final,
+  // when state.json's output counts are not kept up to date. Throws std::system_error
+  // naming the file.
+  std::uint64_t stream_size(Stream stream) const;
 
   // True while some process (the supervisor, or the front end before the hand-off) holds
   // the run's lock.
@@ -61,6 +69,14 @@ private:
   std::string m_run_id;
 };
 
+// A run that records a far side (state.json `far`: a durable remote run) is held by the far
+// chaperone, not by its local supervisor, which only mirrors it. When that local follower is
+// gone, the run is not lost: a hook installed by the client (chaperone/client/far_client.hpp)
+// is handed the free lock and starts a new follower, returning true. Without a hook (or if it
+// returns false) the run is recorded `lost` like any other.
+using ReviveHook = std::function<bool(const RunDir& run, const RunState& state, FileLock& lock)>;
+void set_revive_hook(ReviveHook hook);
+
 struct NewRun {
   RunDir dir;
   FileLock lock; // held LOCK_EX; hand it to the supervisor
@@ -75,10 +91,13 @@ struct StagedRun {
 
 // Builds a run in a hidden temp dir (spec.json, state.json, empty stdout and stderr, lock
 // held). Throws std::system_error naming the failing call; nothing is left behind.
+// `extra_files` (name, content) are created 0600 (and fsynced) in the run before it is
+// published, so a reader never sees the run without them.
 StagedRun stage_run(const SpoolRoot& root,
                     const std::string& run_id,
                     const nlohmann::json& spec,
-                    const RunState& initial_state);
+                    const RunState& initial_state,
+                    const std::vector<std::pair<std::string, std::string>>& extra_files = {});
 
 // Renames a staged run into place with RENAME_NOREPLACE, so readers never see a half-made
 // run and two runs never share an id. Returns false (the staged dir is left for the caller
@@ -93,6 +112,7 @@ void discard_staged_run(const StagedRun& staged) noexcept;
 NewRun create_run(const SpoolRoot& root,
                   const std::string& run_id,
                   const nlohmann::json& spec,
-                  const RunState& initial_state);
+                  const RunState& initial_state,
+                  const std::vector<std::pair<std::string, std::string>>& extra_files = {});
 
 } // namespace chaperone::spool

@@ -3,6 +3,7 @@
 
 #include "spool/host.hpp"
 #include "spool/io.hpp"
+#include "spool/shell_quote.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,24 +15,6 @@
 namespace chaperone::spool {
 
 namespace {
-
-std::string display_command(const nlohmann::json& argv) {
-  std::string line;
-  if (!argv.is_array()) {
-    return line;
-  }
-  for (const auto& word : argv) {
-    if (!line.empty()) {
-      line += ' ';
-    }
-    line += word.is_string() ? word.get<std::string>() : std::string("?");
-    if (line.size() > 200) {
-      line.resize(200);
-      break;
-    }
-  }
-  return line;
-}
 
 template <typename T> nlohmann::json or_null(const std::optional<T>& value) {
   return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
@@ -45,9 +28,15 @@ std::int64_t mtime_ns(const struct stat& st) {
 
 bool index_entry_current(const RunDir& run, const IndexedRun& indexed) {
   struct stat st {};
-  return ::stat(run.file(k_state_file).c_str(), &st) == 0
-         && static_cast<std::uint64_t>(st.st_size) == indexed.state_size
-         && mtime_ns(st) == indexed.state_mtime_ns;
+  bool state_current = ::stat(run.file(k_state_file).c_str(), &st) == 0
+                       && static_cast<std::uint64_t>(st.st_size) == indexed.state_size
+                       && mtime_ns(st) == indexed.state_mtime_ns;
+  if (!state_current || !indexed.spec_size || !indexed.spec_mtime_ns) {
+    return state_current;
+  }
+  return ::stat(run.file(k_spec_file).c_str(), &st) == 0
+         && static_cast<std::uint64_t>(st.st_size) == *indexed.spec_size
+         && mtime_ns(st) == *indexed.spec_mtime_ns;
 }
 
 namespace {
@@ -84,7 +73,7 @@ nlohmann::json summarize(const RunState& state) {
           {"end_time",
            state.end_time.empty() ? nlohmann::json(nullptr) : nlohmann::json(state.end_time)},
           {"error", state.error ? nlohmann::json(error) : nlohmann::json(nullptr)},
-          {"command", display_command(state.program.value("argv", nlohmann::json::array()))},
+          {"command", shell_command_line(state.program.value("argv", nlohmann::json::array()))},
           {"target", state.target},
           {"cwd", state.program.value("cwd", nlohmann::json(nullptr))},
           {"output", {{"stdout", state.stdout_bytes}, {"stderr", state.stderr_bytes}}},
@@ -105,6 +94,13 @@ void append_to_index(const RunDir& run,
     line["ino"] = st.st_ino;
     line["state_size"] = state_size;
     line["state_mtime_ns"] = state_mtime_ns;
+    // Without them the line would vouch for a spec.json it never saw: leave the run to be
+    // read in full instead.
+    if (::stat(run.file(k_spec_file).c_str(), &st) != 0) {
+      return;
+    }
+    line["spec_size"] = static_cast<std::uint64_t>(st.st_size);
+    line["spec_mtime_ns"] = mtime_ns(st);
     std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     Fd fd{::open((run.path().parent_path() / k_index_file).c_str(),
                  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
@@ -149,9 +145,17 @@ std::unordered_map<std::string, IndexedRun> read_index(const SpoolRoot& root) {
     entry.dir_inode = line["ino"].get<ino_t>();
     entry.state_size = line.value("state_size", std::uint64_t{0});
     entry.state_mtime_ns = line.value("state_mtime_ns", std::int64_t{0});
-    line.erase("ino");
-    line.erase("state_size");
-    line.erase("state_mtime_ns");
+    if (line.contains("spec_size") && line["spec_size"].is_number_unsigned()
+        && line.contains("spec_mtime_ns") && line["spec_mtime_ns"].is_number_integer()) {
+      entry.spec_size = line["spec_size"].get<std::uint64_t>();
+      entry.spec_mtime_ns = line["spec_mtime_ns"].get<std::int64_t>();
+    } else {
+      entry.spec_size.reset();
+      entry.spec_mtime_ns.reset();
+    }
+    for (const char* key : {"ino", "state_size", "state_mtime_ns", "spec_size", "spec_mtime_ns"}) {
+      line.erase(key);
+    }
     entry.summary = std::move(line);
   }
   return runs;

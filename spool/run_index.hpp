@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -24,8 +25,8 @@ namespace chaperone::spool {
 constexpr const char* k_index_file = ".index.jsonl";
 
 // The summary of a state, as listed by `ls`: run_id, state, exit_code, return_code, signal,
-// start_time, end_time, error, command (argv for display, cut at 200 bytes), target, cwd,
-// output {stdout, stderr} (bytes), duration_s (null before the start), waiting_for.
+// start_time, end_time, error, command (argv quoted for a shell, cut after ~200 bytes), target,
+// cwd, output {stdout, stderr} (bytes), duration_s (null before the start), waiting_for.
 nlohmann::json summarize(const RunState& state);
 
 // Appends the summary of `state` (which must be final) for `run`, whose state.json is about
@@ -45,10 +46,15 @@ struct IndexedRun { // NOLINT(bugprone-exception-escape)
   // summary stale, and the reader falls back to state.json.
   std::uint64_t state_size = 0;
   std::int64_t state_mtime_ns = 0;
+  // spec.json likewise (written once, before the run was visible), so that a damaged
+  // spec.json shows too. Absent in lines written before it was recorded: not checked then.
+  std::optional<std::uint64_t> spec_size;
+  std::optional<std::int64_t> spec_mtime_ns;
   nlohmann::json summary;
 };
 
-// True if `run`'s state.json still has the size and mtime recorded in `indexed`.
+// True if `run`'s state.json (and spec.json, where recorded) still have the size and mtime
+// recorded in `indexed`.
 bool index_entry_current(const RunDir& run, const IndexedRun& indexed);
 
 // Reads the index (missing: empty). Unparseable lines (a torn write after a crash) are

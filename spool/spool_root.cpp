@@ -59,12 +59,16 @@ SpoolRoot SpoolRoot::open(const std::filesystem::path& path, bool create) {
       throw_errno("stat spool root " + root.string());
     }
   }
+  // A refusal is a policy, not a failed call: no errno text is appended (a symlink refused
+  // with "Permission denied" sent people looking at modes).
   auto refuse = [&](const std::string& why) {
-    throw std::system_error(std::make_error_code(std::errc::permission_denied),
-                            "spool root " + root.string() + ": " + why);
+    throw std::runtime_error("spool root " + root.string() + " " + why);
   };
   if (S_ISLNK(st.st_mode)) {
-    refuse("is a symlink (give its target instead)");
+    std::error_code ignored;
+    std::filesystem::path target = std::filesystem::read_symlink(root, ignored);
+    refuse("is a symlink" + (target.empty() ? std::string() : " to " + target.string())
+           + "; a spool root must be a real directory: give its target instead");
   }
   if (!S_ISDIR(st.st_mode)) {
     throw std::system_error(std::make_error_code(std::errc::not_a_directory),

@@ -15,9 +15,10 @@ default_spool_root(const char* chaperone_spool, const char* xdg_state_home, cons
 class SpoolRoot {
 public:
   // Opens an existing root, or creates it (and missing parents) with mode 0700 when
-  // `create` is true. Refuses (std::system_error naming the path) a root that is a
-  // symlink, not a directory, not owned by the effective user, or writable by group or
-  // others: another user could then plant or swap runs.
+  // `create` is true. Refuses (std::runtime_error naming the path and the reason) a root
+  // that is a symlink, not owned by the effective user, or writable by group or others:
+  // another user could then plant or swap runs. A failed call, or a root that is not a
+  // directory, throws std::system_error naming it.
   static SpoolRoot open(const std::filesystem::path& path, bool create);
 
   const std::filesystem::path& path() const { return m_path; }

@@ -1,6 +1,7 @@
 // chaperone/attach_session.cpp: following a run from the front end.
 #include "chaperone/cli/attach_session.hpp"
 
+#include "chaperone/cli/end_report.hpp"
 #include "chaperone/client/signal_run.hpp"
 #include "chaperone/supervisor/signal_name.hpp"
 #include "spool/event_sink.hpp"
@@ -100,13 +101,7 @@ int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliCon
       throw;
     }
   }
-  if (state.state == spool::RunStatus::failed || state.state == spool::RunStatus::lost
-      || state.state == spool::RunStatus::timed_out) {
-    context.log->error("run {} {}: {}",
-                       run.run_id(),
-                       spool::to_string(state.state),
-                       state.error.value_or("(no reason recorded)"));
-  }
+  report_end(run, state, *context.log);
   return state.cli_exit_code();
 }
 

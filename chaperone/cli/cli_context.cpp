@@ -1,8 +1,15 @@
 // chaperone/cli_context.cpp: spool location and run lookup for the CLI.
 #include "chaperone/cli/cli_context.hpp"
 
+#include "chaperone/cli/cli_error.hpp"
+#include "chaperone/client/callback_files.hpp"
+#include "spool/printable.hpp"
+#include "spool/run_id.hpp"
 #include "spool/run_list.hpp"
 
+#include <spdlog/logger.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <stdexcept>
@@ -10,9 +17,30 @@
 
 namespace chaperone {
 
+namespace {
+
+void restart_callback_sender(const spool::RunDir& run,
+                             const std::filesystem::path& root,
+                             const std::shared_ptr<spdlog::logger>& log) {
+  // Callbacks survive a killed sender: whoever looks at the run next restarts it (README
+  // "For schedulers"). A failure here must not fail the command that looks.
+  std::string problem = ensure_callback_sender(run, root, default_callback_sender_path());
+  if (!problem.empty() && log) {
+    log->warn("{}", problem);
+  }
+}
+
+} // namespace
+
 std::optional<spool::SpoolRoot> CliContext::open_spool(bool create) const {
-  std::filesystem::path path = spool::default_spool_root(
-      std::getenv("CHAPERONE_SPOOL"), std::getenv("XDG_STATE_HOME"), std::getenv("HOME"));
+  std::string chosen = spool_dir;
+  if (!chosen.empty() && chosen[0] != '/') {
+    chosen = (std::filesystem::current_path() / chosen).lexically_normal().string();
+  }
+  std::filesystem::path path =
+      spool::default_spool_root(chosen.empty() ? std::getenv("CHAPERONE_SPOOL") : chosen.c_str(),
+                                std::getenv("XDG_STATE_HOME"),
+                                std::getenv("HOME"));
   try {
     return spool::SpoolRoot::open(path, create);
   } catch (const std::system_error& e) {
@@ -24,11 +52,38 @@ std::optional<spool::SpoolRoot> CliContext::open_spool(bool create) const {
 }
 
 spool::RunDir CliContext::find_run(const std::string& text) const {
+  if (auto problem = spool::run_id_problem(text)) {
+    throw std::invalid_argument("bad run id \"" + spool::printable(text) + "\": " + *problem);
+  }
   std::optional<spool::SpoolRoot> root = open_spool(false);
   if (!root) {
-    throw std::runtime_error("no such run: " + text + " (the spool is empty)");
+    throw CliError("no_such_run", "no such run: " + text + " (the spool is empty)");
   }
-  return spool::find_run(*root, text);
+  std::optional<spool::RunDir> run;
+  try {
+    run = spool::find_run(*root, text);
+  } catch (const std::runtime_error& e) {
+    // Tell the two refusals a script branches on from the rest by the facts, not the text.
+    // Something at the exact name that is no run dir (a planted symlink) is neither.
+    std::error_code ignored;
+    if (std::filesystem::symlink_status(root->path() / text, ignored).type()
+        != std::filesystem::file_type::not_found) {
+      throw;
+    }
+    std::vector<std::string> ids = spool::list_run_ids(*root);
+    auto matches = std::count_if(ids.begin(), ids.end(), [&](const std::string& id) {
+      return id.compare(0, text.size(), text) == 0;
+    });
+    if (matches == 0) {
+      throw CliError("no_such_run", e.what());
+    }
+    if (matches > 1) {
+      throw CliError("ambiguous", e.what());
+    }
+    throw;
+  }
+  restart_callback_sender(*run, root->path(), log);
+  return *run;
 }
 
 } // namespace chaperone

@@ -25,11 +25,14 @@ struct CliContext {
   // `run`/`cmd`: the words after the first `--`, kept away from CLI11, which would read a
   // word like "[a,b]" as a list (and drop "[]").
   std::vector<std::string> program_argv;
+  // --spool DIR (any command): the spool root, over CHAPERONE_SPOOL and the defaults.
+  std::string spool_dir;
 
-  // The spool root from CHAPERONE_SPOOL / XDG_STATE_HOME / HOME. With create = false and no
-  // root yet, returns nullopt (there are no runs).
+  // The spool root from --spool / CHAPERONE_SPOOL / XDG_STATE_HOME / HOME. With create = false and
+  // no root yet, returns nullopt (there are no runs).
   std::optional<spool::SpoolRoot> open_spool(bool create) const;
-  // Resolves a run by id, name or unique prefix; throws std::runtime_error otherwise.
+  // Resolves a run by id, name or unique prefix; throws CliError (kind no_such_run or
+  // ambiguous) or std::invalid_argument (not a run id) otherwise.
   spool::RunDir find_run(const std::string& text) const;
 };
 
@@ -42,8 +45,11 @@ void add_status_command(CLI::App& app, CliContext& context);
 void add_ls_command(CLI::App& app, CliContext& context);
 void add_kill_command(CLI::App& app, CliContext& context);
 void add_cmd_command(CLI::App& app, CliContext& context);
+void add_agent_command(CLI::App& app, CliContext& context);
 void add_gc_command(CLI::App& app, CliContext& context);
 void add_show_command(CLI::App& app, CliContext& context);
 void add_watch_command(CLI::App& app, CliContext& context);
+// Hidden: words for the shell completions.
+void add_complete_command(CLI::App& app, CliContext& context);
 
 } // namespace chaperone

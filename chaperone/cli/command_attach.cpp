@@ -1,6 +1,7 @@
 // chaperone/command_attach.cpp: `chaperone attach ID` - stream a run's output, then its exit code.
 #include "chaperone/cli/attach_session.hpp"
 #include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/cursor.hpp"
 #include "chaperone/cli/tail_offset.hpp"
 
 #include <CLI/CLI.hpp>
@@ -10,7 +11,7 @@ namespace chaperone {
 void add_attach_command(CLI::App& app, CliContext& context) {
   struct Args {
     std::string run;
-    std::optional<std::uint64_t> from_offset;
+    std::optional<std::string> from_cursor;
     std::optional<std::uint64_t> stdout_offset;
     std::optional<std::uint64_t> stderr_offset;
     std::optional<std::uint64_t> tail_lines;
@@ -21,7 +22,14 @@ void add_attach_command(CLI::App& app, CliContext& context) {
       "attach",
       "Stream a run's output from the start (or an offset) until it ends; exit with its code");
   cmd->add_option("run", args->run, "Run id, name or unique id prefix")->required();
-  auto* from = cmd->add_option("--from-offset", args->from_offset, "Start both streams at byte N");
+  auto* from =
+      cmd->add_option("--from-offset,--from",
+                      args->from_cursor,
+                      "Start at CURSOR STDOUT:STDERR (byte offsets, as `status` prints "
+                      "it, e.g. 7680:12); 0 is the start of both")
+          ->check(
+              [](const std::string& text) { return cursor_problem(text).value_or(std::string()); },
+              "CURSOR");
   cmd->add_option("--stdout-offset", args->stdout_offset, "Start stdout at byte N")->excludes(from);
   cmd->add_option("--stderr-offset", args->stderr_offset, "Start stderr at byte N")->excludes(from);
   cmd->add_option("--tail", args->tail_lines, "Start each stream N lines before its current end")
@@ -33,8 +41,11 @@ void add_attach_command(CLI::App& app, CliContext& context) {
   cmd->callback([args, &context] {
     spool::RunDir run = context.find_run(args->run);
     AttachOptions options;
-    if (args->from_offset) {
-      options.stdout_offset = options.stderr_offset = *args->from_offset;
+    if (args->from_cursor) {
+      // Checked by the validator above: a parse here cannot fail.
+      Cursor cursor = parse_cursor(*args->from_cursor).value_or(Cursor{});
+      options.stdout_offset = cursor.stdout_offset;
+      options.stderr_offset = cursor.stderr_offset;
     }
     if (args->stdout_offset) {
       options.stdout_offset = *args->stdout_offset;

@@ -2,6 +2,7 @@
 #include "chaperone/cli/cli_context.hpp"
 #include "chaperone/cli/run_filter.hpp"
 #include "chaperone/cli/run_summary.hpp"
+#include "chaperone/client/callback_files.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/logger.h>
@@ -35,7 +36,7 @@ void add_ls_command(CLI::App& app, CliContext& context) {
                 args->json,
                 "Print a JSON array of summaries (run_id, state, exit_code, return_code, signal, "
                 "start_time, end_time, error, command, target, cwd, output {stdout, stderr} "
-                "bytes, duration_s, waiting_for); `status --json` has the full state");
+                "bytes, duration_s, waiting_for, run_dir); `status --json` has the full state");
   cmd->add_option("--state",
                   args->filter.states,
                   "Only runs in STATE (repeatable; `final` = any final state)")
@@ -57,7 +58,11 @@ void add_ls_command(CLI::App& app, CliContext& context) {
       filter.until = parse_time_bound("--until", args->until, now);
     }
     std::vector<nlohmann::json> rows;
+    std::filesystem::path root_path;
     if (std::optional<spool::SpoolRoot> root = context.open_spool(false)) {
+      root_path = root->path();
+      // One readdir of <root>/.callbacks: runs whose callbacks a killed sender left undelivered.
+      ensure_callback_senders(root->path(), default_callback_sender_path());
       for (nlohmann::json& row : collect_rows(*root)) {
         if (args->limit >= 0 && static_cast<int>(rows.size()) >= args->limit) {
           break;
@@ -68,6 +73,9 @@ void add_ls_command(CLI::App& app, CliContext& context) {
       }
     }
     if (args->json) {
+      for (nlohmann::json& row : rows) {
+        row["run_dir"] = (root_path / text(row, "run_id")).string();
+      }
       nlohmann::json out = rows;
       (void)std::printf("%s\n",
                         out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());

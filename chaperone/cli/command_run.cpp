@@ -2,16 +2,19 @@
 #include "chaperone/cli/attach_session.hpp"
 #include "chaperone/cli/byte_size.hpp"
 #include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/cli_error.hpp"
 #include "chaperone/cli/duration.hpp"
 #include "chaperone/cli/garbage.hpp"
 #include "chaperone/cli/workflow_options.hpp"
 #include "chaperone/client/launch.hpp"
+#include "cmdbuild/systemd_scope.hpp"
 #include "spool/printable.hpp"
 #include "spool/run_id.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/logger.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -25,6 +28,8 @@ namespace {
 
 struct RunArgs {
   bool detach = false;
+  bool json = false;
+  bool systemd_scope = false;
   bool attach_existing = false;
   bool replace = false;
   std::string name;
@@ -45,6 +50,7 @@ struct RunArgs {
   std::string identity;
   std::vector<std::string> ssh_options;
   std::string control_path;
+  std::string hold = "link";
   std::vector<std::string> program;
   WorkflowArgs workflow;
 };
@@ -131,6 +137,7 @@ LaunchRequest make_request(const RunArgs& args, const CliContext& context) {
     request.base_env.emplace_back(*entry);
   }
   request.supervisor_path = default_supervisor_path();
+  request.hold_far = args.hold == "far";
   request.workflow = workflow_config(args.workflow, context);
   return request;
 }
@@ -180,8 +187,38 @@ void add_launch_options(CLI::App* cmd, RunArgs* args) {
       ->allow_extra_args(false);
   cmd->add_option(
       "--control-path", args->control_path, "ssh ControlPath to reuse a master connection");
+  cmd->add_option("--hold",
+                  args->hold,
+                  "Who holds a remote program: link (default: the local supervisor, through one "
+                  "ssh session) or far (a chaperone on the far host, shipped there if missing; "
+                  "the run survives dropped links and a dead local supervisor)")
+      ->check(CLI::IsMember({"link", "far"}));
   add_workflow_options(cmd, &args->workflow);
   cmd->add_option("program", args->program, "PROGRAM [ARGS...] (after --)");
+}
+
+// `systemd-run --scope` in front of the supervisor, or a CliError ("no_systemd") when systemd
+// is not the init here: the check sd_booted(3) makes.
+std::vector<std::string> systemd_scope_wrapper() {
+  struct stat st {};
+  if (::stat("/run/systemd/system", &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw CliError("no_systemd",
+                   "--systemd-scope: systemd is not running as PID 1 here (no "
+                   "/run/systemd/system), so there is no unit cgroup to leave; run without it");
+  }
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  for (size_t start = 0; start <= dirs.size();) {
+    size_t end = dirs.find(':', start);
+    end = end == std::string::npos ? dirs.size() : end;
+    std::filesystem::path candidate =
+        std::filesystem::path(dirs.substr(start, end - start)) / "systemd-run";
+    if (candidate.is_absolute() && ::access(candidate.c_str(), X_OK) == 0) {
+      return cmdbuild::systemd_scope_argv(candidate.string(), ::geteuid() == 0);
+    }
+    start = end + 1;
+  }
+  throw CliError("no_systemd", "--systemd-scope: systemd-run not found in PATH");
 }
 
 } // namespace
@@ -190,7 +227,15 @@ void add_run_command(CLI::App& app, CliContext& context) {
   auto args = std::make_shared<RunArgs>();
   CLI::App* cmd =
       app.add_subcommand("run", "Start PROGRAM under a detached supervisor and follow it");
-  cmd->add_flag("-d,--detach", args->detach, "Print the run id and return at once");
+  CLI::Option* detach =
+      cmd->add_flag("-d,--detach", args->detach, "Print the run id and return at once");
+  cmd->add_flag("--json", args->json, "With -d: print {\"id\", \"name\", \"run_dir\"} as JSON")
+      ->needs(detach);
+  cmd->add_flag("--systemd-scope",
+                args->systemd_scope,
+                "Start the supervisor in a transient systemd scope of its own (systemd-run "
+                "--scope; --user unless root), so that stopping the unit or session it was "
+                "started from does not kill the run");
   CLI::Option* attach_existing =
       cmd->add_flag("--attach-existing",
                     args->attach_existing,
@@ -211,6 +256,10 @@ void add_run_command(CLI::App& app, CliContext& context) {
     request.if_exists = args->attach_existing ? IfExists::attach
                         : args->replace       ? IfExists::replace
                                               : IfExists::fail;
+    if (args->systemd_scope) {
+      request.supervisor_wrapper = systemd_scope_wrapper();
+      context.log->info("supervisor started through {}", request.supervisor_wrapper.front());
+    }
     std::optional<spool::SpoolRoot> root = context.open_spool(true);
     LaunchedRun launched = launch_run(*root, request);
     if (launched.existing) {
@@ -224,6 +273,16 @@ void add_run_command(CLI::App& app, CliContext& context) {
     apply_retention(*root, std::getenv("CHAPERONE_RETENTION"), [&](const std::string& line) {
       context.log->warn("{}", line);
     });
+    if (args->detach && args->json) {
+      nlohmann::json out{
+          {"id", launched.run.run_id()},
+          {"name", args->name.empty() ? nlohmann::json(nullptr) : nlohmann::json(args->name)},
+          {"run_dir", launched.run.path().string()}};
+      (void)std::printf("%s\n", out.dump().c_str());
+      (void)std::fflush(stdout);
+      context.exit_code = 0;
+      return;
+    }
     if (args->detach) {
       (void)std::printf("%s\n", launched.run.run_id().c_str());
       (void)std::fflush(stdout);
@@ -244,6 +303,10 @@ void add_cmd_command(CLI::App& app, CliContext& context) {
   add_launch_options(cmd, args.get());
   cmd->callback([args, nul_separated, &context] {
     LaunchRequest request = make_request(*args, context);
+    if (request.hold_far) {
+      throw std::invalid_argument("cmd: --hold far runs several far-side steps (probe, install, "
+                                  "run, attach); see README \"Remote runs that survive the link\"");
+    }
     std::vector<std::string> argv = request.program.argv;
     if (request.target.mode != cmdbuild::TargetMode::local) {
       // A fixed example nonce: the real one is random per run.

@@ -1,5 +1,6 @@
 // chaperone/command_tail.cpp: `chaperone tail [-f] [-n N] [--stream S] ID`, like tail(1).
 #include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/end_report.hpp"
 #include "chaperone/cli/tail_offset.hpp"
 #include "spool/follower.hpp"
 
@@ -22,9 +23,13 @@ void add_tail_command(CLI::App& app, CliContext& context) {
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
-      "tail", "Print the last lines of a run's output; -f follows it to the end");
+      "tail",
+      "Print the last lines of a run's output (exit 0); -f follows it to the end and exits with "
+      "the run's exit code");
   cmd->add_option("run", args->run, "Run id, name or unique id prefix")->required();
-  cmd->add_flag("-f,--follow", args->follow, "Keep printing output until the run ends");
+  cmd->add_flag("-f,--follow",
+                args->follow,
+                "Keep printing output until the run ends; then exit with its exit code");
   cmd->add_option("-n,--lines", args->lines, "Start N lines before the end (default 10)");
   cmd->add_option("--stream", args->stream, "stdout (default) or stderr")
       ->check(CLI::IsMember({"stdout", "stderr"}));
@@ -41,8 +46,9 @@ void add_tail_command(CLI::App& app, CliContext& context) {
     // Both streams go to our stdout: tail prints the one chosen stream as data.
     spool::FdSink sink(STDOUT_FILENO, STDOUT_FILENO);
     spool::Follower follower(run, follow, sink);
+    spool::RunState state;
     try {
-      follower.run();
+      state = follower.run();
     } catch (const std::system_error& e) {
       if (e.code().value() != EPIPE) {
         throw;
@@ -50,7 +56,14 @@ void add_tail_command(CLI::App& app, CliContext& context) {
       context.exit_code = 128 + SIGPIPE;
       return;
     }
-    context.exit_code = 0;
+    if (!args->follow) {
+      context.exit_code = 0; // a look at the output so far, like tail(1)
+      return;
+    }
+    // -f followed the run to its end: exit as it did, like attach, so that a script can
+    // tell from `tail -f` alone whether the run went well.
+    report_end(run, state, *context.log);
+    context.exit_code = state.cli_exit_code();
   });
 }
 

@@ -1,6 +1,7 @@
 // chaperone/command_wait.cpp: `chaperone wait [--any|--all] [--json] ID...` - block until
 // runs are final.
 #include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/end_report.hpp"
 #include "spool/run_index.hpp"
 #include "spool/spool_watch.hpp"
 
@@ -74,13 +75,8 @@ void add_wait_command(CLI::App& app, CliContext& context) {
         }
         codes[i] = state.cli_exit_code();
         ++done;
-        if (state.state == spool::RunStatus::lost) {
-          // 125 is also chaperone's own failure: say which it is.
-          (void)std::fprintf(stderr,
-                             "chaperone: run %s is lost: %s\n",
-                             dirs[i].run_id().c_str(),
-                             state.error.value_or("its supervisor died").c_str());
-        }
+        // 125 is also chaperone's own failure (and 124 its timeout): say which it is.
+        report_end(dirs[i], state, *context.log);
         if (args->json) {
           print_summary(state);
         }

@@ -2,6 +2,8 @@
 #include "chaperone/cli/garbage.hpp"
 
 #include "chaperone/cli/duration.hpp"
+#include "chaperone/client/callback_files.hpp"
+#include "chaperone/client/far_client.hpp"
 #include "spool/error.hpp"
 #include "spool/file_lock.hpp"
 #include "spool/reader_mark.hpp"
@@ -79,6 +81,9 @@ size_t sweep_temp_dirs(const spool::SpoolRoot& root,
     if (name.size() < 2 || name[0] != '.' || !entry.is_directory(type_error)
         || entry.is_symlink(type_error)) {
       continue;
+    }
+    if (name == k_callback_pending_dir) {
+      continue; // not a leftover: the marks of runs whose callbacks are still owed
     }
     bool gc_leftover = name.rfind(".gc.", 0) == 0;
     if (!gc_leftover && !is_staged_name(name)) {
@@ -174,6 +179,18 @@ GcReport collect_garbage(const spool::SpoolRoot& root,
       say("pruned " + id);
       ++report.pruned;
       continue;
+    }
+    if (is_far_run(state)) {
+      // A durable remote run: its far twin goes first, now that the outcome is home. If the
+      // far host cannot be reached the local run is kept: it is the only record of where
+      // the far one is.
+      try {
+        say("far " + id + ": " + remove_far_run(run));
+      } catch (const std::exception& e) {
+        say("kept " + id + ": " + e.what());
+        ++report.skipped_busy;
+        continue;
+      }
     }
     std::filesystem::path hidden = root.path() / hidden_name(id);
     std::uint64_t bytes = tree_bytes(run.path());

@@ -1,7 +1,12 @@
 // chaperone/main.cpp: the command line. Parses, dispatches, and turns every error into one
 // line on stderr and exit code 125 (DESIGN.md "Exit codes of the CLI").
 #include "chaperone/cli/cli_context.hpp"
+#include "chaperone/cli/empty_values.hpp"
+#include "chaperone/cli/error_report.hpp"
+#include "chaperone/cli/help_text.hpp"
+#include "chaperone/client/far_client.hpp"
 #include "chaperone/supervisor/logging.hpp"
+#include "chaperone/supervisor/version.hpp"
 #include "spool/printable.hpp"
 #include "spool/state.hpp"
 
@@ -41,10 +46,12 @@ int main(int argc, char** argv) try {
   CLI::App app{"chaperone: run programs under a detached supervisor that records their output\n"
                "and exit status in a spool directory, so callers can reattach later."};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "chaperone 0.1.0");
+  app.set_version_flag("--version", std::string(chaperone::k_version_line));
   int verbosity = 0;
   app.add_flag("-v,--verbose", verbosity, "More log output on stderr (-vv for debug)");
 
+  // A reader that finds the local follower of a durable remote run gone starts a new one.
+  chaperone::install_far_reviver();
   chaperone::CliContext context;
   context.envp = environ;
   context.log = chaperone::make_stderr_logger(0);
@@ -57,13 +64,29 @@ int main(int argc, char** argv) try {
   chaperone::add_ls_command(app, context);
   chaperone::add_kill_command(app, context);
   chaperone::add_cmd_command(app, context);
+  chaperone::add_agent_command(app, context);
   chaperone::add_gc_command(app, context);
   chaperone::add_watch_command(app, context);
   chaperone::add_show_command(app, context);
+  chaperone::add_complete_command(app, context);
+  app.footer(chaperone::main_help_footer());
+  const char* spool_help = "Spool root (default: $CHAPERONE_SPOOL, else "
+                           "$XDG_STATE_HOME/chaperone/spool, else ~/.local/state/chaperone/spool)";
+  auto not_empty = [](const std::string& dir) {
+    return dir.empty() ? std::string("--spool: expected a directory, got \"\"") : std::string();
+  };
+  app.add_option("--spool", context.spool_dir, spool_help)->check(not_empty, "DIR");
+  // Every command takes --spool, also after its name, where people put it.
+  for (CLI::App* sub : app.get_subcommands({})) {
+    sub->add_option("--spool", context.spool_dir, spool_help)->check(not_empty, "DIR");
+    sub->footer(chaperone::command_help_footer(sub->get_name()));
+  }
+  chaperone::refuse_empty_values(app);
 
+  bool json = chaperone::wants_json(argc, argv);
+  int parsed_argc = argc;
   try {
     // `run` and `cmd` take the program after the first `--` verbatim.
-    int parsed_argc = argc;
     std::string subcommand;
     for (int i = 1; i < argc; ++i) {
       std::string word = argv[i];
@@ -73,6 +96,10 @@ int main(int argc, char** argv) try {
           parsed_argc = i;
         }
         break;
+      }
+      if (word == "--spool") {
+        ++i; // its value is no command name
+        continue;
       }
       if (subcommand.empty() && !word.empty() && word[0] != '-') {
         subcommand = word;
@@ -85,25 +112,12 @@ int main(int argc, char** argv) try {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
-  } catch (const CLI::RequiredError& e) {
-    // With an unknown first word CLI11 only says that a subcommand is required; name the word.
-    bool known = argc < 2;
-    for (const CLI::App* sub : app.get_subcommands({})) {
-      known = known || sub->get_name() == argv[1];
-    }
-    if (!known) {
-      (void)std::fprintf(stderr,
-                         "chaperone: unknown command or option \"%s\" (see chaperone --help)\n",
-                         chaperone::spool::printable(argv[1]).c_str());
-    } else {
-      (void)std::fprintf(stderr, "chaperone: %s (see chaperone --help)\n", e.what());
-    }
-    return chaperone::spool::k_exit_chaperone_failed;
   } catch (const CLI::ParseError& e) {
-    (void)std::fprintf(stderr, "chaperone: %s (see chaperone --help)\n", e.what());
+    chaperone::report_error(
+        "usage", chaperone::explain_parse_error(app, e, argc, argv, parsed_argc), json);
     return chaperone::spool::k_exit_chaperone_failed;
   } catch (const std::exception& e) {
-    (void)std::fprintf(stderr, "chaperone: %s\n", e.what());
+    chaperone::report_error(chaperone::error_kind(e), e.what(), json);
     return chaperone::spool::k_exit_chaperone_failed;
   }
   (void)std::fflush(stdout);

@@ -91,7 +91,8 @@ std::vector<nlohmann::json> collect_rows(const spool::SpoolRoot& root) {
     spool::RunDir run(root.path() / entry.run_id, entry.run_id);
     auto indexed = index.find(entry.run_id);
     // Final runs come from the spool's index (one file for all of them) while its line is
-    // current (and of this version: it has "output"); others from their own state.json.
+    // current (and of this version: it has "output"); others from their own state.json and
+    // spec.json.
     if (indexed != index.end() && indexed->second.dir_inode == entry.dir_inode
         && indexed->second.summary.contains("output")
         && spool::index_entry_current(run, indexed->second)) {
@@ -99,7 +100,11 @@ std::vector<nlohmann::json> collect_rows(const spool::SpoolRoot& root) {
       continue;
     }
     try {
-      rows.push_back(spool::summarize(run.read_state_resolving_lost()));
+      nlohmann::json row = spool::summarize(run.read_state_resolving_lost());
+      // What was asked matters as much as what happened: a run whose spec.json is lost or
+      // truncated is damaged too.
+      (void)run.read_spec();
+      rows.push_back(std::move(row));
     } catch (const std::exception& e) {
       // One damaged run must not hide the others.
       rows.push_back({{"run_id", entry.run_id}, {"state", "damaged"}, {"error", e.what()}});

@@ -2,36 +2,13 @@
 #include "chaperone/cli/run_summary.hpp"
 
 #include "spool/host.hpp"
+#include "spool/shell_quote.hpp"
 
 #include <cstdio>
 
 namespace chaperone {
 
 namespace {
-
-std::string quote_word(const std::string& word) {
-  bool plain = !word.empty();
-  for (char c : word) {
-    bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-                || c == '-' || c == '_' || c == '.' || c == '/' || c == ',' || c == ':' || c == '@'
-                || c == '+' || c == '%';
-    plain = plain && safe;
-  }
-  if (plain) {
-    return word;
-  }
-  std::string quoted = "'";
-  for (char c : word) {
-    if (c == '\'') {
-      quoted += "'\\''";
-    } else if (c == '\n') {
-      quoted += "'$'\\n''";
-    } else {
-      quoted += c;
-    }
-  }
-  return quoted + "'";
-}
 
 std::string format_seconds(double total) {
   char buffer[32];
@@ -56,17 +33,7 @@ std::string format_seconds(double total) {
 } // namespace
 
 std::string command_line_for_display(const nlohmann::json& argv) {
-  std::string line;
-  if (!argv.is_array()) {
-    return line;
-  }
-  for (const auto& word : argv) {
-    if (!line.empty()) {
-      line += ' ';
-    }
-    line += word.is_string() ? quote_word(word.get<std::string>()) : std::string("?");
-  }
-  return line;
+  return spool::shell_command_line(argv, std::string::npos);
 }
 
 std::string duration_for_display(const spool::RunState& state) {

@@ -1,10 +1,12 @@
 // chaperone/launch.cpp: run creation and the supervisor hand-off.
 #include "chaperone/client/launch.hpp"
 
+#include "chaperone/supervisor/mirror.hpp"
 #include "chaperone/supervisor/publication.hpp"
 #include "chaperone/supervisor/spawn.hpp"
 #include "chaperone/supervisor/supervisor.hpp"
 #include "chaperone/supervisor/target_json.hpp"
+#include "cmdbuild/far_chaperone.hpp"
 #include "spool/error.hpp"
 #include "spool/host.hpp"
 #include "spool/io.hpp"
@@ -84,10 +86,12 @@ void validate_local(const LaunchRequest& request) {
       throw std::invalid_argument("--cwd " + cwd + ": not a directory");
     }
   }
-  try {
-    spool::open_or_throw(request.stdin_path, O_RDONLY);
-  } catch (const std::system_error& e) {
-    throw std::invalid_argument(std::string("--stdin: ") + e.what());
+  if (!request.stdin_data) {
+    try {
+      spool::open_or_throw(request.stdin_path, O_RDONLY);
+    } catch (const std::system_error& e) {
+      throw std::invalid_argument(std::string("--stdin: ") + e.what());
+    }
   }
   for (const auto& [name, value] : request.program.env) {
     if (name.empty() || name.find('=') != std::string::npos || name.find('\0') != std::string::npos
@@ -158,8 +162,43 @@ bool start_supervisor(const spool::SpoolRoot& root,
   initial.program = {{"argv", spec["program"]["argv"]}, {"cwd", request.program.cwd}};
   initial.target = spec["target"];
   initial.boot_id = spool::boot_id();
-  spool::StagedRun staged = spool::stage_run(root, run_id, spec, initial);
+  if (request.hold_far) {
+    // A chosen name may exist on the far side already (another controller): the far id
+    // gets a random suffix then. A generated id is unique enough as it is.
+    char suffix[16];
+    (void)std::snprintf(suffix, sizeof suffix, ".%08x", random_bits());
+    std::string far_id = request.run_id.empty() ? run_id : run_id + suffix;
+    if (far_id.size() > 128) {
+      far_id = run_id.substr(0, 119) + suffix;
+    }
+    initial.extra["far"] = {{"host", request.target.host}, {"run_id", far_id}, {"phase", "setup"}};
+    spec["config"]["hold"] = "far";
+  }
+  std::vector<std::pair<std::string, std::string>> files = request.extra_files;
+  if (request.stdin_data) {
+    options.stdin_path = (root.path() / run_id / k_stdin_data_file).string();
+    spec["program"]["stdin"] = options.stdin_path;
+    files.emplace_back(k_stdin_data_file, *request.stdin_data);
+  }
+  spool::StagedRun staged = spool::stage_run(root, run_id, spec, initial, files);
   options.run_dir = staged.dir.path();
+  if (request.hold_far) {
+    // The far `run` options, --env values included: kept out of spec.json (names only) and
+    // removed by the mirror once the far run exists.
+    std::string body;
+    for (const std::string& arg : far_run_args(request)) {
+      body += arg;
+      body.push_back('\0');
+    }
+    try {
+      spool::Fd fd = spool::open_or_throw(
+          staged.staged_path / k_far_launch_args, O_WRONLY | O_CREAT | O_EXCL, 0600);
+      spool::write_all(fd.get(), body, k_far_launch_args);
+    } catch (...) {
+      spool::discard_staged_run(staged);
+      throw;
+    }
+  }
   // The supervisor reads this pipe to EOF before it touches the run: it then knows that the
   // rename below has happened (or never will).
   int pipe_fds[2];
@@ -171,6 +210,7 @@ bool start_supervisor(const spool::SpoolRoot& root,
   spool::Fd publish_write{pipe_fds[1]};
   constexpr int k_publish_fd = 4;
   SpawnRequest spawn;
+  spawn.argv = request.supervisor_wrapper;
   spawn.argv.push_back(request.supervisor_path.string());
   std::vector<std::string> args = supervisor_args(options); // RUN_DIR first
   std::vector<std::string> await = publication_args(k_publish_fd, staged.staged_path);
@@ -228,6 +268,43 @@ std::filesystem::path default_supervisor_path() {
   return self.parent_path().parent_path() / "libexec" / "chaperone" / "chaperone-supervisor";
 }
 
+std::filesystem::path default_front_end_path(const std::filesystem::path& supervisor) {
+  std::filesystem::path beside = supervisor.parent_path() / "chaperone";
+  if (::access(beside.c_str(), X_OK) == 0) {
+    return beside;
+  }
+  return supervisor.parent_path().parent_path().parent_path() / "bin" / "chaperone";
+}
+
+std::vector<std::string> far_run_args(const LaunchRequest& request) {
+  std::vector<std::string> args;
+  if (!request.program.cwd.empty()) {
+    args.insert(args.end(), {"--cwd", request.program.cwd});
+  }
+  for (const auto& [name, value] : request.program.env) {
+    args.insert(args.end(), {"--env", name + "=" + value});
+  }
+  if (request.record_env) {
+    args.emplace_back("--record-env");
+  }
+  if (request.timeout) {
+    args.insert(args.end(), {"--timeout", std::to_string(request.timeout->count()) + "ms"});
+  }
+  args.insert(args.end(), {"--kill-after", std::to_string(request.kill_after.count()) + "ms"});
+  if (request.keep_children) {
+    args.emplace_back("--keep-children");
+  }
+  if (request.max_output > 0) {
+    args.insert(args.end(), {"--max-output", std::to_string(request.max_output)});
+    if (request.stop_on_max_output) {
+      args.insert(args.end(), {"--max-output-action", "stop"});
+    }
+  }
+  args.emplace_back("--");
+  args.insert(args.end(), request.program.argv.begin(), request.program.argv.end());
+  return args;
+}
+
 LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& request) {
   if (request.program.argv.empty()) {
     throw std::invalid_argument(
@@ -248,7 +325,30 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
   options.stop_on_max_output = request.stop_on_max_output;
   options.lock_fd = 3;
   options.stdin_path = request.stdin_path;
-  if (local) {
+  if (request.hold_far) {
+    if (!cmdbuild::is_ssh_mode(request.target.mode)) {
+      throw std::invalid_argument("--hold far needs a far host (--host, an ssh mode)");
+    }
+    if (request.stdin_path != "/dev/null") {
+      throw std::invalid_argument(
+          "--stdin cannot be used with --hold far (the far program reads /dev/null)");
+    }
+    if (!request.workflow.empty()) {
+      throw std::invalid_argument("--hold far cannot be combined with workflow options yet");
+    }
+    // The same checks as a plain remote run (NUL bytes, the size of the remote command line).
+    (void)cmdbuild::build_command(request.program, request.target, "0123456789abcdef");
+    std::vector<std::string> probe{"run", "-d", "--name", std::string(150, 'x')};
+    std::vector<std::string> far_args = far_run_args(request);
+    probe.insert(probe.end(), far_args.begin(), far_args.end());
+    (void)cmdbuild::far_chaperone_command(request.target, "/" + std::string(200, 'x'), probe);
+    options.mirror = true;
+    options.ship_path = default_front_end_path(request.supervisor_path).string();
+    options.timeout.reset(); // enforced by the far chaperone
+    if (::access(options.ship_path.c_str(), R_OK) != 0) {
+      spool::throw_errno("front end to ship " + options.ship_path);
+    }
+  } else if (local) {
     validate_local(request);
     options.argv = request.program.argv;
     options.cwd = request.program.cwd;

@@ -28,6 +28,12 @@ struct LaunchRequest {
   cmdbuild::Program program;            // argv; cwd absolute (local runs: empty = "/")
   cmdbuild::Target target;              // mode local for local runs
   std::string stdin_path = "/dev/null"; // absolute; read by the program (local runs)
+  // Local runs: the program's stdin as data, stored in the run dir (file "stdin", 0600)
+  // before the run is published and read from there; replaces stdin_path.
+  std::optional<std::string> stdin_data;
+  // Further files (name, content) created 0600 in the run dir before it is published, so a
+  // reader never sees the run without them (e.g. the callback settings).
+  std::vector<std::pair<std::string, std::string>> extra_files;
   std::optional<std::chrono::milliseconds> timeout;
   std::chrono::milliseconds kill_after{10'000};
   bool keep_children = false;
@@ -36,11 +42,21 @@ struct LaunchRequest {
   bool record_env = false;               // store --env values in spec.json (else names only)
   std::vector<std::string> base_env;     // the caller's environment, "K=V"
   std::filesystem::path supervisor_path; // the chaperone-supervisor binary
+  // Durable remote run (`--hold far`): the program runs under a chaperone on the far host
+  // (shipped there if missing) and the local supervisor mirrors it. ssh modes only;
+  // stdin must be /dev/null.
+  bool hold_far = false;
+  // Started in front of the supervisor, which it must exec in place (e.g. systemd-run
+  // --scope ... --); its first word is an absolute path. Empty: the supervisor directly.
+  std::vector<std::string> supervisor_wrapper;
   // What the supervisor waits for before it starts the program (chaperone/supervisor/gate.hpp),
   // merged into spec.config: locks [{name, mode}], slots [{name, count}], after [{run_id,
   // ok}], lock_timeout_ms (null: forever; 0: --no-wait), on_exit (a /bin/sh command or null).
   nlohmann::json workflow = nlohmann::json::object();
 };
+
+// The run-dir file that holds LaunchRequest::stdin_data.
+constexpr const char* k_stdin_data_file = "stdin";
 
 struct LaunchedRun {
   spool::RunDir run;
@@ -64,5 +80,12 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
 // The supervisor binary next to the running executable (/proc/self/exe), or in
 // ../libexec/chaperone/ from there.
 std::filesystem::path default_supervisor_path();
+
+// The `chaperone` front end that belongs with `supervisor` (beside it, or ../../bin/ from
+// libexec/chaperone/): the binary shipped to a far host.
+std::filesystem::path default_front_end_path(const std::filesystem::path& supervisor);
+
+// The far `chaperone run` options (after `run -d --name ID`) for a --hold far request.
+std::vector<std::string> far_run_args(const LaunchRequest& request);
 
 } // namespace chaperone

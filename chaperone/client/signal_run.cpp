@@ -1,6 +1,7 @@
 // chaperone/signal_run.cpp: checked process-group signalling, local or on the far side.
 #include "chaperone/client/signal_run.hpp"
 
+#include "chaperone/client/far_client.hpp"
 #include "chaperone/supervisor/signal_name.hpp"
 #include "chaperone/supervisor/spawn.hpp"
 #include "chaperone/supervisor/target_json.hpp"
@@ -75,9 +76,25 @@ pid_t signal_run(const spool::RunDir& run, int signum) {
     state = wait_until_started(run);
   }
   const std::string& id = run.run_id();
+  auto mode = cmdbuild::parse_target_mode(state.target.value("mode", "local"));
+  bool remote = mode && cmdbuild::is_ssh_mode(*mode);
+  if (remote && state.state == spool::RunStatus::failed
+      && state.error.value_or("").rfind("connection lost", 0) == 0
+      && state.extra.value("far_group_ended", false) != true) {
+    // The link dropped and the supervisor could not end the far group: the program may
+    // still run there, and its group is recorded. The far helper signals it only while the
+    // run's own wrapper (nonce) still leads it, so a reused pgid is never hit.
+    return signal_remote(run, state, signum);
+  }
   if (spool::is_final(state.state)) {
     throw std::runtime_error("run " + id + " has already ended (" + spool::to_string(state.state)
                              + ")");
+  }
+  if (is_far_run(state)) {
+    // The far chaperone signals its own group; the local follower carries the request there
+    // (now, or when the link is back).
+    queue_far_request(run, {"-s", std::to_string(signum)});
+    return 0;
   }
   if (state.state == spool::RunStatus::waiting && state.supervisor_pid
       && *state.supervisor_pid > 1) {
@@ -97,8 +114,7 @@ pid_t signal_run(const spool::RunDir& run, int signum) {
   if (!state.pgid || !state.pid) {
     throw std::runtime_error("run " + id + " has not started its program yet");
   }
-  auto mode = cmdbuild::parse_target_mode(state.target.value("mode", "local"));
-  if (mode && cmdbuild::is_ssh_mode(*mode)) {
+  if (remote) {
     return signal_remote(run, state, signum);
   }
   if (!state.boot_id.empty() && state.boot_id != spool::boot_id()) {

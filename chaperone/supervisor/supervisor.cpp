@@ -6,6 +6,7 @@
 #include "chaperone/supervisor/supervisor.hpp"
 
 #include "chaperone/supervisor/gate.hpp"
+#include "chaperone/supervisor/far_group_end.hpp"
 #include "chaperone/supervisor/leftovers.hpp"
 #include "chaperone/supervisor/on_exit.hpp"
 #include "chaperone/supervisor/outcome.hpp"
@@ -231,7 +232,13 @@ void Supervisor::start_program() {
   std::string cwd = m_options.cwd.empty() ? "/" : m_options.cwd;
   spool::Fd cwd_fd;
   try {
-    cwd_fd = spool::open_or_throw(cwd, O_RDONLY | O_DIRECTORY);
+    // O_PATH, not O_RDONLY: a search-only directory (0711: enter, not list) is a fine cwd,
+    // as it is for `cd`. The search permission fchdir() will need is checked here, so that a
+    // refusal names the directory instead of looking like an unexecutable program.
+    cwd_fd = spool::open_or_throw(cwd, O_PATH | O_DIRECTORY);
+    if (::faccessat(cwd_fd.get(), "", X_OK, AT_EMPTY_PATH | AT_EACCESS) != 0) {
+      spool::throw_errno("chdir " + cwd);
+    }
   } catch (const std::system_error& e) {
     write_failed(std::string("cannot use working directory: ") + e.what(),
                  spool::k_exit_chaperone_failed);
@@ -442,6 +449,16 @@ void Supervisor::finalize() {
   }
   if (outcome.ssh_exit_status) {
     m_state.extra["ssh_exit_status"] = *outcome.ssh_exit_status;
+  }
+  const cmdbuild::MarkerFilter* far = m_remote.markers();
+  if (outcome.error && outcome.error->rfind("connection lost", 0) == 0 && far != nullptr
+      && far->pgid()) {
+    // Without a tty nothing tells the far program that the link is gone: end its group over
+    // a new connection rather than leave an orphan nobody can reach.
+    FarGroupEnd end = end_far_group(
+        m_remote.target(), *far->pgid(), m_options.nonce, m_options.kill_after, m_log);
+    m_state.extra["far_group"] = end.to_json();
+    m_state.extra["far_group_ended"] = end.ended;
   }
   for (int stream = 0; stream < 2; ++stream) {
     if (m_relays[stream] && m_relays[stream]->dropped() > 0) {

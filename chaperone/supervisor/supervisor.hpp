@@ -27,6 +27,11 @@ struct SupervisorOptions {
   bool keep_children = false;      // do not end the program's leftovers when it exits
   std::uint64_t max_output = 0;    // per stream; 0 = unlimited (output written directly)
   bool stop_on_max_output = false; // past max_output: stop the run (else drop the excess)
+  // Durable remote run (`--hold far`): follow the far run instead of running a program
+  // (mirror.hpp). argv is unused then; ship_path is the front end to send to a far host
+  // that lacks chaperone.
+  bool mirror = false;
+  std::string ship_path;
 };
 
 // Runs the program and records it in the run dir until its final state is written.
@@ -38,6 +43,7 @@ int supervise(const SupervisorOptions& options, const std::shared_ptr<spdlog::lo
 // Parses the supervisor's own command line (written by the front end, see launch.cpp):
 //   RUN_DIR --lock-fd N [--cwd DIR] [--stdin FILE] [--nonce N] [--timeout-ms N]
 //   [--kill-after-ms N] [--keep-children] [--max-output N [--stop-on-max-output]] -- ARGV...
+//   RUN_DIR --lock-fd N --mirror --ship PATH
 // Throws std::invalid_argument naming the bad argument.
 SupervisorOptions parse_supervisor_args(const std::vector<std::string>& args);
 

@@ -57,11 +57,15 @@ SupervisorOptions parse_supervisor_args(const std::vector<std::string>& args) {
       options.max_output = static_cast<std::uint64_t>(number(arg));
     } else if (arg == "--stop-on-max-output") {
       options.stop_on_max_output = true;
+    } else if (arg == "--mirror") {
+      options.mirror = true;
+    } else if (arg == "--ship") {
+      options.ship_path = value(arg);
     } else {
       throw std::invalid_argument("unknown supervisor argument \"" + arg + "\"");
     }
   }
-  if (options.argv.empty()) {
+  if (options.argv.empty() && !options.mirror) {
     throw std::invalid_argument("missing program after --");
   }
   if (options.lock_fd < 0) {
@@ -92,6 +96,9 @@ std::vector<std::string> supervisor_args(const SupervisorOptions& options) {
     if (options.stop_on_max_output) {
       args.emplace_back("--stop-on-max-output");
     }
+  }
+  if (options.mirror) {
+    args.insert(args.end(), {"--mirror", "--ship", options.ship_path});
   }
   args.emplace_back("--");
   args.insert(args.end(), options.argv.begin(), options.argv.end());

@@ -2,6 +2,7 @@
 // end in its own session with the run's lock on fd 3. Kept apart from the CLI so that the
 // process that lives for the whole run carries no command-line parser.
 #include "chaperone/supervisor/logging.hpp"
+#include "chaperone/supervisor/mirror.hpp"
 #include "chaperone/supervisor/publication.hpp"
 #include "chaperone/supervisor/supervisor.hpp"
 
@@ -41,6 +42,9 @@ int main(int argc, char** argv) {
       return 0; // never visible: nothing to record
     }
     auto logger = chaperone::make_supervisor_logger(options.run_dir / "supervisor.log");
+    if (options.mirror) {
+      return chaperone::mirror_far_run(options, logger);
+    }
     return chaperone::supervise(options, logger);
   } catch (const std::exception& e) {
     (void)std::fprintf(stderr, "chaperone-supervisor: %s\n", e.what());

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 
 extern char** environ;
 
@@ -169,28 +170,23 @@ std::vector<std::string> as_user(const TestUser& user) {
 
 std::vector<pid_t> supervisors_of(const std::filesystem::path& run_dir) {
   std::vector<pid_t> pids;
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
-    std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+  for (const ProcessSnapshot& p : list_processes()) {
+    // argv[0] ends in chaperone-supervisor and the run dir is one of its own arguments (before
+    // "--"; where it stands among them is the launcher's business).
+    std::string cmdline = read_proc_file(p.pid, "cmdline");
+    std::vector<std::string> argv;
+    for (std::size_t start = 0, end; (end = cmdline.find('\0', start)) != std::string::npos;
+         start = end + 1) {
+      argv.push_back(cmdline.substr(start, end - start));
+    }
+    std::string_view tool = "chaperone-supervisor";
+    if (argv.empty() || argv[0].size() < tool.size()
+        || argv[0].compare(argv[0].size() - tool.size(), tool.size(), tool) != 0) {
       continue;
     }
-    std::string cmdline;
-    try {
-      cmdline = read_whole_file(entry.path() / "cmdline");
-    } catch (const std::exception&) {
-      continue;
-    }
-    std::size_t first_end = cmdline.find('\0');
-    if (first_end == std::string::npos) {
-      continue;
-    }
-    std::string argv0 = cmdline.substr(0, first_end);
-    std::size_t second_end = cmdline.find('\0', first_end + 1);
-    std::string argv1 = cmdline.substr(first_end + 1, second_end - first_end - 1);
-    if (argv0.size() >= 20 && argv0.compare(argv0.size() - 20, 20, "chaperone-supervisor") == 0
-        && argv1 == run_dir.string()) {
-      pids.push_back(static_cast<pid_t>(std::stol(name)));
+    auto end = std::find(argv.begin(), argv.end(), "--");
+    if (std::find(argv.begin() + 1, end, run_dir.string()) != end) {
+      pids.push_back(p.pid);
     }
   }
   return pids;
@@ -198,25 +194,9 @@ std::vector<pid_t> supervisors_of(const std::filesystem::path& run_dir) {
 
 std::vector<pid_t> processes_with_env(const std::string& name_value) {
   std::vector<pid_t> pids;
-  std::string needle = name_value;
-  needle.push_back('\0');
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
-    std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
-      continue;
-    }
-    std::string environ_text;
-    try {
-      environ_text = read_whole_file(entry.path() / "environ");
-    } catch (const std::exception&) {
-      continue;
-    }
-    if (("\0" + environ_text).find("\0" + needle) != std::string::npos) {
-      auto pid = static_cast<pid_t>(std::stol(name));
-      if (process_running(pid)) {
-        pids.push_back(pid);
-      }
+  for (const ProcessSnapshot& p : list_processes()) {
+    if (p.live() && has_entry(read_proc_file(p.pid, "environ"), name_value)) {
+      pids.push_back(p.pid);
     }
   }
   return pids;

@@ -16,10 +16,33 @@ using namespace chaperone::test::faults;
 
 namespace {
 
-// 125, nothing on stdout, one "chaperone: " line on stderr (containing `needle` if given).
-bool refused(const RunResult& r, const std::string& needle = {}) {
-  return r.exit_code == 125 && r.out.empty() && r.err_lines().size() == 1
-         && r.err.rfind("chaperone: ", 0) == 0
+// stderr is one refusal: a "chaperone: " line, or, when `args` hold --json before any `--`,
+// one JSON object {"error", "kind", "exit_code": 125} (issue 14).
+bool one_refusal(const RunResult& r, const std::vector<std::string>& args) {
+  bool json = false;
+  for (const std::string& arg : args) {
+    if (arg == "--") {
+      break;
+    }
+    json = json || arg == "--json";
+  }
+  if (r.err_lines().size() != 1) {
+    return false;
+  }
+  if (!json) {
+    return r.err.rfind("chaperone: ", 0) == 0
+           && r.err_lines()[0].size() > std::string("chaperone: ").size() + 8;
+  }
+  nlohmann::json error = nlohmann::json::parse(r.err, nullptr, false);
+  return error.is_object() && error.value("exit_code", 0) == 125 && error.contains("kind")
+         && error["error"].is_string() && error["error"].get<std::string>().size() > 8;
+}
+
+// 125, nothing on stdout, one refusal on stderr (containing `needle` if given).
+bool refused(const RunResult& r,
+             const std::vector<std::string>& args,
+             const std::string& needle = {}) {
+  return r.exit_code == 125 && r.out.empty() && one_refusal(r, args)
          && (needle.empty() || r.err.find(needle) != std::string::npos);
 }
 
@@ -117,7 +140,8 @@ TEST_CASE("hostile run names and ids are refused with 125 and nothing is written
     for (const auto& args : commands) {
       RunResult r = run_chaperone(spool, args);
       INFO(shown(args) << " -> exit " << r.exit_code << " stderr: " << r.err);
-      bool ok = r.exit_code == 125 && r.out.empty() && r.err.rfind("chaperone: ", 0) == 0;
+      // One line, "chaperone: " (or the JSON object) and a reason in it (more than a word).
+      bool ok = r.exit_code == 125 && r.out.empty() && one_refusal(r, args);
       if (has_nul && args[0] != "run") {
         // "nul" (what the kernel passes) is a valid id that names no run: refused as unknown.
         ok = ok && r.err.find("nul") != std::string::npos;
@@ -191,7 +215,7 @@ TEST_CASE("unsafe spool roots are refused with 125 and a message that says why",
                                                {"kill", "planted"}}) {
       RunResult r = run_chaperone(spool, args, options);
       INFO(c.what << ": " << shown(args) << " -> " << r.exit_code << " stderr: " << r.err);
-      bool ok = refused(r, c.needle) && r.err.find(c.root.string()) != std::string::npos;
+      bool ok = refused(r, args, c.needle) && r.err.find(c.root.string()) != std::string::npos;
       CHECK(ok);
       rejected += ok ? 1 : 0;
     }
@@ -227,7 +251,7 @@ TEST_CASE("a run dir replaced by a symlink is never followed", "[faults][integra
                                              {"run", "--name", "victim", "--", "true"}}) {
     RunResult r = run_chaperone(spool, args);
     INFO(shown(args) << " -> " << r.exit_code << " stdout: " << r.out << " stderr: " << r.err);
-    bool ok = refused(r) && r.out.find("real") == std::string::npos;
+    bool ok = refused(r, args) && r.out.find("real") == std::string::npos;
     CHECK(ok);
     rejected += ok ? 1 : 0;
   }
@@ -314,7 +338,7 @@ TEST_CASE(
       CHECK_FALSE(r.signal.has_value()); // never a crash
       if (state_damaged) {
         // One line naming the run (and state.json, unless the run dir is empty altogether).
-        bool ok = r.exit_code == 125 && r.err.rfind("chaperone: ", 0) == 0
+        bool ok = r.exit_code == 125 && one_refusal(r, args)
                   && r.err.find(d.name) != std::string::npos
                   && (d.name == "hollow" || r.err.find("state.json") != std::string::npos);
         CHECK(ok);
@@ -337,16 +361,28 @@ TEST_CASE(
     states[row["run_id"].get<std::string>()] = row["state"].get<std::string>();
   }
   CHECK(states["healthy"] == "exited");
+  // A damaged state.json shows as `damaged`; a damaged spec.json leaves the state readable.
+  auto expected_state = [](const Damage& d) {
+    return d.file == "state.json" ? "damaged" : "exited";
+  };
   for (const Damage& d : damages) {
     INFO(d.name);
-    CHECK(states.count(d.name) == 1);
+    REQUIRE(states.count(d.name) == 1);
+    CHECK(states[d.name] == expected_state(d));
   }
   RunResult text = run_chaperone(spool, {"ls"});
   CHECK(text.exit_code == 0);
   CHECK_FALSE(text.signal.has_value());
-  CHECK(text.out.find("healthy") != std::string::npos);
+  std::map<std::string, std::string> rows; // run id -> its row in the table
+  std::istringstream table(text.out);
+  for (std::string row; std::getline(table, row);) {
+    rows[row.substr(0, row.find(' '))] = row;
+  }
+  CHECK(rows.count("healthy") == 1);
   for (const Damage& d : damages) {
-    CHECK(text.out.find(d.name) != std::string::npos);
+    INFO(d.name << ": " << rows[d.name]);
+    REQUIRE(rows.count(d.name) == 1);
+    CHECK(rows[d.name].find(std::string(" ") + expected_state(d) + " ") != std::string::npos);
   }
   // The healthy run still answers everything.
   CHECK(run_chaperone(spool, {"wait", "healthy"}).exit_code == 3);

@@ -35,7 +35,7 @@ TEST_CASE("attach with inotify exhausted polls, warns once and delivers every by
   for (int i = 0; i < 3; ++i) {
     std::vector<std::string> args{"attach", "noino"};
     if (i == 1) {
-      args = {"attach", "--from-offset", "1200", "noino"};
+      args = {"attach", "--from-offset", "1200:0", "noino"};
     }
     attaches.push_back(
         spawn_chaperone(args, spool.root(), spool.scratch(), "attach-" + std::to_string(i), hog));

@@ -41,8 +41,7 @@ TEST_CASE("an unknown option is refused with 125 and one line", "[integration][b
 
 TEST_CASE("an unknown command or top-level option is refused with 125 and one line naming it",
           "[integration][bad-input]") {
-  // Bug (chaperone/main.cpp, CLI11 setup): prints "A subcommand is required", not the word
-  // that was not understood.
+  // The word that was not understood is named (CLI11 alone says "A subcommand is required").
   TempSpool spool;
   check_refused(spool, {"no-such-command"}, "no-such-command");
   check_refused(spool, {"--no-such-option"}, "--no-such-option");
@@ -114,11 +113,12 @@ TEST_CASE("an unknown run id is refused by every command that takes one",
            {"wait", "nosuch"},
            {"wait", "exists", "nosuch"},
            {"status", "nosuch"},
-           {"status", "--json", "nosuch"},
            {"kill", "nosuch"},
        }) {
     check_refused(spool, args, "nosuch");
   }
+  // `status --json nosuch`: the same refusal as one JSON object (issue 14), checked in
+  // cli_json_test.cpp ("errors under --json are one JSON object with a stable kind").
   // Ids that could escape the root are refused before any lookup.
   check_refused(spool, {"status", "../spool"}, "../spool");
   check_refused(spool, {"attach", "/etc"}, "/etc");
@@ -216,9 +216,9 @@ TEST_CASE("a spool root on a read-only file system is refused with 125 and one l
           "[integration][bad-input]") {
   // Root ignores permission bits, so a read-only mount is the honest test; it needs a private
   // mount namespace (unshare -m), which some CI sandboxes do not grant.
+  // Skipped (as CTest counts it) where that is not granted; never a silent pass.
   if (std::system("unshare -m true > /dev/null 2>&1") != 0) {
-    WARN("unshare -m is not available here: skipping the read-only mount case");
-    return;
+    skip_test("unshare -m is not available here (needs root or user namespaces)");
   }
   bool existing_root = GENERATE(true, false);
   TempSpool spool;

@@ -4,6 +4,7 @@
 #include "tests/support/harness.hpp"
 #include "tests/support/pattern.hpp"
 #include "tests/support/process_info.hpp"
+#include "tests/support/skip.hpp"
 #include "tests/support/temp_spool.hpp"
 #include "tests/support/wait_until.hpp"
 

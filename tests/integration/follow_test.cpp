@@ -62,7 +62,7 @@ TEST_CASE("run --detach returns even when its caller reads stdout to EOF",
   CHECK(run_chaperone(spool, {"wait", id}, within(20s)).exit_code == 137);
 }
 
-TEST_CASE("attach --from-offset and --stdout-offset/--stderr-offset start at those bytes",
+TEST_CASE("attach --from-offset OUT:ERR and --stdout-offset/--stderr-offset start at those bytes",
           "[integration][follow]") {
   TempSpool spool;
   RunResult first =
@@ -70,7 +70,9 @@ TEST_CASE("attach --from-offset and --stdout-offset/--stderr-offset start at tho
   REQUIRE(first.exit_code == 0);
   std::string id = spool.only_run_id();
 
-  RunResult from = run_chaperone(spool, {"attach", "--from-offset", "40000", id});
+  // A cursor names both offsets; one number for both streams is refused (issue 9: it
+  // silently skipped stderr bytes the user never asked to skip).
+  RunResult from = run_chaperone(spool, {"attach", "--from-offset", "40000:40000", id});
   CHECK(from.exit_code == 0);
   CHECK(from.out == pattern_bytes(11, 40000, 60000));
   CHECK(from.err == pattern_bytes(12, 40000, 10000));
@@ -81,9 +83,10 @@ TEST_CASE("attach --from-offset and --stdout-offset/--stderr-offset start at tho
   CHECK(split.out == pattern_bytes(11, 99999, 1));
   CHECK(split.err == pattern_bytes(12, 1, 49999));
 
-  RunResult end = run_chaperone(spool, {"attach", "--from-offset", "100000", id});
+  RunResult end = run_chaperone(spool, {"attach", "--from-offset", "100000:50000", id});
   CHECK(end.exit_code == 0);
   CHECK(end.out.empty());
+  CHECK(end.err.empty());
 }
 
 TEST_CASE("attach --tail N starts each stream N lines before its end", "[integration][follow]") {
@@ -166,6 +169,9 @@ TEST_CASE("status --json and ls --json print JSON that outside tools can parse",
   CHECK(st["run_id"] == "older");
   CHECK(st["state"] == "exited");
   CHECK(st["exit_code"] == 2);
+  // state.json as is, plus the run's directory (issue 14).
+  CHECK(st["run_dir"] == spool.run_dir("older").string());
+  st.erase("run_dir");
   CHECK(st == spool.state("older"));
 
   RunResult ls = run_chaperone(spool, {"ls", "--json"});

@@ -63,7 +63,16 @@ TEST_CASE("a leftover that ignores SIGTERM gets SIGKILL after --kill-after",
   nlohmann::json st = spool.state(spool.only_run_id());
   CHECK(st["state"] == "exited");
   CHECK(st["return_code"] == 0);
-  CHECK(st.dump().find("SIGKILL") != std::string::npos); // signals_sent records it
+  // signals_sent records the SIGKILL that ended the leftover, with its reason.
+  REQUIRE(st["signals_sent"].is_array());
+  bool leftover_kill = false;
+  for (const auto& sent : st["signals_sent"]) {
+    leftover_kill = leftover_kill
+                    || (sent["signal"] == SIGKILL && sent["name"] == "SIGKILL"
+                        && sent["reason"] == "leftovers" && sent["time"].is_string());
+  }
+  INFO("signals_sent: " << st["signals_sent"].dump());
+  CHECK(leftover_kill);
 }
 
 TEST_CASE("the --keep-children option leaves the program's background children running",

@@ -177,19 +177,4 @@ void check_same_args(const Argv& expected, const Argv& got) {
              << (i < got.size() ? show(got[i]) : "<end>"));
 }
 
-std::string show(const std::string& bytes) {
-  static constexpr char k_hex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (unsigned char c : bytes) {
-    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-      out += "\\x";
-      out.push_back(k_hex[c >> 4]);
-      out.push_back(k_hex[c & 15]);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out + "\"";
-}
-
 } // namespace chaperone::test

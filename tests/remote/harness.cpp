@@ -1,11 +1,11 @@
 // tests/remote/harness.cpp: child processes, the test sshd, random argvs, argv_dump parsing.
 #include "tests/remote/harness.hpp"
 
+#include "tests/support/test_sshd_env.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,22 +28,6 @@ namespace {
   std::abort(); // FAIL throws; this only tells the compiler
 }
 
-void close_fd(int& fd) {
-  if (fd >= 0) {
-    ::close(fd);
-    fd = -1;
-  }
-}
-
-std::vector<char*> c_argv(const Argv& argv) {
-  std::vector<char*> out;
-  for (const std::string& a : argv) {
-    out.push_back(const_cast<char*>(a.c_str()));
-  }
-  out.push_back(nullptr);
-  return out;
-}
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
@@ -53,160 +37,8 @@ std::string read_file(const std::string& path) {
 
 } // namespace
 
-int Outcome::exit_code() const {
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-int Outcome::term_signal() const {
-  return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-}
-
-Child::Child(const Argv& argv, std::string input, cmdbuild::MarkerFilter* filter)
-    : m_input(std::move(input)), m_filter(filter) {
-  int in[2], out[2], err[2];
-  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
-    fail_errno("pipe2");
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  std::vector<char*> args = c_argv(argv);
-  int rc = ::posix_spawnp(&m_pid, args[0], &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  ::close(in[0]);
-  ::close(out[1]);
-  ::close(err[1]);
-  m_in = in[1];
-  m_out = out[0];
-  m_err = err[0];
-  if (rc != 0) {
-    errno = rc;
-    fail_errno("posix_spawnp " + argv[0]);
-  }
-  ::fcntl(m_in, F_SETFL, O_NONBLOCK);
-  if (m_input.empty()) {
-    close_fd(m_in);
-  }
-}
-
-Child::~Child() {
-  close_fd(m_in);
-  close_fd(m_out);
-  close_fd(m_err);
-  if (m_pid > 0) {
-    ::kill(-m_pid, SIGKILL);
-    int status = 0;
-    ::waitpid(m_pid, &status, 0);
-  }
-}
-
-bool Child::pump(Clock::time_point deadline) {
-  if (m_out < 0 && m_err < 0) {
-    return false;
-  }
-  pollfd fds[3];
-  nfds_t n = 0;
-  int* owners[3];
-  auto add = [&](int& fd, short events) {
-    if (fd >= 0) {
-      fds[n] = pollfd{fd, events, 0};
-      owners[n++] = &fd;
-    }
-  };
-  add(m_out, POLLIN);
-  add(m_err, POLLIN);
-  add(m_in, POLLOUT);
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  if (left.count() <= 0) {
-    FAIL("child " << m_pid
-                  << " still running at the deadline; stderr so far: " << show(m_outcome.err));
-  }
-  int ready = ::poll(fds, n, static_cast<int>(left.count()));
-  if (ready < 0 && errno != EINTR) {
-    fail_errno("poll");
-  }
-  char buf[65536];
-  for (nfds_t i = 0; i < n && ready > 0; ++i) {
-    if (fds[i].revents == 0) {
-      continue;
-    }
-    int& fd = *owners[i];
-    if (&fd == &m_in) {
-      ssize_t w = ::write(fd, m_input.data() + m_written, m_input.size() - m_written);
-      if (w > 0) {
-        m_written += static_cast<std::size_t>(w);
-      }
-      // EPIPE: the child does not read its input.
-      bool broken = w < 0 && errno != EAGAIN && errno != EINTR;
-      if (broken || m_written == m_input.size()) {
-        close_fd(m_in);
-      }
-      continue;
-    }
-    ssize_t r = ::read(fd, buf, sizeof buf);
-    if (r < 0 && errno == EINTR) {
-      continue;
-    }
-    if (r <= 0) {
-      close_fd(fd);
-      if (&fd == &m_err && m_filter != nullptr) {
-        m_filtered += m_filter->finish();
-      }
-      continue;
-    }
-    std::string_view chunk(buf, static_cast<std::size_t>(r));
-    if (&fd == &m_out) {
-      m_outcome.out.append(chunk);
-    } else {
-      m_outcome.err.append(chunk);
-      if (m_filter != nullptr) {
-        m_filtered += m_filter->feed(chunk);
-      }
-    }
-  }
-  return m_out >= 0 || m_err >= 0;
-}
-
-Outcome Child::finish(Clock::duration timeout) {
-  Clock::time_point deadline = Clock::now() + timeout;
-  while (pump(deadline)) {
-  }
-  close_fd(m_in);
-  int status = 0;
-  while (::waitpid(m_pid, &status, 0) < 0) {
-    if (errno != EINTR) {
-      fail_errno("waitpid");
-    }
-  }
-  m_pid = -1;
-  m_outcome.status = status;
-  return m_outcome;
-}
-
-Outcome run(const Argv& argv, const std::string& input, Clock::duration timeout) {
-  Child child(argv, input);
-  return child.finish(timeout);
-}
-
 void require_tools() {
-  for (const char* tool : {"/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/sudo", "/usr/bin/perl"}) {
-    if (::access(tool, X_OK) != 0) {
-      FAIL(tool << " is missing: run scripts/setup to install the test dependencies");
-    }
-  }
-  if (::geteuid() != 0) {
-    FAIL("the ssh and sudo tests must run as root (they create test users and a sudoers "
-         "rule): see scripts/setup");
-  }
+  require_test_sshd_tools();
 }
 
 TestSshd::TestSshd() {
@@ -220,34 +52,13 @@ TestSshd::TestSshd() {
   if (started.exit_code() != 0) {
     FAIL(CHAPERONE_TEST_SSHD " start failed (run scripts/setup?): " << started.err);
   }
-  std::istringstream env(started.out);
-  std::string line;
-  while (std::getline(env, line)) {
-    std::size_t eq = line.find('=');
-    std::string key = line.substr(0, eq);
-    std::string value = line.substr(eq + 1);
-    if (!value.empty() && value.front() == '"') {
-      value = value.substr(1, value.size() - 2);
-    }
-    if (key == "TEST_SSHD_PORT") {
-      m_port = std::stoi(value);
-    } else if (key == "TEST_SSHD_KEY") {
-      m_key = value;
-    } else if (key == "TEST_SSHD_SHARED_KEY") {
-      m_shared_key = value;
-    } else if (key == "TEST_SSHD_CM_DIR") {
-      m_cm_dir = value;
-    } else if (key == "TEST_SSHD_SUDO_TARGET") {
-      m_sudo_target = value;
-    } else if (key == "TEST_SSHD_USERS") {
-      std::istringstream words(value);
-      for (std::string w; words >> w;) {
-        m_users.push_back(w);
-      }
-    }
-  }
-  REQUIRE(m_port > 0);
-  REQUIRE(m_users.size() >= 4); // sh, bash, zsh, fish; tcsh when installed
+  TestSshdEnv env = read_test_sshd_env(m_dir);
+  m_port = env.port;
+  m_key = env.key;
+  m_shared_key = env.shared_key;
+  m_cm_dir = env.cm_dir;
+  m_sudo_target = env.sudo_target;
+  m_users = env.users;
   std::string dump = read_file(CHAPERONE_ARGV_DUMP);
   REQUIRE(!dump.empty());
   std::ofstream(argv_dump(), std::ios::binary) << dump;

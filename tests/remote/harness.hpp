@@ -1,10 +1,11 @@
-// tests/remote/harness.hpp: real processes for the cmdbuild round-trip tests: a child with
-// pipes and a deadline, the throwaway sshd from scripts/test-sshd, random hostile argvs and
-// the argv_dump output format.
+// tests/remote/harness.hpp: real processes for the cmdbuild round-trip tests: the throwaway
+// sshd from scripts/test-sshd, random hostile argvs and the argv_dump output format (children
+// with pipes and a deadline: tests/support/child.hpp).
 #pragma once
 
 #include "cmdbuild/command.hpp"
 #include "cmdbuild/marker.hpp"
+#include "tests/support/child.hpp"
 
 #include <sys/types.h>
 
@@ -16,65 +17,6 @@
 #include <vector>
 
 namespace chaperone::test {
-
-using Argv = std::vector<std::string>;
-using Clock = std::chrono::steady_clock;
-
-struct Outcome {
-  int status = 0;  // raw waitpid status
-  std::string out; // stdout
-  std::string err; // stderr, raw (markers included)
-  int exit_code() const;
-  int term_signal() const; // 0 unless killed by a signal
-};
-
-// A child with stdin, stdout and stderr on pipes, in its own process group.
-class Child {
-public:
-  // `filter`, if given, receives stderr as it arrives; it must outlive the Child.
-  explicit Child(const Argv& argv,
-                 std::string input = {},
-                 cmdbuild::MarkerFilter* filter = nullptr);
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  Child(Child&&) = delete;
-  Child& operator=(Child&&) = delete;
-  ~Child(); // kills the group and reaps if still running
-
-  pid_t pid() const { return m_pid; }
-  // Reads both pipes until `done()` holds or both reach EOF. Fails the test at the deadline.
-  template <typename Pred> void read_until(Pred done, Clock::duration timeout);
-  // Reads both pipes to EOF, then reaps. Fails the test at the deadline.
-  Outcome finish(Clock::duration timeout);
-  std::string filtered_err() const { return m_filtered; }
-
-private:
-  bool pump(Clock::time_point deadline); // one poll round; false at EOF of both
-
-  pid_t m_pid = -1;
-  int m_in = -1;
-  int m_out = -1;
-  int m_err = -1;
-  std::string m_input;
-  std::size_t m_written = 0;
-  Outcome m_outcome;
-  std::string m_filtered;
-  cmdbuild::MarkerFilter* m_filter = nullptr;
-};
-
-template <typename Pred> void Child::read_until(Pred done, Clock::duration timeout) {
-  Clock::time_point deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (!pump(deadline)) {
-      break;
-    }
-  }
-}
-
-// Runs argv to completion with `input` on stdin.
-Outcome run(const Argv& argv,
-            const std::string& input = {},
-            Clock::duration timeout = std::chrono::seconds(60));
 
 // The sshd of scripts/test-sshd, started in a fresh temp dir and stopped on destruction.
 class TestSshd {
@@ -90,7 +32,7 @@ public:
   int port() const { return m_port; }
   const std::vector<std::string>& users() const {
     return m_users;
-  } // chapsh, chapbash, chapzsh, chapfish[, chaptcsh]
+  } // chapsh, chapbash, chapzsh, chapfish, chaptcsh
   const std::string& sudo_target() const { return m_sudo_target; }
   // argv_dump, copied where every test user can run it.
   std::string argv_dump() const { return m_dir + "/argv_dump"; }
@@ -157,8 +99,5 @@ std::string random_nonce();
 
 // CHECKs that `got` equals `expected`, naming the first differing element.
 void check_same_args(const Argv& expected, const Argv& got);
-
-// Human-readable rendering of a byte string for failure messages.
-std::string show(const std::string& bytes);
 
 } // namespace chaperone::test

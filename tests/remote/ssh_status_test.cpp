@@ -1,6 +1,7 @@
 // tests/remote/ssh_status_test.cpp: the far side's status channel through the real sshd:
 // exit codes and signals, cwd failure, clean stdout and stderr, and the remote group kill.
 #include "tests/remote/harness.hpp"
+#include "tests/support/process_info.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -31,23 +32,9 @@ cmdbuild::Program shell(const std::string& script) {
 // kill(2) still finds it.
 std::string live_in_group(pid_t pgid) {
   std::string live;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    std::ifstream in(entry.path() / "stat");
-    std::string stat;
-    if (!std::getline(in, stat)) {
-      continue;
-    }
-    std::size_t close = stat.rfind(')');
-    if (close == std::string::npos || close + 2 >= stat.size()) {
-      continue;
-    }
-    std::istringstream fields(stat.substr(close + 2));
-    std::string state;
-    long ppid = 0;
-    long pgrp = 0;
-    fields >> state >> ppid >> pgrp;
-    if (pgrp == pgid && state != "Z") {
-      live += stat + "\n";
+  for (const chaperone::test::ProcessSnapshot& p : chaperone::test::list_processes()) {
+    if (p.pgrp == pgid && p.live()) {
+      live += p.stat + "\n";
     }
   }
   return live;

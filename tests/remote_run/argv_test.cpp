@@ -154,11 +154,8 @@ TEST_CASE("odd argv and cwd and env bytes reach the far program exactly through 
   }
 }
 
-// BUG (chaperone/command_run.cpp): the program's argv is a CLI11 vector positional, and
-// CLI11 2.1 reads a word in square brackets as a container: `chaperone run -- echo '[a]'`
-// runs `echo a`, '[a,b]' becomes two arguments "a" "b" and '[]' vanishes (local runs too;
-// `chaperone cmd -- echo '[a]' '[a,b]' '[]'` prints ["echo","a","a","b"]). The table above
-// keeps "a[b]" only, which CLI11 leaves alone.
+// Pins that words in square brackets after -- reach the program verbatim (CLI11 2.1 reads
+// such a word as a container: '[a]' once became "a", '[a,b]' two arguments and '[]' nothing).
 TEST_CASE("program arguments in square brackets reach the far program unchanged", "[ssh]") {
   TempSpool spool;
   Args words{"[a]", "[a,b]", "[]", "[", "]", "[x y]"};

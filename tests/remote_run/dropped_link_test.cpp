@@ -2,14 +2,12 @@
 // runs. The run ends `failed`, "connection lost", within the keepalive window, and the output
 // that arrived before is kept.
 //
-// What happens to the remote program: ssh without a tty gives it no SIGHUP, so once the link
-// is gone it keeps running, reparented away from the dead session, until its next write to
-// stdout or stderr (pipes whose reader, the per-connection sshd, is gone) raises SIGPIPE; a
-// program that never writes again runs on until something kills it, and chaperone can no
-// longer reach it (`chaperone kill` needs the link). Observed here: after the run had ended
-// `failed`, the program was still alive (checked by pid); it died at its next write and the
-// command after that write never ran; its far-side wrapper (perl) died the same way when it
-// tried to report the status.
+// What happens to the remote program: ssh without a tty gives it no SIGHUP, so on its own it
+// would run on, reparented away from the dead session, until its next write raised SIGPIPE (a
+// silent program forever). The supervisor therefore ends the far group it recorded over a new
+// connection (TERM, grace, KILL; README "Remote runs") before it writes the final state, and
+// records whether it could (`far_group`). Checked here: by the time the run is final the far
+// program is gone although it never wrote again, and the command after its gate never ran.
 #include "tests/remote_run/fixture.hpp"
 
 #include <cerrno>
@@ -137,26 +135,23 @@ void drop_link_mid_run(Cut cut, bool check_cause = false) {
   RunResult w = run_chaperone(spool, {"wait", id});
   CHECK(w.exit_code == 255);
 
-  // The remote program outlives the link (no tty, no SIGHUP) ...
+  // The far program did not outlive the link, and was not left to die at its next write.
+  CHECK(state["far_group"]["ended"] == true);
+  CHECK(state["far_group_ended"] == true);
+  CHECK_FALSE(process_running(far_pid, far_ticks));
+  // The far wrapper reaps the program and exits as soon as its status write fails or lands.
+  std::vector<std::string> left;
+  CHECK(wait_until(deadline_in(10s), "nothing of the run left on the far side", [&] {
+    left = far_processes(token, state.value("status_nonce", ""));
+    return left.empty();
+  }));
+  for (const std::string& line : left) {
+    UNSCOPED_INFO("left: " << line);
+  }
   for (pid_t pid : guard.pids) {
     ::kill(pid, SIGKILL);
   }
-  REQUIRE(wait_until(deadline_in(10s), "the connection's sshd processes to die", [&] {
-    for (pid_t pid : guard.pids) {
-      if (process_running(pid)) {
-        return false;
-      }
-    }
-    return true;
-  }));
-  CHECK(process_running(far_pid, far_ticks));
-  // ... until its next write, which raises SIGPIPE: the command after it never runs.
   write_whole_file(gate, "", 0644);
-  std::vector<std::string> left;
-  CHECK(wait_until(deadline_in(10s), "the far program to die at its next write", [&] {
-    left = far_processes(token, state.value("status_nonce", ""));
-    return left.empty() && !process_running(far_pid, far_ticks);
-  }));
   CHECK_FALSE(std::filesystem::exists(done));
 }
 
@@ -174,13 +169,9 @@ TEST_CASE("a connection closed by the far side mid-run ends the run failed with 
   drop_link_mid_run(Cut::kill_sshd);
 }
 
-// BUG (chaperone/supervisor.cpp finalize_remote, chaperone/stderr_relay.cpp last_line): the
-// "connection lost: ..." error quotes the last line of the far side's stderr, which is the
-// program's own stderr as much as ssh's. With LogLevel=ERROR ssh prints nothing when its
-// keepalive gives up, so a link that stops answering ends with error "connection lost:
-// err-before", the program's last stderr line passed off as the cause. When sshd closes the
-// connection the error is "connection lost: Connection to 127.0.0.1 closed by remote
-// host.\r", with ssh's trailing carriage return kept.
+// Pins that "connection lost: ..." names ssh's own complaint (or none), never a line of the
+// program's stderr, which shares the channel (it once quoted the program's last stderr line,
+// or sshd's "closed by remote host." with ssh's trailing carriage return).
 TEST_CASE("the connection lost error quotes no line of the program's own stderr", "[ssh]") {
   drop_link_mid_run(Cut::stop_sshd, true);
   drop_link_mid_run(Cut::kill_sshd, true);

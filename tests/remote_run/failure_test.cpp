@@ -181,13 +181,9 @@ TEST_CASE("a far-side cd that fails ends the run failed 125 naming the directory
   }
 }
 
-// BUG (chaperone/supervisor.cpp, finalize_remote): the far-side wrapper reports "exec
-// REASON" and then "exit 127" (marker.hpp), and finalize_remote looks at exit_code() before
-// exec_error(), so a program missing on the far side ends `exited` with return_code 127 and
-// error null, and the reason ("No such file or directory") is stripped with the marker: the
-// user sees exit 127 and no message at all. A local run of a missing program ends `failed`,
-// error "program not found: PROG" (record_spawn_failure); the exec_error branch of
-// finalize_remote that would say the same for remote runs is unreachable.
+// Pins that a program missing on the far side ends `failed` 127 with the reason in error, as
+// a local one does (the wrapper's "exec REASON" marker once lost to its "exit 127", leaving
+// exit 127 and no message at all).
 TEST_CASE("a program missing on the far side ends the run failed 127 saying so", "[ssh]") {
   TempSpool spool;
   RunResult r = run_chaperone(

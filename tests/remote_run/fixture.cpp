@@ -2,10 +2,10 @@
 // process scans.
 #include "tests/remote_run/fixture.hpp"
 
+#include "tests/support/test_sshd_env.hpp"
+
 #include <fcntl.h>
-#include <poll.h>
 #include <pwd.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,13 +23,6 @@
 namespace chaperone::test {
 
 namespace {
-
-void close_fd(int& fd) {
-  if (fd >= 0) {
-    ::close(fd);
-    fd = -1;
-  }
-}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -59,81 +52,13 @@ pid_t pid_of_line(const std::string& line) {
 } // namespace
 
 CmdResult run_cmd(const Args& argv, std::chrono::milliseconds timeout) {
-  int out[2];
-  int err[2];
-  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-  REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  std::vector<char*> c_args;
-  for (const std::string& a : argv) {
-    c_args.push_back(const_cast<char*>(a.c_str()));
-  }
-  c_args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, c_args[0], &actions, &attr, c_args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  ::close(out[1]);
-  ::close(err[1]);
+  Outcome outcome = run(argv, {}, timeout);
   CmdResult result;
-  if (rc != 0) {
-    ::close(out[0]);
-    ::close(err[0]);
-    FAIL("cannot run " << argv.front() << ": " << std::strerror(rc));
-  }
-  int fds[2] = {out[0], err[0]};
-  Clock::time_point deadline = Clock::now() + timeout;
-  bool late = false;
-  while (fds[0] >= 0 || fds[1] >= 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      late = true;
-      break;
-    }
-    pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
-    int n = ::poll(p, 2, static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i] < 0 || p[i].revents == 0) {
-        continue;
-      }
-      char buf[65536];
-      ssize_t r = ::read(fds[i], buf, sizeof buf);
-      if (r > 0) {
-        (i == 0 ? result.out : result.err).append(buf, static_cast<std::size_t>(r));
-      } else if (r == 0 || errno != EINTR) {
-        close_fd(fds[i]);
-      }
-    }
-  }
-  close_fd(fds[0]);
-  close_fd(fds[1]);
-  if (late) {
-    ::kill(pid, SIGKILL);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  if (late) {
-    FAIL(argv.front() << " still running after " << timeout.count()
-                      << " ms; stderr: " << result.err);
-  }
+  result.exit_code = outcome.term_signal() != 0 ? 128 + outcome.term_signal() : outcome.exit_code();
+  result.out = std::move(outcome.out);
+  result.err = std::move(outcome.err);
   return result;
 }
-
 std::string to_string(Via via) {
   switch (via) {
   case Via::ssh:
@@ -166,14 +91,7 @@ std::string far_user(const Route& route) {
 }
 
 Sshd::Sshd() {
-  for (const char* tool : {"/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/sudo", "/usr/bin/perl"}) {
-    if (::access(tool, X_OK) != 0) {
-      FAIL(tool << " is missing: run scripts/setup to install the test dependencies");
-    }
-  }
-  if (::geteuid() != 0) {
-    FAIL("the remote run tests must run as root (test users, sudoers rule): see scripts/setup");
-  }
+  require_test_sshd_tools();
   char tmpl[] = "/tmp/chap-rr.XXXXXX";
   REQUIRE(::mkdtemp(tmpl) != nullptr);
   m_dir = tmpl;
@@ -182,34 +100,14 @@ Sshd::Sshd() {
     std::filesystem::remove_all(m_dir);
     FAIL(CHAPERONE_TEST_SSHD " start failed (run scripts/setup?): " << started.err);
   }
-  std::istringstream env(started.out);
-  for (std::string line; std::getline(env, line);) {
-    std::size_t eq = line.find('=');
-    std::string key = line.substr(0, eq);
-    std::string value = line.substr(eq + 1);
-    if (!value.empty() && value.front() == '"') {
-      value = value.substr(1, value.size() - 2);
-    }
-    if (key == "TEST_SSHD_PORT") {
-      m_port = std::stoi(value);
-    } else if (key == "TEST_SSHD_KEY") {
-      m_key = value;
-    } else if (key == "TEST_SSHD_SHARED_KEY") {
-      m_shared_key = value;
-    } else if (key == "TEST_SSHD_CM_DIR") {
-      m_cm_dir = value;
-    } else if (key == "TEST_SSHD_SUDO_TARGET") {
-      m_sudo_target = value;
-    } else if (key == "TEST_SSHD_USERS") {
-      std::istringstream words(value);
-      for (std::string w; words >> w;) {
-        m_users.push_back(w);
-      }
-    }
-  }
+  TestSshdEnv env = read_test_sshd_env(m_dir);
+  m_port = env.port;
+  m_key = env.key;
+  m_shared_key = env.shared_key;
+  m_cm_dir = env.cm_dir;
+  m_sudo_target = env.sudo_target;
+  m_users = env.users;
   m_listener = std::stoi(slurp(m_dir + "/sshd.pid.own"));
-  REQUIRE(m_port > 0);
-  REQUIRE(m_users.size() >= 4);
   std::filesystem::create_directory(m_dir + "/bin");
   ::chmod((m_dir + "/bin").c_str(), 0755);
   copy_executable(CHAPERONE_ARGV_DUMP, argv_dump());
@@ -378,50 +276,30 @@ std::string random_token() {
 std::vector<std::string>
 far_processes(const std::string& token, const std::string& nonce, std::optional<pid_t> pgid) {
   std::vector<std::string> found;
-  std::string env_needle = token_env(token);
-  env_needle.push_back('\0');
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+  std::string env_entry = token_env(token);
+  for (const ProcessSnapshot& p : list_processes()) {
+    if (p.pid == ::getpid() || !p.live()) {
       continue;
     }
-    pid_t pid = std::stoi(name);
-    if (pid == ::getpid()) {
-      continue;
-    }
-    std::string stat = slurp(entry.path() / "stat");
-    std::size_t close = stat.rfind(')');
-    if (close == std::string::npos || close + 2 >= stat.size()) {
-      continue; // gone
-    }
-    std::istringstream fields(stat.substr(close + 2));
-    std::string state;
-    long ppid = 0;
-    long pgrp = 0;
-    fields >> state >> ppid >> pgrp;
-    if (state == "Z" || state == "X") {
-      continue;
-    }
-    // Each environ entry ends with a NUL; a leading NUL makes the first one match too.
-    std::string environ_text = std::string(1, '\0') + slurp(entry.path() / "environ");
-    std::string cmdline = slurp(entry.path() / "cmdline");
-    bool hit = environ_text.find(std::string(1, '\0') + env_needle) != std::string::npos;
+    std::string cmdline = read_proc_file(p.pid, "cmdline");
+    bool hit = has_entry(read_proc_file(p.pid, "environ"), env_entry);
     // The local sudo of sudo-then-ssh or the far one of ssh-then-sudo: the token is in the
     // wrapper's arguments, not (yet) in the environment.
-    if (cmdline.find(env_needle) != std::string::npos) {
+    if (cmdline.find(env_entry) != std::string::npos) {
       hit = true;
     }
     if (!nonce.empty() && cmdline.find(nonce) != std::string::npos) {
       hit = true;
     }
-    if (pgid && pgrp == *pgid) {
+    if (pgid && p.pgrp == *pgid) {
       hit = true;
     }
     if (hit) {
       std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-      auto uid = owner_of(pid);
-      std::string line = name;
-      line.append(" uid=").append(uid ? std::to_string(*uid) : "?").append(" ").append(state);
+      auto uid = owner_of(p.pid);
+      std::string line = std::to_string(p.pid);
+      line.append(" uid=").append(uid ? std::to_string(*uid) : "?").append(" ");
+      line.push_back(p.state);
       line.append(" ").append(cmdline.substr(0, 200));
       found.push_back(line);
     }
@@ -429,32 +307,12 @@ far_processes(const std::string& token, const std::string& nonce, std::optional<
   return found;
 }
 
-std::string show_bytes(const std::string& bytes) {
-  static constexpr char k_hex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (unsigned char c : bytes) {
-    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-      out += "\\x";
-      out.push_back(k_hex[c >> 4]);
-      out.push_back(k_hex[c & 15]);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out + "\"";
-}
-
 std::optional<pid_t> parent_of(pid_t pid) {
-  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  std::size_t close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size()) {
+  auto p = read_process(pid);
+  if (!p) {
     return std::nullopt;
   }
-  std::istringstream fields(stat.substr(close + 2));
-  std::string state;
-  pid_t ppid = 0;
-  fields >> state >> ppid;
-  return ppid;
+  return p->ppid;
 }
 
 std::optional<uid_t> owner_of(pid_t pid) {

@@ -4,6 +4,7 @@
 // (the far side is this machine) to prove a run left nothing behind.
 #pragma once
 
+#include "tests/support/child.hpp"
 #include "tests/support/harness.hpp"
 #include "tests/support/pattern.hpp"
 #include "tests/support/process_info.hpp"
@@ -30,8 +31,8 @@ struct CmdResult {
   std::string out;
   std::string err;
 };
-// Runs argv (PATH lookup) to completion with stdin from /dev/null; fails the test past
-// `timeout`.
+// Runs argv (PATH lookup) to completion with an empty stdin (tests/support/child.hpp's run);
+// fails the test past `timeout`.
 CmdResult run_cmd(const Args& argv, std::chrono::milliseconds timeout = 30s);
 
 // How a run reaches its program.
@@ -124,8 +125,10 @@ std::vector<std::string> far_processes(const std::string& token,
                                        const std::string& nonce = {},
                                        std::optional<pid_t> pgid = std::nullopt);
 
-// Hex/escape rendering of bytes for messages.
-std::string show_bytes(const std::string& bytes);
+// Hex/escape rendering of bytes for messages (tests/support/child.hpp's show).
+inline std::string show_bytes(const std::string& bytes) {
+  return show(bytes);
+}
 
 // /proc/PID/stat fields.
 std::optional<pid_t> parent_of(pid_t pid);

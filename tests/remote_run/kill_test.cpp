@@ -130,16 +130,9 @@ TEST_CASE("a remote run past its --timeout ends timed_out 124 with nothing left 
   }
 }
 
-// BUG (chaperone/supervisor.cpp, on_timeout + reap): on_timeout sends the remote TERM and sets
-// m_killing; when the remote-kill helper exits, its SIGCHLD runs reap(), which (m_killing)
-// calls end_leftovers(SIGTERM) and so TERMs the local ssh client's group. ssh exits 255,
-// m_program_exited becomes true, and on_kill_after then sends KILL only to local
-// "leftovers": the remote KILL is never sent. A far program that ignores TERM keeps running
-// after the run is recorded timed_out. Reproduce: `chaperone run --host H --timeout 2s
-// --kill-after 1s -- sh -c "trap '' TERM; sleep 300"`; supervisor.log shows "remote kill
-// helper ... ended", "sent SIGTERM to group <ssh pid>", "program pid=<ssh> ended: exit 255",
-// and the far `sh` and `sleep` stay alive. (chaperone kill --grace, which sends the remote
-// KILL itself, does end such a program: see the test above.)
+// Pins that --timeout reaches a far program that ignores TERM: after --kill-after the remote
+// KILL is sent even though the local ssh client has already ended (it once was not, and the
+// far `sh` and `sleep` outlived a run recorded timed_out).
 TEST_CASE("a remote program that ignores TERM is killed after --timeout and --kill-after with "
           "nothing left",
           "[ssh][sudo]") {

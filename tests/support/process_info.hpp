@@ -1,12 +1,42 @@
-// tests/support/process_info.hpp: looking at processes from outside, through /proc.
+// tests/support/process_info.hpp: looking at processes from outside, through /proc. The one
+// /proc scanner of the test suites: everything that walks or parses /proc goes through here.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace chaperone::test {
+
+// One process as /proc/PID/stat shows it.
+struct ProcessSnapshot {
+  pid_t pid = 0;
+  char state = '?'; // R, S, D, Z, X, ...
+  pid_t ppid = 0;
+  pid_t pgrp = 0;
+  std::uint64_t start_ticks = 0; // field 22: with the pid, names one process over time
+  std::string stat;              // the whole stat line, for messages
+
+  // Not a zombie (init here reaps orphans up to ~2 s late, and kill(2) still finds them).
+  bool live() const { return state != 'Z' && state != 'X'; }
+};
+
+// /proc/PID/stat parsed, or nullopt if there is no such process (any more).
+std::optional<ProcessSnapshot> read_process(pid_t pid);
+
+// Every process in /proc now; one that ends while being listed is left out.
+std::vector<ProcessSnapshot> list_processes();
+
+// The contents of /proc/PID/NAME ("cmdline", "environ": NUL-terminated entries), or "" when
+// the process is gone or the file unreadable.
+std::string read_proc_file(pid_t pid, const std::string& name);
+
+// True if `entry` is one whole entry of NUL-terminated `entries` (cmdline or environ): not a
+// substring of a longer one.
+bool has_entry(const std::string& entries, const std::string& entry);
 
 // Field 22 of /proc/PID/stat (start time in clock ticks), or nullopt if there is no such pid.
 std::optional<std::uint64_t> process_start_ticks(pid_t pid);

@@ -7,12 +7,12 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -56,7 +56,7 @@ std::string read_whole_file(const std::filesystem::path& path) {
   if (!in) {
     throw std::runtime_error("cannot open " + path.string());
   }
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 void write_whole_file(const std::filesystem::path& path, const std::string& data, unsigned mode) {
@@ -96,20 +96,34 @@ TempSpool::TempSpool() : m_uncaught_at_start(std::uncaught_exceptions()) {
 }
 
 TempSpool::~TempSpool() {
+  bool unwinding = std::uncaught_exceptions() > m_uncaught_at_start;
+  std::vector<std::string> leaked;
   try {
-    end_leftover_runs();
+    leaked = end_leftover_runs();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "TempSpool: ending leftover runs: %s\n", e.what());
+    (void)std::fprintf(stderr, "TempSpool: ending leftover runs: %s\n", e.what());
   }
-  if (current_test_failed() || std::uncaught_exceptions() > m_uncaught_at_start) {
-    std::fprintf(stderr, "test failed: keeping its spool %s\n", m_root.c_str());
+  // A test must end (or wait for) every run it starts: one still going is a leak, and a leak
+  // fails the test (after it has been killed, so it cannot disturb the next one). While an
+  // exception unwinds the test has failed already; the leak is only reported.
+  for (const std::string& run_id : leaked) {
+    (void)std::fprintf(stderr,
+                       "TempSpool: run %s was still going at the end of the test: killed\n",
+                       run_id.c_str());
+    if (!unwinding) {
+      FAIL_CHECK("run " << run_id << " was still going at the end of the test (leaked)");
+    }
+  }
+  if (current_test_failed() || unwinding || !leaked.empty()) {
+    (void)std::fprintf(stderr, "test failed: keeping its spool %s\n", m_root.c_str());
     return;
   }
   std::error_code ignored;
   std::filesystem::remove_all(m_base, ignored);
 }
 
-void TempSpool::end_leftover_runs() const {
+std::vector<std::string> TempSpool::end_leftover_runs() const {
+  std::vector<std::string> leaked;
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(m_root, error)) {
     nlohmann::json st;
@@ -136,15 +150,20 @@ void TempSpool::end_leftover_runs() const {
     if (is_us(st["pid"]) || is_us(st["pgid"]) || is_us(st["supervisor_pid"])) {
       continue;
     }
+    bool killed = false;
     if (st["pid"].is_number() && st["pgid"].is_number()
         && process_running(st["pid"].get<pid_t>(), ticks("pid_start_ticks"))) {
-      ::kill(-st["pgid"].get<pid_t>(), SIGKILL);
+      killed = ::kill(-st["pgid"].get<pid_t>(), SIGKILL) == 0 || killed;
     }
     if (st["supervisor_pid"].is_number()
         && process_running(st["supervisor_pid"].get<pid_t>(), ticks("supervisor_start_ticks"))) {
-      ::kill(st["supervisor_pid"].get<pid_t>(), SIGKILL);
+      killed = ::kill(st["supervisor_pid"].get<pid_t>(), SIGKILL) == 0 || killed;
+    }
+    if (killed) {
+      leaked.push_back(entry.path().filename().string());
     }
   }
+  return leaked;
 }
 
 std::vector<std::string> TempSpool::run_ids() const {

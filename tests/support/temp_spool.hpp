@@ -13,8 +13,9 @@ namespace chaperone::test {
 // CHAPERONE_SPOOL points at) and `scratch()` (test files: programs, stdin, gates), so files a
 // test makes never show up in the spool listing. On destruction, runs still going are
 // SIGKILLed (their program group and supervisor, checked against the recorded start times)
-// and the directory is removed - unless the test failed, in which case it is kept and its
-// path printed on stderr for a post-mortem.
+// and each one fails the test as a leak: a test ends or waits for every run it starts. The
+// directory is then removed - unless the test failed, in which case it is kept and its path
+// printed on stderr for a post-mortem.
 class TempSpool {
 public:
   TempSpool();
@@ -44,7 +45,8 @@ public:
   std::uintmax_t output_size(const std::string& run_id, const std::string& stream) const;
 
 private:
-  void end_leftover_runs() const;
+  // SIGKILLs the runs still going; returns their ids.
+  std::vector<std::string> end_leftover_runs() const;
 
   std::filesystem::path m_base;
   std::filesystem::path m_root;

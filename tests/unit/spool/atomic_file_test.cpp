@@ -1,13 +1,17 @@
 // tests/unit/spool/atomic_file_test.cpp: readers see the old or the new content, never a mix.
 #include "spool/atomic_file.hpp"
 #include "tests/support/temp_spool.hpp"
+#include "tests/support/wait_until.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
+
+using namespace std::chrono_literals;
 
 using namespace chaperone;
 using chaperone::test::TempSpool;
@@ -105,20 +109,34 @@ TEST_CASE("a reader never sees a mix or an empty file while AtomicFile replaces 
   std::atomic<bool> done{false};
   std::atomic<int> bad{0};
   std::atomic<int> reads{0};
+  std::atomic<int> writes{0};
+  std::atomic<int> reads_during_writes{0};
   std::thread reader([&] {
     while (!done) {
+      int writes_before = writes;
       std::string seen = test::read_whole_file(target);
       if (seen != a && seen != b) {
         ++bad;
       }
+      // Counts only reads that overlapped a replacement (the writer moved on meanwhile).
+      if (writes != writes_before) {
+        ++reads_during_writes;
+      }
       ++reads;
     }
   });
-  for (int i = 0; i < 200; ++i) {
+  // Keep replacing until the reader has raced the writer many times, not just once.
+  auto deadline = test::deadline_in(30s);
+  int i = 0;
+  while ((i < 200 || reads_during_writes < 200) && test::Clock::now() < deadline) {
     spool::write_file_atomically(target, i % 2 ? a : b);
+    ++i;
+    ++writes;
   }
   done = true;
   reader.join();
+  INFO(writes << " replacements, " << reads << " reads, " << reads_during_writes
+              << " of them during a replacement");
   CHECK(bad == 0);
-  CHECK(reads > 0);
+  CHECK(reads_during_writes >= 200);
 }

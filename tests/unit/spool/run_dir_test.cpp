@@ -7,6 +7,12 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
+#include <latch>
+#include <mutex>
+#include <thread>
+#include <vector>
+
 using namespace chaperone;
 using chaperone::test::TempSpool;
 
@@ -60,21 +66,41 @@ TEST_CASE("create_run on an existing id throws EEXIST and leaves nothing behind"
 TEST_CASE("create_run refuses every later creator of an id that exists", "[unit][run_dir]") {
   TempSpool spool;
   spool::SpoolRoot root = spool::SpoolRoot::open(spool.root(), false);
-  int created = 0;
-  int refused = 0;
+  // 20 creators at once, released together, so they race for the name; then 20 more after.
+  constexpr int k_racers = 20;
+  std::atomic<int> created{0};
+  std::atomic<int> refused{0};
+  std::atomic<int> other_error{0};
+  std::mutex kept_mutex;
   std::vector<spool::NewRun> kept;
-  for (int i = 0; i < 20; ++i) {
+  auto create = [&] {
     try {
-      kept.push_back(
-          spool::create_run(root, "same", nlohmann::json::object(), test::running_state("same")));
+      spool::NewRun run =
+          spool::create_run(root, "same", nlohmann::json::object(), test::running_state("same"));
+      std::lock_guard<std::mutex> lock(kept_mutex);
+      kept.push_back(std::move(run));
       ++created;
     } catch (const std::system_error& e) {
-      CHECK(e.code() == std::errc::file_exists);
-      ++refused;
+      ++(e.code() == std::errc::file_exists ? refused : other_error);
     }
+  };
+  std::latch start(k_racers);
+  std::vector<std::thread> racers;
+  for (int i = 0; i < k_racers; ++i) {
+    racers.emplace_back([&] {
+      start.arrive_and_wait();
+      create();
+    });
+  }
+  for (std::thread& racer : racers) {
+    racer.join();
+  }
+  for (int i = 0; i < k_racers; ++i) {
+    create();
   }
   CHECK(created == 1);
-  CHECK(refused == 19);
+  CHECK(refused == 2 * k_racers - 1);
+  CHECK(other_error == 0);
   CHECK(spool.listing() == std::vector<std::string>{"same"});
 }
 

@@ -1,0 +1,155 @@
+// tests/integration/spool_files_test.cpp: what the README's "Spool layout" promises about the
+// files beside the output: supervisor.log, the 64 KiB reserve, .index.jsonl as a pure cache,
+// and output that --keep-children leftovers append after the final state.
+#include "tests/integration/common.hpp"
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+using namespace chaperone::test;
+
+namespace {
+
+// The supervisor logs its final lines after it wrote the final state (which is what ends the
+// front end): supervisor.log is complete once the supervisor has exited.
+std::string complete_supervisor_log(const TempSpool& spool, const std::string& id) {
+  nlohmann::json st = spool.state(id);
+  auto supervisor = st["supervisor_pid"].get<pid_t>();
+  auto ticks = st["supervisor_start_ticks"].get<std::uint64_t>();
+  REQUIRE(wait_until(deadline_in(20s), "the supervisor to exit", [&] {
+    return !process_running(supervisor, ticks);
+  }));
+  return read_whole_file(spool.run_dir(id) / "supervisor.log");
+}
+
+} // namespace
+
+TEST_CASE("supervisor.log records the start, the program's end and the final state",
+          "[integration][spool-files]") {
+  TempSpool spool;
+  RunResult r = run_chaperone(spool, {"run", "--", "sh", "-c", "echo out; exit 3"});
+  REQUIRE(r.exit_code == 3);
+  std::string id = spool.only_run_id();
+  nlohmann::json st = spool.state(id);
+  std::string log = complete_supervisor_log(spool, id);
+  INFO("supervisor.log:\n" << log);
+  std::string supervisor = std::to_string(st["supervisor_pid"].get<int>());
+  std::string program = std::to_string(st["pid"].get<int>());
+  // Every line: UTC timestamp with microseconds, level, the supervisor's pid, the message.
+  std::regex line_form("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z "
+                       "(debug|info|warning|error) "
+                       + supervisor + " .+");
+  std::istringstream lines(log);
+  std::vector<std::string> messages;
+  for (std::string line; std::getline(lines, line);) {
+    CAPTURE(line);
+    CHECK(std::regex_match(line, line_form));
+    messages.push_back(line);
+  }
+  REQUIRE(!messages.empty());
+  auto logged = [&](const std::string& text) {
+    for (const std::string& line : messages) {
+      if (line.find(text) != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  };
+  CHECK(logged("started pid=" + program + " argv0=sh"));
+  CHECK(logged("program pid=" + program + " ended"));
+  CHECK(logged("final state exited exit_code=3 stdout=4 stderr=0"));
+  // The final state is the last thing the supervisor does.
+  CHECK(messages.back().find("final state exited") != std::string::npos);
+}
+
+TEST_CASE("supervisor.log says why a run failed", "[integration][spool-files]") {
+  TempSpool spool;
+  RunResult r = run_chaperone(spool, {"run", "--", "no-such-program-chaperone-test"});
+  CHECK(r.exit_code == 127);
+  std::string id = spool.only_run_id();
+  std::string supervisor = std::to_string(spool.state(id)["supervisor_pid"].get<int>());
+  std::string log = complete_supervisor_log(spool, id);
+  INFO("supervisor.log:\n" << log);
+  CHECK(log.find(" info " + supervisor
+                 + " spawn failed: exec no-such-program-chaperone-test: No "
+                   "such file or directory\n")
+        != std::string::npos);
+  CHECK(log.find(" error " + supervisor
+                 + " run failed: program not found: no-such-program-chaperone-test\n")
+        != std::string::npos);
+}
+
+TEST_CASE("a run keeps a 64 KiB reserve while it lives and gives it up once final",
+          "[integration][spool-files]") {
+  TempSpool spool;
+  std::string gate = (spool.scratch() / "gate").string();
+  std::string id =
+      start_detached(spool, {"sh", "-c", "while [ ! -e \"$0\" ]; do sleep 0.01; done", gate});
+  std::filesystem::path reserve = spool.run_dir(id) / ".state.reserve";
+  REQUIRE(wait_for_state(spool, id, {"running"}));
+  REQUIRE(std::filesystem::exists(reserve));
+  CHECK(std::filesystem::file_size(reserve) == 64 * 1024);
+  // Allocated, not a sparse promise: the blocks are there when the disk fills up.
+  struct stat st {};
+  REQUIRE(::stat(reserve.c_str(), &st) == 0);
+  CHECK(st.st_blocks * 512 >= 64 * 1024);
+  write_whole_file(gate, "");
+  CHECK(run_chaperone(spool, {"wait", id}).exit_code == 0);
+  // Unlinked right after the final state is committed (which is what ends `wait`).
+  CHECK(wait_until(deadline_in(10s), "the reserve to be given up", [&] {
+    return !std::filesystem::exists(reserve);
+  }));
+  CHECK(spool.state(id)["state"] == "exited");
+}
+
+TEST_CASE("deleting .index.jsonl loses nothing: ls, status and wait answer as before",
+          "[integration][spool-files]") {
+  TempSpool spool;
+  REQUIRE(run_chaperone(spool, {"run", "--name", "ok", "--", "true"}).exit_code == 0);
+  REQUIRE(run_chaperone(spool, {"run", "--name", "three", "--", "sh", "-c", "exit 3"}).exit_code
+          == 3);
+  REQUIRE(
+      run_chaperone(spool, {"run", "--name", "killed", "--", "sh", "-c", "kill -TERM $$"}).exit_code
+      == 143);
+  std::filesystem::path index = spool.root() / ".index.jsonl";
+  REQUIRE(std::filesystem::exists(index));
+  RunResult before = run_chaperone(spool, {"ls", "--json"});
+  REQUIRE(before.exit_code == 0);
+  std::filesystem::remove(index);
+
+  RunResult after = run_chaperone(spool, {"ls", "--json"});
+  REQUIRE(after.exit_code == 0);
+  CHECK(nlohmann::json::parse(after.out) == nlohmann::json::parse(before.out));
+  CHECK(nlohmann::json::parse(after.out).size() == 3);
+  CHECK(run_chaperone(spool, {"wait", "three"}).exit_code == 3);
+  CHECK(run_chaperone(spool, {"wait", "killed"}).exit_code == 143);
+  CHECK(run_chaperone(spool, {"status", "ok"}).out.find("exited") != std::string::npos);
+  // New runs after the deletion are listed too.
+  REQUIRE(run_chaperone(spool, {"run", "--name", "later", "--", "true"}).exit_code == 0);
+  CHECK(nlohmann::json::parse(run_chaperone(spool, {"ls", "--json"}).out).size() == 4);
+}
+
+TEST_CASE("run --keep-children: leftovers may append output after the final state",
+          "[integration][spool-files][leftovers]") {
+  TempSpool spool;
+  std::string gate = (spool.scratch() / "gate").string();
+  // The program exits at once; its background child writes only once the gate exists.
+  std::string script = "(while [ ! -e \"$0\" ]; do sleep 0.01; done; echo late) & echo early";
+  RunResult r = run_chaperone(spool, {"run", "--keep-children", "--", "sh", "-c", script, gate});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "early\n"); // the front end stops at the final state's recorded length
+  std::string id = spool.only_run_id();
+  nlohmann::json st = spool.state(id);
+  CHECK(st["state"] == "exited");
+  CHECK(st["output"]["stdout"] == 6);
+  write_whole_file(gate, "");
+  REQUIRE(wait_until(deadline_in(20s), "the leftover's late write", [&] {
+    return spool.output(id, "stdout") == "early\nlate\n";
+  }));
+  // The state stays as recorded; readers still deliver exactly its final length.
+  CHECK(spool.state(id)["output"]["stdout"] == 6);
+  CHECK(run_chaperone(spool, {"attach", id}).out == "early\n");
+}
