@@ -234,6 +234,8 @@ void add_watch_command(CLI::App& app, CliContext& context) {
   cmd->add_option("--replay", args->replay, "First show the current state of the N newest runs")
       ->check(CLI::NonNegativeNumber);
   cmd->callback([args, &context] {
+    // One write per line: a reader killed or killing us never gets half an event.
+    (void)std::setvbuf(stdout, nullptr, _IOLBF, 0);
     std::optional<spool::SpoolRoot> root = context.open_spool(true);
     SpoolFollower follower(*root, *args);
     follower.run();

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 
 namespace chaperone {
@@ -54,6 +55,19 @@ bool older_than(const std::filesystem::path& path, std::chrono::seconds age) {
          > age;
 }
 
+// ".<run id>.XXXXXX" as made by mkdtemp in spool::stage_run.
+bool is_staged_name(const std::string& name) {
+  if (name.size() < 9 || name[0] != '.' || name[name.size() - 7] != '.') {
+    return false;
+  }
+  for (size_t i = name.size() - 6; i < name.size(); ++i) {
+    if (std::isalnum(static_cast<unsigned char>(name[i])) == 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // Hidden leftovers: ".NAME.XXXXXX" staged dirs of callers killed inside `run` (nobody holds
 // their lock), and ".gc.*" dirs of a gc killed while deleting.
 size_t sweep_temp_dirs(const spool::SpoolRoot& root,
@@ -72,10 +86,14 @@ size_t sweep_temp_dirs(const spool::SpoolRoot& root,
       continue; // not a leftover: the marks of runs whose callbacks are still owed
     }
     bool gc_leftover = name.rfind(".gc.", 0) == 0;
+    if (!gc_leftover && !is_staged_name(name)) {
+      continue; // .locks and anything else hidden that is not ours to sweep
+    }
     if (!gc_leftover) {
-      if (!older_than(entry.path(), k_temp_grace)
-          && ::access((entry.path() / spool::k_lock_file).c_str(), F_OK) != 0) {
-        continue; // just made, still being filled
+      // A creator takes the lock only after it made the file: a young dir may be half-made,
+      // and our own open of its lock would race with the creator's.
+      if (!older_than(entry.path(), k_temp_grace)) {
+        continue;
       }
       spool::FileLock lock = spool::FileLock::try_exclusive(entry.path() / spool::k_lock_file);
       if (!lock.held()) {

@@ -11,6 +11,7 @@
 #include "spool/host.hpp"
 #include "spool/io.hpp"
 #include "spool/printable.hpp"
+#include "spool/reader_mark.hpp"
 #include "spool/run_id.hpp"
 #include "spool/run_list.hpp"
 #include "spool/run_retire.hpp"
@@ -211,20 +212,31 @@ bool start_supervisor(const spool::SpoolRoot& root,
   SpawnRequest spawn;
   spawn.argv = request.supervisor_wrapper;
   spawn.argv.push_back(request.supervisor_path.string());
+  std::vector<std::string> args = supervisor_args(options); // RUN_DIR first
   std::vector<std::string> await = publication_args(k_publish_fd, staged.staged_path);
-  spawn.argv.insert(spawn.argv.end(), await.begin(), await.end());
-  std::vector<std::string> args = supervisor_args(options);
+  args.insert(args.begin() + 1, await.begin(), await.end());
   spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
   spawn.env = local ? merged_env(request.base_env, request.program.env) : request.base_env;
-  spawn.extra_fds.emplace_back(staged.lock.fd(), 3);
-  spawn.extra_fds.emplace_back(publish_read.get(), k_publish_fd);
+  // The dup2s onto 3 and 4 run in order: a source that is itself 3 or 4 could be
+  // overwritten before it is copied. Sources from 10 up cannot.
+  spool::Fd lock_source{::fcntl(staged.lock.fd(), F_DUPFD_CLOEXEC, 10)};
+  spool::Fd publish_source{::fcntl(publish_read.get(), F_DUPFD_CLOEXEC, 10)};
+  if (!lock_source.valid() || !publish_source.valid()) {
+    spool::discard_staged_run(staged);
+    spool::throw_errno("fcntl F_DUPFD_CLOEXEC");
+  }
+  publish_read = spool::Fd();
+  spawn.extra_fds.emplace_back(lock_source.get(), 3);
+  spawn.extra_fds.emplace_back(publish_source.get(), k_publish_fd);
   spawn.new_session = true;
   spawn.search_path = false;
   pid_t pid = 0;
   bool published = false;
+  spool::FileLock reader_mark =
+      spool::mark_as_reader(spool::RunDir(staged.staged_path, staged.dir.run_id()));
   try {
     pid = spawn_process(spawn);
-    publish_read = spool::Fd();
+    publish_source = spool::Fd(); // only the supervisor may hold the read end now
     published = spool::publish_run(staged);
   } catch (...) {
     spool::discard_staged_run(staged);
@@ -237,6 +249,7 @@ bool start_supervisor(const spool::SpoolRoot& root,
   // Closing our end lets the supervisor go on; our copy of the lock closes with `staged`.
   launched.run = staged.dir;
   launched.supervisor_pid = pid;
+  launched.reader_mark = std::move(reader_mark);
   return true;
 }
 
@@ -352,14 +365,15 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
   }
 
   bool named = !request.run_id.empty();
-  LaunchedRun launched{spool::RunDir(root.path(), ""), 0, false, {}};
+  LaunchedRun launched{spool::RunDir(root.path(), ""), 0, false, {}, {}};
   for (int attempt = 0;; ++attempt) {
     std::string run_id = named
                              ? request.run_id
                              : spool::make_run_id(std::chrono::system_clock::now(), random_bits());
     bool exists = named && ::access((root.path() / run_id).c_str(), F_OK) == 0;
     if (exists && request.if_exists == IfExists::attach) {
-      return LaunchedRun{spool::RunDir(root.path() / run_id, run_id), 0, true, {}};
+      spool::RunDir existing(root.path() / run_id, run_id);
+      return LaunchedRun{existing, 0, true, {}, spool::mark_as_reader(existing)};
     }
     if (exists && request.if_exists == IfExists::replace) {
       // nullopt: another caller moved it first; look again.

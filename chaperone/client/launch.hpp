@@ -2,6 +2,7 @@
 #pragma once
 
 #include "cmdbuild/command.hpp"
+#include "spool/file_lock.hpp"
 #include "spool/run_dir.hpp"
 #include "spool/spool_root.hpp"
 
@@ -62,6 +63,9 @@ struct LaunchedRun {
   pid_t supervisor_pid;  // 0 if `existing`
   bool existing = false; // IfExists::attach found the run there: nothing was started
   std::string replaced;  // IfExists::replace: the id the earlier run is kept under, if any
+  // Held from before the run became visible: `gc` cannot remove it under a caller that
+  // attaches to it, however fast it ends (spool/reader_mark.hpp). Drop it to let go.
+  spool::FileLock reader_mark;
 };
 
 // Validates the request (std::invalid_argument naming the problem, nothing created),

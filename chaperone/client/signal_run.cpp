@@ -96,6 +96,21 @@ pid_t signal_run(const spool::RunDir& run, int signum) {
     queue_far_request(run, {"-s", std::to_string(signum)});
     return 0;
   }
+  if (state.state == spool::RunStatus::waiting && state.supervisor_pid
+      && *state.supervisor_pid > 1) {
+    // Nothing runs yet: the supervisor itself gives up waiting and records `skipped`
+    // (gate.hpp), provided the pid is still that supervisor.
+    auto ticks = spool::process_start_ticks(*state.supervisor_pid);
+    if (!ticks || ticks != state.supervisor_start_ticks) {
+      throw std::runtime_error("run " + id + ": its supervisor is gone");
+    }
+    if (::kill(*state.supervisor_pid, signum) != 0) {
+      throw std::runtime_error("kill " + signal_name(signum) + " to supervisor "
+                               + std::to_string(*state.supervisor_pid) + ": "
+                               + std::strerror(errno));
+    }
+    return *state.supervisor_pid;
+  }
   if (!state.pgid || !state.pid) {
     throw std::runtime_error("run " + id + " has not started its program yet");
   }

@@ -22,16 +22,17 @@ bool same_file(const struct stat& a, const struct stat& b) {
 
 Publication take_publication_args(std::vector<std::string>& args) {
   Publication publication;
-  if (args.size() < 3 || args[0] != k_flag) {
+  // Right after RUN_DIR, which stays argv[1] for anyone looking for a run's supervisor.
+  if (args.size() < 4 || args[1] != k_flag) {
     return publication;
   }
   try {
-    publication.pipe_fd = std::stoi(args[1]);
+    publication.pipe_fd = std::stoi(args[2]);
   } catch (const std::exception&) {
-    throw std::invalid_argument(std::string(k_flag) + ": bad fd \"" + args[1] + "\"");
+    throw std::invalid_argument(std::string(k_flag) + ": bad fd \"" + args[2] + "\"");
   }
-  publication.staged_path = args[2];
-  args.erase(args.begin(), args.begin() + 3);
+  publication.staged_path = args[3];
+  args.erase(args.begin() + 1, args.begin() + 4);
   return publication;
 }
 

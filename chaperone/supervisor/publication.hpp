@@ -16,7 +16,8 @@ struct Publication {
   std::filesystem::path staged_path; // the hidden temp dir the run was built in
 };
 
-// Removes "--await-publish FD STAGED" from the front of the supervisor's arguments, if there.
+// Removes "--await-publish FD STAGED" from right after RUN_DIR in the supervisor's
+// arguments, if there.
 Publication take_publication_args(std::vector<std::string>& args);
 
 // The front end's words for `--await-publish FD STAGED`.

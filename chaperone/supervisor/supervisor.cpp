@@ -5,8 +5,10 @@
 // supervisor_args.cpp is the command line.
 #include "chaperone/supervisor/supervisor.hpp"
 
+#include "chaperone/supervisor/gate.hpp"
 #include "chaperone/supervisor/far_group_end.hpp"
 #include "chaperone/supervisor/leftovers.hpp"
+#include "chaperone/supervisor/on_exit.hpp"
 #include "chaperone/supervisor/outcome.hpp"
 #include "chaperone/supervisor/output_relay.hpp"
 #include "chaperone/supervisor/remote_session.hpp"
@@ -146,6 +148,7 @@ private:
   std::shared_ptr<spdlog::logger> m_log;
   spool::RunDir m_run;
   spool::FileLock m_lock;
+  GateResult m_gate; // --lock/--slots held for the program's life (gate.hpp)
   RunState m_state;
   spool::Fd m_stdout;
   spool::Fd m_stderr;
@@ -603,11 +606,23 @@ int Supervisor::run() {
     spool::throw_errno("fcntl lock fd");
   }
   m_state = m_run.read_state();
-  m_remote =
-      RemoteSession(target_from_json(m_run.read_spec().at("target")), m_options.nonce, m_log);
+  nlohmann::json spec = m_run.read_spec();
+  m_remote = RemoteSession(target_from_json(spec.at("target")), m_options.nonce, m_log);
   m_state.boot_id = spool::boot_id();
   m_state.supervisor_pid = ::getpid();
   m_state.supervisor_start_ticks = spool::process_start_ticks(::getpid());
+  // Before anything of libuv: the gate waits with its own signalfd and inotify.
+  m_gate = pass_gate(m_run, spec, m_state, m_log);
+  if (m_gate.skipped) {
+    m_log->info("skipped: {}", *m_gate.skipped);
+    m_state.state = RunStatus::skipped;
+    m_state.error = *m_gate.skipped;
+    m_state.exit_code = spool::k_exit_skipped;
+    m_state.end_time = spool::format_utc(std::chrono::system_clock::now());
+    m_run.write_state(m_state);
+    run_on_exit(m_run, spec, m_log);
+    return 0;
+  }
 
   // Orphans of the program (double-forked daemons) are reparented to us, so we can end and
   // reap them; without this they would go to init and escape the run.
@@ -672,6 +687,11 @@ int Supervisor::run() {
   }
   uv_run(&m_loop, UV_RUN_DEFAULT);
   uv_loop_close(&m_loop);
+  // The next run of a chain may start now; the run's own lock stays ours until on-exit ends.
+  m_gate.held.clear();
+  if (m_phase == Phase::final) {
+    run_on_exit(m_run, spec, m_log);
+  }
   return m_phase == Phase::final ? 0 : 1;
 }
 

@@ -1,0 +1,119 @@
+// tests/workflows/order_test.cpp: --after/--after-ok chains (setup -> run -> cleanup),
+// a supervisor SIGKILLed mid-chain, --on-exit, and wait --any/--json.
+#include "tests/workflows/workflows_common.hpp"
+
+#include <signal.h>
+
+using namespace chaperone::test;
+using namespace chaperone::test::faults;
+using namespace chaperone::test::workflows;
+
+TEST_CASE("a chain whose setup fails skips run, still runs cleanup, and tells what failed",
+          "[workflows][order]") {
+  TempSpool spool;
+  auto s = spool.scratch();
+  std::string setup = start_detached(spool,
+                                     {"sh",
+                                      "-c",
+                                      "while [ ! -e \"$1\" ]; do sleep 0.02; done; exit 2",
+                                      "setup",
+                                      (s / "go").string()},
+                                     {"--name", "setup"});
+  std::string run = start_detached(
+      spool, {"touch", (s / "run.ran").string()}, {"--name", "run", "--after-ok", "setup"});
+  std::string cleanup =
+      start_detached(spool, {"sh", "-c", "echo cleaned"}, {"--name", "cleanup", "--after", "run"});
+  REQUIRE(wait_for_state(spool, run, {"waiting"}));
+  REQUIRE(wait_for_state(spool, cleanup, {"waiting"}));
+  CHECK(spool.state(run).at("waiting_for") == nlohmann::json::array({"run setup"}));
+  touch(s / "go");
+  CHECK(run_chaperone(spool, {"wait", "cleanup"}).exit_code == 0);
+  CHECK(state_of(spool, "setup") == "exited");
+  CHECK(state_of(spool, "run") == "skipped");
+  CHECK(spool.state("run").at("error") == "dependency setup ended exited (exit 2)");
+  CHECK(!file_exists(s / "run.ran"));
+  CHECK(spool.output("cleanup", "stdout") == "cleaned\n");
+  // The chain's status: the first non-zero code in order names the failing step.
+  RunResult waited = run_chaperone(spool, {"wait", "setup", "run", "cleanup"});
+  CHECK(waited.exit_code == 2);
+  RunResult shown = run_chaperone(spool, {"show", "run"});
+  CHECK(shown.out.find("setup (exited, needs exit 0)") != std::string::npos);
+  CHECK(shown.out.find("cleanup (exited)") != std::string::npos);
+}
+
+TEST_CASE("a supervisor SIGKILLed mid-chain: the run is lost, --after-ok skips, --after runs",
+          "[workflows][order]") {
+  TempSpool spool;
+  auto s = spool.scratch();
+  std::string a =
+      start_detached(spool, held_program(s / "a.started", s / "never"), {"--name", "a"});
+  REQUIRE(wait_until(deadline_in(20s), "a to start", [&] { return file_exists(s / "a.started"); }));
+  std::string b = start_detached(spool, {"true"}, {"--name", "b", "--after-ok", "a"});
+  std::string c = start_detached(spool, {"echo", "c ran"}, {"--name", "c", "--after", "b"});
+  REQUIRE(wait_for_state(spool, b, {"waiting"}));
+  REQUIRE(::kill(spool.state(a).at("supervisor_pid").get<pid_t>(), SIGKILL) == 0);
+  CHECK(run_chaperone(spool, {"wait", "c"}).exit_code == 0);
+  CHECK(state_of(spool, "a") == "lost");
+  CHECK(state_of(spool, "b") == "skipped");
+  CHECK(spool.state("b").at("error") == "dependency a ended lost (exit 125)");
+  CHECK(spool.output("c", "stdout") == "c ran\n");
+}
+
+TEST_CASE("an on-exit command runs once after the final state with the run's facts in its env",
+          "[workflows][order]") {
+  TempSpool spool;
+  auto out = spool.scratch() / "on-exit.txt";
+  RunResult r = run_chaperone(
+      spool,
+      {"run",
+       "--name",
+       "cb",
+       "--on-exit",
+       "echo \"$CHAPERONE_RUN_ID $CHAPERONE_STATE $CHAPERONE_EXIT_CODE $CHAPERONE_RUN_DIR\" "
+       ">> "
+           + out.string() + "; exit 9",
+       "--",
+       "sh",
+       "-c",
+       "exit 5"});
+  CHECK(r.exit_code == 5);
+  REQUIRE(wait_until(deadline_in(20s), "on-exit to be recorded", [&] {
+    return spool.state("cb").contains("on_exit");
+  }));
+  CHECK(read_whole_file(out) == "cb exited 5 " + spool.run_dir("cb").string() + "\n");
+  CHECK(spool.state("cb").at("on_exit").at("exit_code") == 9);
+  CHECK(spool.state("cb").at("exit_code") == 5); // never changed by the callback
+}
+
+TEST_CASE("wait --any prints the first run to end and exits with its code, --json its summaries",
+          "[workflows][order]") {
+  TempSpool spool;
+  auto s = spool.scratch();
+  std::string slow = start_detached(spool, held_program(s / "slow", s / "release", 4));
+  std::string fast = start_detached(spool, {"sh", "-c", "exit 3"});
+  RunResult any = run_chaperone(spool, {"wait", "--any", slow, fast});
+  CHECK(any.exit_code == 3);
+  CHECK(any.out == fast + "\n");
+  touch(s / "release");
+  RunResult all = run_chaperone(spool, {"wait", "--all", "--json", slow, fast});
+  CHECK(all.exit_code == 4); // argument order: slow's code first
+  std::vector<std::string> lines = lines_of(all.out);
+  REQUIRE(lines.size() == 2);
+  for (const std::string& line : lines) {
+    nlohmann::json summary = nlohmann::json::parse(line);
+    CHECK(summary.at("state") == "exited");
+    CHECK(summary.contains("duration_s"));
+    CHECK(summary.at("output").contains("stdout"));
+  }
+}
+
+TEST_CASE("wait on a lost run says why it exits 125", "[workflows][order]") {
+  TempSpool spool;
+  auto s = spool.scratch();
+  std::string id = start_detached(spool, held_program(s / "started", s / "never"));
+  REQUIRE(wait_until(deadline_in(20s), "run to start", [&] { return file_exists(s / "started"); }));
+  REQUIRE(::kill(spool.state(id).at("supervisor_pid").get<pid_t>(), SIGKILL) == 0);
+  RunResult r = run_chaperone(spool, {"wait", id});
+  CHECK(r.exit_code == 125);
+  CHECK(r.err.find("chaperone: run " + id + " is lost: ") == 0);
+}

@@ -1,0 +1,75 @@
+// tests/workflows/watch_test.cpp: `watch --json` over 200 runs reports each run's end
+// exactly once and never a run that is not fully made.
+#include "tests/workflows/workflows_common.hpp"
+
+#include <signal.h>
+
+#include <map>
+#include <set>
+
+using namespace chaperone::test;
+using namespace chaperone::test::faults;
+using namespace chaperone::test::workflows;
+
+TEST_CASE("watch --json over 200 runs reports each exactly once per state and ending once",
+          "[workflows][watch]") {
+  TempSpool spool;
+  REQUIRE(run_chaperone(spool, {"run", "--name", "marker", "--", "true"}).exit_code == 0);
+  ChaperoneProcess watch(spool, {"watch", "--json", "--replay", "1"});
+  // The replayed marker proves the root is watched (it is watched before it is listed).
+  REQUIRE(watch.read_until(deadline_in(20s), "the replayed marker", [&] {
+    return watch.out().find("\"run_id\":\"marker\"") != std::string::npos;
+  }));
+  // 200 runs from 4 shells at once, half of them failing.
+  std::string script = "for i in $(seq 1 50); do \"$0\" run -d --name \"w$1-$i\" -- sh -c "
+                       "\"exit $(( i % 2 ))\" >/dev/null || exit 1; done";
+  std::vector<Spawned> shells;
+  for (int k = 0; k < 4; ++k) {
+    shells.push_back(spawn_to_files({"/bin/sh", "-c", script, chaperone_path(), std::to_string(k)},
+                                    spool.root(),
+                                    spool.scratch(),
+                                    "shell" + std::to_string(k)));
+  }
+  std::vector<Spawned*> all;
+  for (Spawned& shell : shells) {
+    all.push_back(&shell);
+  }
+  REQUIRE(reap_all(all, deadline_in(180s), "200 runs started"));
+  for (Spawned& shell : shells) {
+    REQUIRE(shell.exit_code == 0);
+  }
+  REQUIRE(run_chaperone(spool, {"wait", "--any", "marker"}).exit_code == 0);
+  auto finals = [&] { // in complete lines only
+    std::string done = watch.out().substr(0, watch.out().rfind('\n') + 1);
+    size_t n = 0;
+    for (size_t at = done.find("\"event\":\"final\""); at != std::string::npos;
+         at = done.find("\"event\":\"final\"", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  REQUIRE(watch.read_until(deadline_in(120s), "201 final events", [&] { return finals() >= 201; }));
+  watch.send_signal(SIGTERM);
+  (void)watch.finish();
+  std::map<std::string, int> final_count;
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const std::string& line : lines_of(watch.out())) {
+    nlohmann::json event = nlohmann::json::parse(line);
+    std::string id = event.at("run_id");
+    std::string state = event.at("state").at("state");
+    INFO(line);
+    CHECK(id[0] != '.');
+    CHECK(seen.insert({id, state}).second); // each transition once
+    if (event.at("event") == "final") {
+      ++final_count[id];
+      if (id != "marker") {
+        int i = std::stoi(id.substr(id.find('-') + 1));
+        CHECK(event.at("state").at("exit_code") == i % 2);
+      }
+    }
+  }
+  CHECK(final_count.size() == 201);
+  for (const auto& [id, count] : final_count) {
+    CHECK(count == 1);
+  }
+}
