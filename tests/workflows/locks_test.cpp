@@ -97,7 +97,8 @@ TEST_CASE("a kill of a waiting run ends it skipped without running its program",
           "[workflows][locks]") {
   TempSpool spool;
   auto s = spool.scratch();
-  start_detached(spool, held_program(s / "h.started", s / "release"), {"--lock", "k"});
+  std::string holder =
+      start_detached(spool, held_program(s / "h.started", s / "release"), {"--lock", "k"});
   REQUIRE(wait_until(
       deadline_in(20s), "holder to start", [&] { return file_exists(s / "h.started"); }));
   std::string waiter = start_detached(spool, {"touch", (s / "ran").string()}, {"--lock", "k"});
@@ -106,6 +107,7 @@ TEST_CASE("a kill of a waiting run ends it skipped without running its program",
   CHECK(run_chaperone(spool, {"wait", waiter}).exit_code == 75);
   CHECK(spool.state(waiter).at("error") == "cancelled by SIGTERM while waiting (lock k)");
   touch(s / "release");
+  CHECK(run_chaperone(spool, {"wait", holder}).exit_code == 0);
   CHECK(!file_exists(s / "ran"));
 }
 
