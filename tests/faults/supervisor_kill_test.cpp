@@ -104,9 +104,14 @@ KillRounds kill_supervisors(TempSpool& spool, int iterations, unsigned seed, int
     INFO(name << " raw state " << raw.dump() << "\nstatus: " << status.out << status.err);
     REQUIRE(status.exit_code == 0);
     nlohmann::json st = nlohmann::json::parse(status.out);
-    // What status said is what it recorded, plus the run's directory (issue 14).
+    // What status said is what it recorded, plus the run's directory (issue 14) and the
+    // cursor where its output ends (issue 9; the state is final here, so the final lengths).
     CHECK(st["run_dir"] == spool.run_dir(name).string());
+    CHECK(st["cursor"]
+          == std::to_string(st["output"]["stdout"].get<std::uint64_t>()) + ":"
+                 + std::to_string(st["output"]["stderr"].get<std::uint64_t>()));
     st.erase("run_dir");
+    st.erase("cursor");
     CHECK(st == spool.state(name));
     std::string state = st["state"];
     if (state == "exited") {
