@@ -83,9 +83,15 @@ TEST_CASE("attach --json reassembles random binary output byte for byte and ends
   REQUIRE(p.final_state);
   CHECK(p.events_after_final == 0);
   CHECK(r.out.back() == '\n');
-  // The final line is state.json as `status --json` shows it.
+  // The final line is state.json as `status --json` shows it (which adds the run's directory
+  // and the cursor, issues 14 and 9).
   RunResult status = run_chaperone(spool, {"status", "--json", id});
-  CHECK(*p.final_state == nlohmann::json::parse(status.out));
+  nlohmann::json shown = nlohmann::json::parse(status.out);
+  CHECK(shown["cursor"] == "300000:170001");
+  CHECK(shown.contains("run_dir"));
+  shown.erase("cursor");
+  shown.erase("run_dir");
+  CHECK(*p.final_state == shown);
   CHECK((*p.final_state)["output"]["stdout"] == 300000);
 }
 
