@@ -5,8 +5,8 @@
 // supervisor_args.cpp is the command line.
 #include "chaperone/supervisor/supervisor.hpp"
 
-#include "chaperone/supervisor/gate.hpp"
 #include "chaperone/supervisor/far_group_end.hpp"
+#include "chaperone/supervisor/gate.hpp"
 #include "chaperone/supervisor/leftovers.hpp"
 #include "chaperone/supervisor/on_exit.hpp"
 #include "chaperone/supervisor/outcome.hpp"
