@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -45,8 +46,20 @@ struct SshdGuard {
 TEST_CASE("a scheduler starts 50 programs over ssh with `chaperone agent` and learns every "
           "outcome from callbacks alone",
           "[agent][ssh]") {
-  TempSpool local; // only for a scratch dir kept on failure
-  std::string dir = (local.base() / "sshd").string();
+  // sshd reads a login user's authorized keys as that user, and the login user runs the
+  // binaries: both must live where chapsh can reach them, which a TempSpool (0700, root's)
+  // is not. So this test gets a 0755 directory of its own, removed at the end.
+  char root_template[] = "/tmp/chap-agent-XXXXXX";
+  REQUIRE(::mkdtemp(root_template) != nullptr);
+  struct RootGuard {
+    std::filesystem::path path;
+    ~RootGuard() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  } root_guard{root_template};
+  REQUIRE(::chmod(root_template, 0755) == 0);
+  std::string dir = (root_guard.path / "sshd").string();
   CommandResult started = run_command({CHAPERONE_TEST_SSHD, "start", dir});
   INFO(started.out);
   REQUIRE(started.exit_code == 0);
@@ -54,9 +67,9 @@ TEST_CASE("a scheduler starts 50 programs over ssh with `chaperone agent` and le
   std::map<std::string, std::string> env = read_env(std::filesystem::path(dir) / "env");
   // The far side is this machine: the built binaries, copied where the login user can run
   // them (the build tree may not be readable by other users).
-  std::filesystem::path bin = std::filesystem::path(dir) / "agent-bin";
+  std::filesystem::path bin = root_guard.path / "agent-bin";
   std::filesystem::create_directories(bin);
-  ::chmod(bin.c_str(), 0755);
+  REQUIRE(::chmod(bin.c_str(), 0755) == 0);
   for (const char* path : {CHAPERONE_BIN_DIR "/chaperone",
                            CHAPERONE_BIN_DIR "/chaperone-supervisor",
                            CHAPERONE_BIN_DIR "/chaperone-callback"}) {
