@@ -53,6 +53,8 @@ TEST_CASE("run -d --json prints id, name and run_dir", "[integration][json]") {
   std::string id = second.value("id", "");
   CHECK(std::filesystem::is_directory(spool.run_dir(id)));
   CHECK(second.value("run_dir", "") == spool.run_dir(id).string());
+  // Detached runs of `true` may still be starting; a test leaves no run behind.
+  CHECK(run_chaperone(spool, {"wait", "n1", id}).exit_code == 0);
 }
 
 TEST_CASE("status --json carries the run dir", "[integration][json]") {
