@@ -61,26 +61,20 @@ spool::RunDir CliContext::find_run(const std::string& text) const {
   }
   std::optional<spool::RunDir> run;
   try {
-    run = spool::find_run(*root, text);
+    run = spool::lookup_run(*root, text); // no match is a value, not an error
   } catch (const std::runtime_error& e) {
-    // Tell the two refusals a script branches on from the rest by the facts, not the text.
-    // Something at the exact name that is no run dir (a planted symlink) is neither.
+    // The id was checked above, so what is left is a prefix with several matches, or
+    // something at the exact name that is no run dir (a planted symlink): only the first is
+    // a refusal a script branches on.
     std::error_code ignored;
     if (std::filesystem::symlink_status(root->path() / text, ignored).type()
         != std::filesystem::file_type::not_found) {
       throw;
     }
-    std::vector<std::string> ids = spool::list_run_ids(*root);
-    auto matches = std::count_if(ids.begin(), ids.end(), [&](const std::string& id) {
-      return id.compare(0, text.size(), text) == 0;
-    });
-    if (matches == 0) {
-      throw CliError("no_such_run", e.what());
-    }
-    if (matches > 1) {
-      throw CliError("ambiguous", e.what());
-    }
-    throw;
+    throw CliError("ambiguous", e.what());
+  }
+  if (!run) {
+    throw CliError("no_such_run", "no such run: " + spool::printable(text));
   }
   restart_callback_sender(*run, root->path(), log);
   return *run;
