@@ -474,6 +474,9 @@ TEST_CASE("a state.json naming process group 0 or a negative group makes a reade
   INFO("pgid case " << which);
   TempSpool spool;
   REQUIRE(run_chaperone(spool, {"run", "--name", "bent", "--", "true"}).exit_code == 0);
+  REQUIRE(wait_until(deadline_in(10s), "the supervisor of run bent to exit", [&] {
+    return run_lock_free(spool.run_dir("bent"));
+  }));
   Spawned victim = spawn_to_files({"/bin/sleep", "1000"}, spool.root(), spool.scratch(), "victim");
   REQUIRE(wait_until(deadline_in(10s), "the victim to exec", [&] {
     return read_whole_file("/proc/" + std::to_string(victim.pid) + "/comm") == "sleep\n";
@@ -498,6 +501,8 @@ TEST_CASE("a state.json naming process group 0 or a negative group makes a reade
   CHECK_FALSE(r.signal.has_value());
   CHECK(r.exit_code == 0);
   CHECK(process_running(victim.pid, victim_ticks));
+  // The reader did resolve the run (so the refusal to kill was a decision, not a miss).
+  CHECK(spool.state("bent")["state"] == "lost");
   CHECK_FALSE(spool.state("bent").value("leftovers_killed", false));
   ::kill(victim.pid, SIGKILL);
   reap_all({&victim}, deadline_in(10s), "the victim");

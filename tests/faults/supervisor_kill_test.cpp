@@ -251,6 +251,11 @@ TEST_CASE("a non-final state from another boot becomes lost and kills nothing",
   INFO("case " << boot);
   TempSpool spool;
   REQUIRE(run_chaperone(spool, {"run", "--name", "old", "--", "true"}).exit_code == 0);
+  // The forged record below must meet a free lock, as after a reboot: a supervisor still
+  // exiting would (rightly) keep the run `running`.
+  REQUIRE(wait_until(deadline_in(10s), "the supervisor of run old to exit", [&] {
+    return run_lock_free(spool.run_dir("old"));
+  }));
   pid_t leader = start_group_leader(spool, "leader");
   auto ticks = process_start_ticks(leader);
   REQUIRE(ticks);
