@@ -106,7 +106,18 @@ def verdicts($rows):
        else ($s[-1].median / $s[0].median) as $g
          | {target: "7. status ID independent of the number of runs (largest/smallest spool <= 1.5x)",
             value: $g, reference: 1.5, unit: "x", met: cmp($g; "<="; 1.5)}
-       end)
+       end),
+    # Issue 15: a launch costs the same whatever the history in the spool.
+    (["chaperone-run-d", "run -d -- true"], ["chaperone-run", "run -- true"]) as [$t, $what]
+    | ($rows | map(select(.section == 7 and (.id | endswith("." + $t)) and .median != null))
+       | sort_by(.size)) as $s
+    | if ($s | length) < 2 then
+        {target: "7. \($what) flat with history", value: null,
+         reference: null, unit: "x", met: null}
+      else ($s[-1].median / $s[0].median) as $g
+        | {target: "7. \($what) with \($s[-1].size) runs in the spool <= 1.2x with \($s[0].size)",
+           value: $g, reference: 1.2, unit: "x", met: cmp($g; "<="; 1.2)}
+      end
   ];
 
 merge_rounds | map(with_stats) | with_ratios | . as $rows
