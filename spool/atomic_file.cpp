@@ -44,10 +44,15 @@ void AtomicFile::set_mtime(const struct timespec& time) {
   }
 }
 
-void AtomicFile::commit() {
-  if (m_durability == Durability::durable) {
+void AtomicFile::sync() {
+  if (m_durability == Durability::durable && !m_synced) {
     fsync_or_throw(m_fd.get(), m_temp_path.string());
+    m_synced = true;
   }
+}
+
+void AtomicFile::commit() {
+  sync();
   m_fd.reset();
   if (::rename(m_temp_path.c_str(), m_destination.c_str()) != 0) {
     throw_errno("rename " + m_temp_path.string() + " to " + m_destination.string());

@@ -32,6 +32,9 @@ public:
   // Sets the temp file's modification time (kept by the rename), so a caller can record
   // size and mtime of what commit() will publish before it is visible.
   void set_mtime(const struct timespec& time);
+  // fsync()s the temp file now (durable only), for a caller that has more to make durable
+  // before the rename; commit() then skips that step.
+  void sync();
   // Throws system_error naming the failing call and path; the destination is then untouched.
   void commit();
 
@@ -40,6 +43,7 @@ private:
   std::filesystem::path m_temp_path;
   Fd m_fd;
   Durability m_durability;
+  bool m_synced = false;
   bool m_committed = false;
 };
 

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include <fcntl.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -86,7 +87,9 @@ private:
     }
   }
 
-  static void on_dir_event(uv_fs_event_t* handle, const char* name, int events, int status);
+  bool start_watch();
+  void read_dir_events();
+  static void on_dir_event(uv_poll_t* handle, int status, int events);
   static void on_supervisor_exit(uv_poll_t* handle, int status, int events);
   static void on_timer(uv_timer_t* handle);
   static void on_signal(uv_signal_t* handle, int signum);
@@ -105,7 +108,11 @@ private:
   std::exception_ptr m_error;
 
   uv_loop_t m_loop{};
-  uv_fs_event_t m_dir_watch{};
+  // A raw inotify fd rather than uv_fs_event: libuv always asks for IN_MODIFY, IN_ATTRIB and
+  // IN_CREATE, so a `wait`-like follower would wake on every append and every temp file of
+  // a state write. Here the mask holds only what this follower acts on.
+  Fd m_inotify;
+  uv_poll_t m_dir_watch{};
   bool m_dir_watch_open = false;
   uv_timer_t m_timer{};
   bool m_timer_open = false;
@@ -220,21 +227,98 @@ void Follower::Impl::check_lost() {
   }
 }
 
-void Follower::Impl::on_dir_event(uv_fs_event_t* handle, const char* name, int, int status) {
+// Returns false if inotify cannot be had here (instance or watch limits): poll instead.
+bool Follower::Impl::start_watch() {
+  m_inotify.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (!m_inotify.valid()) {
+    if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
+      return false;
+    }
+    throw_errno("inotify_init1");
+  }
+  // IN_MOVED_TO: state.json renamed into place. IN_MODIFY (appends to stdout/stderr) only if
+  // this follower delivers output. The *_SELF events: the run dir went away.
+  std::uint32_t mask = IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+  if (m_options.want_stdout || m_options.want_stderr) {
+    mask |= IN_MODIFY;
+  }
+  if (::inotify_add_watch(m_inotify.get(), m_run.path().c_str(), mask) < 0) {
+    if (errno == ENOSPC || errno == ENOMEM) {
+      int error = errno;
+      m_inotify.reset();
+      errno = error; // for the caller's warning
+      return false;
+    }
+    throw_errno("inotify watch on " + m_run.path().string());
+  }
+  int rc = uv_poll_init(&m_loop, &m_dir_watch, m_inotify.get());
+  if (rc != 0) {
+    throw_error_code(-rc, "uv_poll_init inotify");
+  }
+  m_dir_watch.data = this;
+  m_dir_watch_open = true;
+  rc = uv_poll_start(&m_dir_watch, UV_READABLE, on_dir_event);
+  if (rc != 0) {
+    throw_error_code(-rc, "uv_poll_start inotify");
+  }
+  return true;
+}
+
+// Reads every queued event first, then acts once per kind: a burst of appends costs one
+// read of each stream to its current size, not one per event.
+void Follower::Impl::read_dir_events() {
+  bool streams[2] = {false, false};
+  bool state = false;
+  alignas(inotify_event) char buffer[4096];
+  for (;;) {
+    ssize_t n = ::read(m_inotify.get(), buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0 && errno == EAGAIN) {
+      break;
+    }
+    if (n <= 0) {
+      throw_errno("read inotify on " + m_run.path().string());
+    }
+    for (ssize_t at = 0; at < n;) {
+      const auto* event = reinterpret_cast<const inotify_event*>(buffer + at);
+      at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+      const char* name = event->len > 0 ? event->name : "";
+      if ((event->mask & IN_Q_OVERFLOW) != 0) {
+        streams[0] = streams[1] = state = true;
+      } else if ((event->mask & IN_MODIFY) != 0 && std::strcmp(name, k_stdout_file) == 0) {
+        streams[0] = true;
+      } else if ((event->mask & IN_MODIFY) != 0 && std::strcmp(name, k_stderr_file) == 0) {
+        streams[1] = true;
+      } else if ((event->mask & IN_MODIFY) == 0
+                 && (event->len == 0 || std::strcmp(name, k_state_file) == 0)) {
+        state = true; // state.json replaced, or the dir itself moved or removed
+      }
+    }
+  }
+  if (m_done) {
+    return;
+  }
+  if (streams[0]) {
+    drain_to_current_size(Stream::out);
+  }
+  if (streams[1]) {
+    drain_to_current_size(Stream::err);
+  }
+  if (state) {
+    step();
+  }
+}
+
+void Follower::Impl::on_dir_event(uv_poll_t* handle, int status, int) {
   auto* self = static_cast<Impl*>(handle->data);
   self->guarded([&] {
     if (status < 0) {
       throw_error_code(-status, "inotify on " + self->m_run.path().string());
     }
-    if (self->m_done) {
-      return;
-    }
-    if (name != nullptr && std::strcmp(name, k_stdout_file) == 0) {
-      self->drain_to_current_size(Stream::out);
-    } else if (name != nullptr && std::strcmp(name, k_stderr_file) == 0) {
-      self->drain_to_current_size(Stream::err);
-    } else if (name == nullptr || std::strcmp(name, k_state_file) == 0) {
-      self->step();
+    if (!self->m_done) {
+      self->read_dir_events();
     }
   });
 }
@@ -317,20 +401,14 @@ RunState Follower::Impl::run() {
     }
     if (m_options.follow) {
       // Subscribe before the first read, so that no append falls between the two.
-      uv_fs_event_init(&m_loop, &m_dir_watch);
-      m_dir_watch.data = this;
-      m_dir_watch_open = true;
-      rc = uv_fs_event_start(&m_dir_watch, on_dir_event, m_run.path().c_str(), 0);
-      if (rc == UV_ENOSPC || rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_ENOMEM) {
+      if (!start_watch()) {
         if (m_options.logger) {
           m_options.logger->warn("inotify unavailable for {} ({}): polling every {} ms",
                                  m_run.path().string(),
-                                 uv_strerror(rc),
+                                 std::strerror(errno),
                                  k_poll_interval_ms);
         }
         m_polling = true;
-      } else if (rc != 0) {
-        throw_error_code(-rc, "inotify watch on " + m_run.path().string());
       }
     }
     open_streams();

@@ -40,12 +40,13 @@ struct FollowOptions {
   std::shared_ptr<spdlog::logger> logger;
 };
 
-// Follows one run through one inotify watch on its directory (libuv uv_fs_event): each
-// append to stdout/stderr is read to the file's current size, and each rename of
-// state.json re-reads the state. It subscribes before it reads, so no write falls between.
-// The supervisor's liveness is watched with a pidfd, so its death is noticed at once and
-// the run is reported `lost` (RunDir::read_state_resolving_lost). If inotify cannot be had
-// (instance or watch limits), it warns once and rechecks every 100 ms instead.
+// Follows one run through one inotify watch on its directory (a raw inotify fd in the libuv
+// loop, asking only for what it acts on): after each batch of events, each appended stream
+// is read to the file's current size, and a rename of state.json re-reads the state; a
+// follower that delivers no output never wakes for appends. It subscribes before it reads, so no
+// write falls between. The supervisor's liveness is watched with a pidfd, so its death is noticed
+// at once and the run is reported `lost` (RunDir::read_state_resolving_lost). If inotify cannot be
+// had (instance or watch limits), it warns once and rechecks every 100 ms instead.
 class Follower {
 public:
   Follower(RunDir run, FollowOptions options, OutputSink& sink);

@@ -46,9 +46,16 @@ public:
   RunState read_state() const;
   // Reads spec.json; throws like read_state (also if it is JSON but not an object).
   nlohmann::json read_spec() const;
-  // Replaces state.json atomically and durably (AtomicFile). On ENOSPC it gives up the
-  // run's space reserve and tries once more, noting "spool_disk_full" in the state.
+  // Replaces state.json atomically (AtomicFile); a final state also durably, with spec.json
+  // made durable first (sync_spec). On ENOSPC it gives up the run's space reserve and tries
+  // once more, noting "spool_disk_full" in the state.
   void write_state(const RunState& state) const;
+  // fsync()s spec.json, which the launch writes without one; a missing spec is left alone.
+  // write_state() does it before any final state becomes visible.
+  void sync_spec() const;
+  // Starts writing spec.json out without waiting (sync_file_range), so that the sync_spec()
+  // of the final state finds little left to do.
+  void start_spec_writeback() const noexcept;
 
   // The stream file's current length (fstat): the live size while the run is not final,
   // when state.json's output counts are not kept up to date. Throws std::system_error

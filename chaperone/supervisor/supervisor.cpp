@@ -651,6 +651,10 @@ int Supervisor::run() {
   try {
     start_program();
     if (m_phase != Phase::final) {
+      // The launch leaves spec.json without an fsync (it would delay every `run -d`); the
+      // final state makes it durable. Its write-out starts now, without waiting, so that
+      // the fsync then finds little to do.
+      m_run.start_spec_writeback();
       reap(); // it may have exited already
     }
     if (m_phase != Phase::final) {
