@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -375,4 +376,93 @@ TEST_CASE("Follower::stop from a signal callback ends run() early", "[unit][foll
   ::signal(SIGUSR1, SIG_DFL);
   CHECK(seen == SIGUSR1);
   CHECK(done.get().state == spool::RunStatus::running);
+}
+
+TEST_CASE("a follower that delivers no output is not woken by appends", "[unit][follower]") {
+  // `kill`, `agent` and other state-only followers watch the run dir without IN_MODIFY: a
+  // program writing lines must not cost them a wakeup per write (uv_fs_event always asked
+  // for it). Each wakeup is a voluntary context switch of the follower's thread.
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "chatty");
+  Appender out(run.dir, spool::Stream::out);
+  std::atomic<bool> watching{false};
+  std::atomic<long> switches{-1};
+  std::promise<spool::RunState> result;
+  std::thread follower_thread([&] {
+    try {
+      spool::FollowOptions options;
+      options.want_stdout = options.want_stderr = false;
+      options.on_state = [&](const spool::RunState&) { watching = true; };
+      Collected got;
+      rusage before{};
+      ::getrusage(RUSAGE_THREAD, &before);
+      spool::RunState state = follow(run.dir, std::move(options), got);
+      rusage after{};
+      ::getrusage(RUSAGE_THREAD, &after);
+      switches = after.ru_nvcsw - before.ru_nvcsw;
+      result.set_value(state);
+    } catch (...) {
+      result.set_exception(std::current_exception());
+    }
+  });
+  // The first state read comes after the watch is in place (subscribe, then read).
+  test::wait_until(
+      test::deadline_in(10s), "the follower to read the state", [&] { return watching.load(); });
+  constexpr int k_appends = 5000;
+  for (int i = 0; i < k_appends; ++i) {
+    REQUIRE(out.append("a line of output, one write each\n"));
+  }
+  test::finish_run(run.dir);
+  std::future<spool::RunState> done = result.get_future();
+  REQUIRE(done.wait_for(10s) == std::future_status::ready);
+  follower_thread.join();
+  CHECK(done.get().state == spool::RunStatus::exited);
+  INFO("voluntary context switches of the follower while " << k_appends << " appends ran");
+  // A few for the final state's events; one per append (thousands) before.
+  CHECK(switches.load() >= 0);
+  CHECK(switches.load() < 50);
+}
+
+TEST_CASE("a follower delivers a burst of appends made between two wakeups in one read each",
+          "[unit][follower]") {
+  // The events of a burst are read together and each stream is read once to its size: the
+  // sink sees one chunk for the burst, not one per append.
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "burst");
+  Appender out(run.dir, spool::Stream::out);
+  std::mutex gate;
+  std::unique_lock<std::mutex> hold(gate); // the first chunk's delivery waits for us
+  std::atomic<int> chunks{0};
+  std::string got;
+  std::promise<spool::RunState> result;
+  std::thread follower_thread([&] {
+    try {
+      spool::CallbackSink sink([&](spool::Stream, std::string_view chunk) {
+        if (chunks++ == 0) {
+          std::lock_guard<std::mutex> wait_for_burst(gate);
+        }
+        got.append(chunk);
+      });
+      spool::Follower follower(run.dir, {}, sink);
+      result.set_value(follower.run());
+    } catch (...) {
+      result.set_exception(std::current_exception());
+    }
+  });
+  REQUIRE(out.append("first\n"));
+  test::wait_until(test::deadline_in(10s), "the first chunk", [&] { return chunks.load() > 0; });
+  // The follower is inside its first delivery: these 1000 appends queue up meanwhile.
+  std::string burst;
+  for (int i = 0; i < 1000; ++i) {
+    REQUIRE(out.append("burst line\n"));
+    burst += "burst line\n";
+  }
+  hold.unlock();
+  test::wait_until(test::deadline_in(10s), "the burst", [&] { return chunks.load() >= 2; });
+  test::finish_run(run.dir);
+  std::future<spool::RunState> done = result.get_future();
+  REQUIRE(done.wait_for(10s) == std::future_status::ready);
+  follower_thread.join();
+  CHECK(got == "first\n" + burst);
+  CHECK(chunks.load() == 2);
 }
