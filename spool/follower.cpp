@@ -236,9 +236,12 @@ bool Follower::Impl::start_watch() {
     }
     throw_errno("inotify_init1");
   }
-  // IN_MOVED_TO: state.json renamed into place. IN_MODIFY (appends to stdout/stderr) only if
-  // this follower delivers output. The *_SELF events: the run dir went away.
-  std::uint32_t mask = IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+  // IN_MOVED_TO: state.json renamed into place; IN_CLOSE_WRITE and IN_DELETE: written in
+  // place or removed by some other tool (the spool is an open format). IN_MODIFY (appends to
+  // stdout/stderr) only if this follower delivers output. The *_SELF events: the run dir
+  // went away.
+  std::uint32_t mask =
+      IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
   if (m_options.want_stdout || m_options.want_stderr) {
     mask |= IN_MODIFY;
   }
