@@ -125,6 +125,9 @@ cleanup() {
       [[ -n ${pid:-} ]] && kill "$pid" 2>/dev/null
     done
   fi
+  # The login user is this bench's own: whatever still runs as it was started here (plain
+  # ssh programs the cut did not end, Ansible's async wrappers).
+  for pid in $(pgrep -u "$login" || true); do kill "$pid" 2>/dev/null; done
   for d in "$base"/h*; do
     [[ -f $d/env ]] && "$repo/scripts/test-sshd" stop "$d" >/dev/null 2>&1
   done
