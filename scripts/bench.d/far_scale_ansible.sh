@@ -51,7 +51,7 @@ jq '[.plays[0].tasks[0].hosts | to_entries[] | {key: .key, value: [.value.result
 started=$(jq '[.jobs[] | length] | add // 0' "$ans/jobs.json")
 say "ansible: $started of $runs jobs started in $launched_s s, load $(load)"
 mapfile -t amasters < <(for pid in $(pgrep -u 0 -x ssh || true); do
-  grep -qz "ControlPath=$ans/cp" "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
+  grep -qa "$ans/cp" "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
 done)
 mem=$(py pss "ssh_masters=$(
   IFS=,
@@ -60,7 +60,7 @@ mem=$(py pss "ssh_masters=$(
 say "ansible: PSS $mem (controller holds nothing else per job)"
 t_restore=$(cut_and_time)
 ansible-playbook -i "$ans/inventory" -e "@$ans/jobs.json" "$ans/status.yml" >"$ans/status.json" \
-  2>"$ans/status.err" || say "ansible: status playbook failed: $(tail -n 1 "$ans/status.err")"
+  2>"$ans/status.err" || say "ansible: status playbook exit $? (a job that exits non-zero is a failed task)"
 done_s=$(since "$t_restore")
 : >"$ans/verify"
 while IFS=$'\t' read -r host item rc; do
@@ -78,7 +78,7 @@ verdict=$(py verify --list "$ans/verify" --lines "$seconds")
 verdict=$(jq -c --argjson runs "$runs" '. + {bytes_lost: (.bytes_lost + 0), runs_missing: ($runs - .runs)}' <<<"$verdict")
 say "ansible: all finished jobs collected ${done_s} s after the restore; $verdict"
 mapfile -t amasters < <(for pid in $(pgrep -u 0 -x ssh || true); do
-  grep -qz "ControlPath=$ans/cp" "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
+  grep -qa "$ans/cp" "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
 done)
 ((${#amasters[@]} == 0)) || kill "${amasters[@]}" 2>/dev/null || true
 json_parts+=("$(jq -n --argjson runs "$runs" --arg fb "$launched_s" --argjson mem "$mem" \
