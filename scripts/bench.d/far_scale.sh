@@ -104,34 +104,30 @@ link_restore() {
   fi
 }
 
-# Ends what we started, by pid: local supervisors (from state.json), plain ssh clients, ssh
-# masters, far supervisors and their programs (from the far state.json), the sshds.
+# Ends what we started, by pid.
 cleanup() {
-  local rc=$? pid d
+  local rc=$? pid pg d
   set +e
   link_restore
+  # Local supervisors first, with SIGKILL (SIGTERM would queue a far kill and reconnect),
+  # then the sshds (no new sessions), then what is left: ssh clients and masters (their
+  # ControlPath is under $base), whatever runs as our own login user.
   for d in "$work"/spool*/*/; do
     pid=$(jq -r 'select(.state == "running" or .state == "starting") | .supervisor_pid // empty' \
       "$d/state.json" 2>/dev/null)
-    [[ -n $pid ]] && kill "$pid" 2>/dev/null
+    [[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null
   done
   for pid in "${plain_pids[@]}"; do kill "$pid" 2>/dev/null; done
-  for pid in "${masters[@]}"; do kill "$pid" 2>/dev/null; done
-  if [[ -n $home && -d $home/.local/state/chaperone/spool ]]; then
-    for d in "$home"/.local/state/chaperone/spool/*/; do
-      read -r pid pg < <(jq -r 'select(.state == "running") | "\(.supervisor_pid) \(.pgid // .pid)"' \
-        "$d/state.json" 2>/dev/null) || continue
-      [[ -n ${pg:-} && $pg != null ]] && kill -KILL -- "-$pg" 2>/dev/null
-      [[ -n ${pid:-} ]] && kill "$pid" 2>/dev/null
-    done
-  fi
-  # The login user is this bench's own: whatever still runs as it was started here (plain
-  # ssh programs the cut did not end, Ansible's async wrappers).
-  for pid in $(pgrep -u "$login" || true); do kill "$pid" 2>/dev/null; done
   for d in "$base"/h*; do
     [[ -f $d/env ]] && "$repo/scripts/test-sshd" stop "$d" >/dev/null 2>&1
   done
+  for pid in $(pgrep -u 0 -x ssh || true); do
+    grep -qa "$base/" "/proc/$pid/cmdline" 2>/dev/null && kill "$pid" 2>/dev/null
+  done
+  # The login user is this bench's own: whatever still runs as it was started here (far
+  # supervisors and programs, plain ssh programs the cut did not end, Ansible's wrappers).
   if [[ -n $home ]]; then
+    for pid in $(pgrep -u "$login" || true); do kill -KILL "$pid" 2>/dev/null; done
     rm -rf "$home/.local/state/chaperone/spool" "$home/.cache/chaperone" "$home/.ansible_async"
   fi
   ((keep)) || rm -rf "$base"
