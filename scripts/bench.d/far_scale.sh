@@ -112,10 +112,9 @@ cleanup() {
   # Local supervisors first, with SIGKILL (SIGTERM would queue a far kill and reconnect),
   # then the sshds (no new sessions), then what is left: ssh clients and masters (their
   # ControlPath is under $base), whatever runs as our own login user.
-  for d in "$work"/spool*/*/; do
-    pid=$(jq -r 'select(.state == "running" or .state == "starting") | .supervisor_pid // empty' \
-      "$d/state.json" 2>/dev/null)
-    [[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null
+  for pid in $(jq -r 'select(.state == "running" or .state == "starting") | .supervisor_pid // empty' \
+    "$work"/spool*/*/state.json 2>/dev/null); do
+    kill -KILL "$pid" 2>/dev/null
   done
   for pid in "${plain_pids[@]}"; do kill "$pid" 2>/dev/null; done
   for d in "$base"/h*; do
