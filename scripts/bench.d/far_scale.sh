@@ -234,9 +234,13 @@ if [[ " $tools " == *" chaperone "* ]]; then
   final=$(py wait-final "$CHAPERONE_SPOOL" -n "$runs" -t $((seconds + cut + 600)) --since "$t_restore") \
     || say "chaperone: not all runs final: $final"
   say "chaperone: $final, load $(load)"
+  declare -A far_of
+  while IFS=$'\t' read -r id far_id; do
+    far_of[$id]=$far_id
+  done < <(jq -r '[(input_filename | split("/") | .[-2]), .far.run_id] | @tsv' \
+    "$CHAPERONE_SPOOL"/*/state.json)
   while read -r idx id; do
-    far_id=$(jq -r '.far.run_id' "$CHAPERONE_SPOOL/$id/state.json")
-    echo "$idx $CHAPERONE_SPOOL/$id/stdout $CHAPERONE_SPOOL/$id/stderr $CHAPERONE_SPOOL/$id/state.json $home/.local/state/chaperone/spool/$far_id"
+    echo "$idx $CHAPERONE_SPOOL/$id/stdout $CHAPERONE_SPOOL/$id/stderr $CHAPERONE_SPOOL/$id/state.json $home/.local/state/chaperone/spool/${far_of[$id]}"
   done <"$work/chap.ids" >"$work/chap.verify"
   verdict=$(py verify --list "$work/chap.verify" --lines "$seconds")
   say "chaperone: $verdict"
