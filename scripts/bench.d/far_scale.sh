@@ -6,9 +6,11 @@
 # Side by side: plain `ssh host prog >file &` and Ansible's async mode (when installed).
 #
 #   far_scale.sh --bin DIR --out DIR [--hosts 100] [--per-host 10] [--seconds 90] [--cut 60]
-#                [--cut-how drop|stop|both] [--tools "chaperone ssh ansible"] [--keep]
+#                [--cut-how drop|stop|both] [--tools chaperone,ssh,ansible] [--keep]
 #
-#   --seconds S  each program prints a line a second for S seconds, then exits 1 + IDX % 250
+#   --seconds S  each program prints a line a second for S seconds (default 150: launching
+#                1,000 takes ~2 minutes on a loaded 2-core machine, and every run should still
+#                be running when the cut starts), then exits 1 + IDX % 250
 #   --cut-how    drop: iptables DROP on lo for those addresses; stop: SIGSTOP every sshd of
 #                those hosts (listener and sessions); both (default): both at once
 #
@@ -23,7 +25,7 @@ repo=$(cd "$here/../.." && pwd -P)
 readonly here repo
 py() { python3 "$here/far_scale.py" "$@"; }
 
-bin= out= hosts=100 per_host=10 seconds=90 cut=60 cut_how=both tools="chaperone ssh ansible"
+bin= out= hosts=100 per_host=10 seconds=150 cut=60 cut_how=both tools="chaperone ssh ansible"
 keep=0
 while (($#)); do
   case $1 in
@@ -41,6 +43,7 @@ while (($#)); do
   esac
   shift
 done
+tools=" ${tools//,/ } "
 [[ -n $bin && -n $out ]] || { echo "far_scale: --bin and --out are required" >&2; exit 2; }
 ((hosts >= 1 && hosts <= 254)) || { echo "far_scale: --hosts must be 1..254" >&2; exit 2; }
 case $cut_how in drop | stop | both) ;; *) echo "far_scale: --cut-how drop|stop|both" >&2; exit 2 ;; esac
@@ -192,7 +195,7 @@ cut_and_time() {
 json_parts=()
 
 # ---- chaperone run -d --hold far --------------------------------------------------------------
-if [[ " $tools " == *" chaperone "* ]]; then
+if [[ $tools == *" chaperone "* ]]; then
   export CHAPERONE_SPOOL=$work/spool
   mkdir -p "$CHAPERONE_SPOOL"
   say "chaperone: launching $runs runs ($per_host on each of $hosts hosts), load $(load)"
@@ -259,7 +262,7 @@ if [[ " $tools " == *" chaperone "* ]]; then
 fi
 
 # ---- plain ssh host prog >file & ----------------------------------------------------------------
-if [[ " $tools " == *" ssh "* ]]; then
+if [[ $tools == *" ssh "* ]]; then
   mkdir -p "$work/plain"
   say "ssh: launching $runs plain ssh runs, load $(load)"
   declare -A plain_idx
@@ -305,7 +308,7 @@ if [[ " $tools " == *" ssh "* ]]; then
 fi
 
 # ---- Ansible async -------------------------------------------------------------------------------
-if [[ " $tools " == *" ansible "* ]]; then
+if [[ $tools == *" ansible "* ]]; then
   if ! command -v ansible >/dev/null; then
     say "ansible: not installed (apt-get install ansible); not measured"
     json_parts+=('{"ansible": {"skipped": "ansible not installed (Debian package ansible)"}}')

@@ -8,7 +8,10 @@ section_far_scale() {
       "needs root and openssh-server"
     return 0
   fi
-  if ! "$here/far_scale.sh" --bin "$bin_dir" --out "$dir" >"$raw/far-scale.log" 2>&1; then
+  local extra=()
+  # FAR_SCALE_ARGS: options for far_scale.sh, e.g. "--hosts 10 --tools chaperone,ssh".
+  read -ra extra <<<"${FAR_SCALE_ARGS:-}"
+  if ! "$here/far_scale.sh" --bin "$bin_dir" --out "$dir" "${extra[@]}" >"$raw/far-scale.log" 2>&1; then
     missing 9.pss.chaperone $s 9.pss "controller PSS per durable remote run" chaperone KiB \
       "far_scale.sh failed: $(tail -n 1 "$raw/far-scale.log")"
     return 0
