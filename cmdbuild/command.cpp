@@ -424,4 +424,13 @@ std::vector<std::string> build_far_exec(const Target& target,
   return ssh_command(target, argv);
 }
 
+std::vector<std::string> build_ssh_destination(const Target& target) {
+  validate_target(target);
+  if (target.mode != TargetMode::ssh && target.mode != TargetMode::ssh_then_sudo) {
+    throw std::invalid_argument("mode " + to_string(target.mode)
+                                + ": ssh does not run as the caller");
+  }
+  return ssh_prefix(target);
+}
+
 } // namespace chaperone::cmdbuild

@@ -96,4 +96,10 @@ build_remote_probe(const Target& target, pid_t pgid, const std::string& nonce);
 std::vector<std::string> build_far_exec(const Target& target,
                                         const std::vector<std::string>& far_argv);
 
+// The local ssh argv up to and including the destination (`ssh -o ... -- HOST`), no remote
+// command: for ssh's own connection handling (ssh_master.hpp). Throws std::invalid_argument
+// like build_command, and for a mode other than ssh and ssh-then-sudo (in sudo-then-ssh ssh
+// runs as another user).
+std::vector<std::string> build_ssh_destination(const Target& target);
+
 } // namespace chaperone::cmdbuild

@@ -5,6 +5,8 @@
 #include "chaperone/supervisor/far_command.hpp"
 #include "chaperone/supervisor/version.hpp"
 #include "cmdbuild/far_chaperone.hpp"
+#include "spool/atomic_file.hpp"
+#include "spool/io.hpp"
 
 #include <spdlog/logger.h>
 
@@ -36,16 +38,55 @@ FarSetup ssh_failure(const cmdbuild::Target& target, const char* step, const Com
                      + std::to_string(o.exit_code) + ")" + (why.empty() ? "" : ": " + why));
 }
 
-cmdbuild::ShippedFile describe(const std::filesystem::path& path) {
+bool is_sha256(const std::string& text) {
+  bool hex = text.size() == 64;
+  for (char c : text) {
+    hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+  }
+  return hex;
+}
+
+// Hashing both binaries (~90 MB) costs a few hundred ms of CPU, which 1,000 launches would
+// pay 2,000 times. A digest is kept in `cache_dir` under a name made of what changes whenever
+// the file does (device, inode, size, ctime in ns; ctime cannot be set back by hand).
+cmdbuild::ShippedFile describe(const std::filesystem::path& path,
+                               const std::filesystem::path& cache_dir) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     throw std::runtime_error("cannot ship " + path.string() + ": not found");
   }
+  auto size = static_cast<std::uint64_t>(st.st_size);
+  std::filesystem::path cached;
+  if (!cache_dir.empty()) {
+    cached = cache_dir
+             / ("sha256-" + std::to_string(st.st_dev) + "-" + std::to_string(st.st_ino) + "-"
+                + std::to_string(size) + "-" + std::to_string(st.st_ctim.tv_sec) + "."
+                + std::to_string(st.st_ctim.tv_nsec));
+    try {
+      std::string digest = spool::read_file(cached);
+      if (is_sha256(digest)) {
+        return cmdbuild::ShippedFile{size, digest};
+      }
+    } catch (const std::exception&) {
+      // not cached yet
+    }
+  }
   CommandOutcome sum = run_command({"sha256sum", "--", path.string()}, {}, k_step_timeout);
-  if (sum.exit_code != 0 || sum.out.size() < 64) {
+  if (sum.exit_code != 0 || sum.out.size() < 64 || !is_sha256(sum.out.substr(0, 64))) {
     throw std::runtime_error("sha256sum " + path.string() + " failed: " + sum.last_err_line());
   }
-  return cmdbuild::ShippedFile{static_cast<std::uint64_t>(st.st_size), sum.out.substr(0, 64)};
+  std::string digest = sum.out.substr(0, 64);
+  if (!cached.empty()) {
+    try {
+      (void)::mkdir(cache_dir.c_str(), 0700);
+      spool::AtomicFile file(cached, spool::Durability::atomic_only);
+      file.write(digest);
+      file.commit();
+    } catch (const std::exception&) {
+      // a cache that cannot be written costs time, not correctness
+    }
+  }
+  return cmdbuild::ShippedFile{size, digest};
 }
 
 std::string first_line_after(const std::string& text, const std::string& prefix) {
@@ -69,8 +110,8 @@ std::string first_line_after(const std::string& text, const std::string& prefix)
 FarSetup ensure_far_chaperone(const cmdbuild::Target& target,
                               const LocalBinaries& binaries,
                               const std::shared_ptr<spdlog::logger>& log) {
-  cmdbuild::ShippedFile front = describe(binaries.chaperone);
-  cmdbuild::ShippedFile supervisor = describe(binaries.supervisor);
+  cmdbuild::ShippedFile front = describe(binaries.chaperone, binaries.hash_cache);
+  cmdbuild::ShippedFile supervisor = describe(binaries.supervisor, binaries.hash_cache);
   // Same version, same bytes: one cache dir per build, so two builds of one version never
   // share (or fight over) a directory.
   std::string name = std::string(k_version_line.substr(k_version_line.rfind(' ') + 1)) + "-"

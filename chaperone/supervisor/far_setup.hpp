@@ -29,6 +29,8 @@ struct FarSetup {
 struct LocalBinaries {
   std::filesystem::path chaperone;
   std::filesystem::path supervisor;
+  // Where their SHA-256 digests are kept between runs (empty: computed every time).
+  std::filesystem::path hash_cache;
 };
 
 // Finds or installs the far chaperone. Refuses (ok=false, nothing installed) a far host of

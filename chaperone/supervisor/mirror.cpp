@@ -2,6 +2,7 @@
 // spool. One libuv loop: the attach connection's pipes, SIGCHLD, the retry timer.
 #include "chaperone/supervisor/mirror.hpp"
 
+#include "chaperone/supervisor/far_master.hpp"
 #include "chaperone/supervisor/far_setup.hpp"
 #include "chaperone/supervisor/spawn.hpp"
 #include "chaperone/supervisor/target_json.hpp"
@@ -29,6 +30,7 @@
 #include <csignal>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -169,7 +171,8 @@ private:
   spool::RunDir m_run;
   spool::FileLock m_lock;
   spool::RunState m_state;
-  cmdbuild::Target m_target;
+  cmdbuild::Target m_target; // through m_master's connection when there is one
+  std::optional<FarMaster> m_master;
   nlohmann::json m_far;
   spool::Fd m_files[2];
   std::uint64_t m_sizes[2] = {0, 0};
@@ -226,9 +229,11 @@ bool Mirror::setup() {
   binaries.chaperone = m_options.ship_path;
   std::error_code ec;
   binaries.supervisor = std::filesystem::read_symlink("/proc/self/exe", ec);
+  binaries.hash_cache = m_options.run_dir.parent_path() / ".far";
   FarSetup result;
   for (int attempt = 1;; ++attempt) {
     bool retrying = m_far.value("launch_sent", false);
+    m_master->ensure();
     result = ensure_far_chaperone(m_target, binaries, m_log);
     if (result.ok) {
       m_far["chaperone"] = result.chaperone;
@@ -260,6 +265,7 @@ void Mirror::connect() {
   if (m_attach > 0 || m_finalized) {
     return;
   }
+  m_master->ensure();
   process_requests();
   int pipes[2][2];
   for (auto& p : pipes) {
@@ -440,6 +446,11 @@ void Mirror::link_down(const std::string& why) {
   m_run.write_state(m_state);
   std::uint64_t delay = k_backoff_first_ms << std::min(m_attempts - 1, 6);
   delay = std::min(delay, k_backoff_max_ms);
+  // Jitter, from half to one and a half times the delay: the mirrors of a host lose their
+  // shared connection together and must not all come back in the same instant.
+  std::uint32_t random = 0;
+  (void)::getrandom(&random, sizeof random, 0);
+  delay = delay / 2 + random % (delay + 1);
   m_log->info("link down ({}), retry {} in {} ms", why, m_attempts, delay);
   uv_timer_start(&m_retry, on_retry, delay, 0);
 }
@@ -651,7 +662,9 @@ int Mirror::run() {
   if (spool::is_final(m_state.state)) {
     return 0;
   }
-  m_target = target_from_json(m_run.read_spec().at("target"));
+  m_master.emplace(
+      target_from_json(m_run.read_spec().at("target")), m_options.run_dir.parent_path(), m_log);
+  m_target = m_master->target();
   m_far = m_state.extra.value("far", nlohmann::json::object());
   m_state.boot_id = spool::boot_id();
   m_state.supervisor_pid = ::getpid();

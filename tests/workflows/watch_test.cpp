@@ -15,7 +15,12 @@ TEST_CASE("watch --json over 200 runs reports each exactly once per state and en
           "[workflows][watch]") {
   TempSpool spool;
   REQUIRE(run_chaperone(spool, {"run", "--name", "marker", "--", "true"}).exit_code == 0);
-  ChaperoneProcess watch(spool, {"watch", "--json", "--replay", "1"});
+  // The watcher lives through 200 launches from 4 shells: seconds in a plain build, but
+  // minutes with sanitizers on a loaded 2-core machine; its own deadline must outlast the
+  // launch deadline below, or the harness kills it mid-stream.
+  RunOptions long_lived;
+  long_lived.deadline = 420s;
+  ChaperoneProcess watch(spool, {"watch", "--json", "--replay", "1"}, long_lived);
   // The replayed marker proves the root is watched (it is watched before it is listed).
   REQUIRE(watch.read_until(deadline_in(20s), "the replayed marker", [&] {
     return watch.out().find("\"run_id\":\"marker\"") != std::string::npos;
