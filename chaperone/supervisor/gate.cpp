@@ -288,7 +288,7 @@ std::optional<std::string> Waiter::wait_for_runs(const nlohmann::json& after,
       try_hand_over(pending_ids, locks);
     }
     for (const auto& [name, from] : m_handed_from) {
-      bool shared = m_handed.at(name).exclusive() == false;
+      bool shared = !m_handed.at(name).exclusive();
       pending.push_back("lock " + name + (shared ? " (shared" : " (exclusive") + ", next after "
                         + from + ")");
     }
