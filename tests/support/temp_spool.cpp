@@ -132,10 +132,11 @@ std::vector<std::string> TempSpool::end_leftover_runs() const {
     } catch (const std::exception&) {
       continue;
     }
-    if (!st.is_object()) {
+    // Hostile-input tests plant records of any shape: only a string state can be live.
+    if (!st.is_object() || !st.contains("state") || !st["state"].is_string()) {
       continue;
     }
-    std::string state = st.value("state", "");
+    std::string state = st["state"].get<std::string>();
     if (state != "starting" && state != "running") {
       continue;
     }
