@@ -10,7 +10,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -19,6 +18,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <map>
 
 namespace chaperone {
@@ -289,8 +289,11 @@ std::optional<std::string> Waiter::wait_for_runs(const nlohmann::json& after,
     }
     for (const auto& [name, from] : m_handed_from) {
       bool shared = !m_handed.at(name).exclusive();
-      pending.push_back("lock " + name + (shared ? " (shared" : " (exclusive") + ", next after "
-                        + from + ")");
+      std::string what = "lock " + name;
+      what += shared ? " (shared, next after " : " (exclusive, next after ";
+      what += from;
+      what += ")";
+      pending.push_back(what);
     }
     note_waiting(pending);
     if (auto reason = sleep(std::nullopt)) {

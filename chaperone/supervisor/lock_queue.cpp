@@ -149,7 +149,7 @@ QueueTicket LockQueue::join(const std::string& run_id,
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     spool::throw_errno("rename " + temp.string() + " " + path.string());
   }
-  return QueueTicket(std::move(key), exclusive, std::move(fd));
+  return {std::move(key), exclusive, std::move(fd)};
 }
 
 std::vector<QueueEntry> LockQueue::live() const {
