@@ -27,11 +27,13 @@ void add_workflow_options(CLI::App* cmd, WorkflowArgs* args) {
   cmd->add_option("--lock",
                   args->locks,
                   "Hold lock NAME (exclusive) or NAME:shared while the program runs; wait for "
-                  "it in state `waiting` (repeatable)")
+                  "it in state `waiting`, first come first served; an --after/--after-ok run "
+                  "gets it handed over from the run it follows (repeatable)")
       ->allow_extra_args(false);
   cmd->add_option("--slots",
                   args->slots,
-                  "NAME=N: at most N runs with this slot name run at once (repeatable)")
+                  "NAME=N: at most N runs with this slot name run at once, first come first "
+                  "served (repeatable)")
       ->allow_extra_args(false);
   cmd->add_option(
          "--after", args->after, "Start the program when run ID has ended, however (repeatable)")

@@ -1,6 +1,7 @@
 // chaperone/supervisor/gate.cpp: see gate.hpp.
 #include "chaperone/supervisor/gate.hpp"
 
+#include "chaperone/supervisor/lock_queue.hpp"
 #include "chaperone/supervisor/signal_name.hpp"
 #include "spool/error.hpp"
 #include "spool/host.hpp"
@@ -9,14 +10,16 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
+#include <map>
 
 namespace chaperone {
 
@@ -71,11 +74,17 @@ public:
     }
   }
 
-  std::optional<std::string> wait_for_runs(const nlohmann::json& after);
+  std::optional<std::string> wait_for_runs(const nlohmann::json& after,
+                                           const nlohmann::json& locks);
   std::optional<std::string> take_locks(const nlohmann::json& locks, GateResult& result);
   std::optional<std::string> take_slots(const nlohmann::json& slots, GateResult& result);
 
 private:
+  static constexpr std::uint32_t k_queue_events =
+      IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM;
+
+  std::filesystem::path root() const { return m_run.path().parent_path(); }
+  void try_hand_over(const std::vector<std::string>& pending, const nlohmann::json& locks);
   void watch(const std::filesystem::path& path, std::uint32_t mask) {
     if (::inotify_add_watch(m_inotify.get(), path.c_str(), mask) < 0) {
       spool::throw_errno("inotify_add_watch " + path.string());
@@ -142,6 +151,10 @@ private:
   spool::Fd m_inotify;
   WaitSignals m_signals;
   Clock::time_point m_lock_wait_began = Clock::now();
+  // Places in the lines of our locks taken right behind the runs we follow (hand-over),
+  // and whose place each one follows.
+  std::map<std::string, QueueTicket> m_handed;
+  std::map<std::string, std::string> m_handed_from;
 };
 
 std::optional<std::string> Waiter::sleep(std::optional<Clock::time_point> deadline) {
@@ -177,8 +190,65 @@ std::optional<std::string> Waiter::sleep(std::optional<Clock::time_point> deadli
   }
 }
 
-std::optional<std::string> Waiter::wait_for_runs(const nlohmann::json& after) {
-  std::filesystem::path root = m_run.path().parent_path();
+// A lock handed along a chain: while every run we follow that has not ended holds a place in
+// the line of each of our locks (it holds the lock or waits for it), we take places right
+// behind them. Whoever queued after them then waits behind us too, so when they end the
+// lock comes to us before anyone else: FCFS as if we had queued when our predecessor did.
+// All locks or none, and only behind live places: we never wait for a run while sitting
+// ahead of it (it could then wait for us), and a place never comes out of lock order.
+void Waiter::try_hand_over(const std::vector<std::string>& pending, const nlohmann::json& locks) {
+  std::map<std::string, std::pair<QueueKey, std::string>> behind; // lock -> (key, run id)
+  auto all_queued = [&]() {
+    behind.clear();
+    for (const nlohmann::json& lock : locks) {
+      std::string name = lock.at("name").get<std::string>();
+      std::vector<QueueEntry> line = LockQueue(root(), "lock", name).live();
+      for (const std::string& id : pending) {
+        auto entry = std::find_if(
+            line.begin(), line.end(), [&](const QueueEntry& e) { return e.run_id == id; });
+        if (entry == line.end()) {
+          return false;
+        }
+        if (behind.count(name) == 0 || behind[name].first < entry->key) {
+          behind[name] = {entry->key, id};
+        }
+      }
+      if (behind[name].first.parts.size() >= LockQueue::k_max_depth) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (!all_queued()) {
+    return;
+  }
+  std::map<std::string, QueueTicket> tickets;
+  for (const nlohmann::json& lock : locks) {
+    std::string name = lock.at("name").get<std::string>();
+    bool shared = lock.value("mode", "exclusive") == "shared";
+    tickets[name] =
+        LockQueue(root(), "lock", name).join(m_run.run_id(), !shared, behind[name].first);
+  }
+  // They must still be in line now that we are: then nobody could pass between them and us.
+  // If one just left, we queue normally once it has ended.
+  auto keys = behind;
+  if (!all_queued()) {
+    m_log->info("predecessor left the line of a lock while we queued behind it");
+    return;
+  }
+  for (auto& [name, ticket] : tickets) {
+    m_handed_from[name] = keys[name].second;
+    m_log->info("queued for lock {} right behind run {}", name, keys[name].second);
+  }
+  m_handed = std::move(tickets);
+}
+
+std::optional<std::string> Waiter::wait_for_runs(const nlohmann::json& after,
+                                                 const nlohmann::json& locks) {
+  std::filesystem::path root = this->root();
+  for (const nlohmann::json& lock : locks) {
+    watch(LockQueue(root, "lock", lock.at("name").get<std::string>()).dir(), k_queue_events);
+  }
   for (const nlohmann::json& dep : after) {
     std::filesystem::path dir = root / dep.at("run_id").get<std::string>();
     if (::inotify_add_watch(m_inotify.get(),
@@ -190,6 +260,7 @@ std::optional<std::string> Waiter::wait_for_runs(const nlohmann::json& after) {
   }
   for (;;) {
     nlohmann::json pending = nlohmann::json::array();
+    std::vector<std::string> pending_ids;
     for (const nlohmann::json& dep : after) {
       std::string id = dep.at("run_id").get<std::string>();
       spool::RunDir other(root / id, id);
@@ -201,6 +272,7 @@ std::optional<std::string> Waiter::wait_for_runs(const nlohmann::json& after) {
       }
       if (!spool::is_final(other_state.state)) {
         pending.push_back("run " + id);
+        pending_ids.push_back(id);
         continue;
       }
       int code = other_state.cli_exit_code();
@@ -211,6 +283,17 @@ std::optional<std::string> Waiter::wait_for_runs(const nlohmann::json& after) {
     }
     if (pending.empty()) {
       return std::nullopt;
+    }
+    if (m_handed.empty() && !locks.empty()) {
+      try_hand_over(pending_ids, locks);
+    }
+    for (const auto& [name, from] : m_handed_from) {
+      bool shared = !m_handed.at(name).exclusive();
+      std::string what = "lock " + name;
+      what += shared ? " (shared, next after " : " (exclusive, next after ";
+      what += from;
+      what += ")";
+      pending.push_back(what);
     }
     note_waiting(pending);
     if (auto reason = sleep(std::nullopt)) {
@@ -228,7 +311,21 @@ std::optional<std::string> Waiter::take_locks(const nlohmann::json& locks, GateR
     std::filesystem::path path = dir / name;
     spool::Fd fd = open_lock_file(path);
     watch(path, IN_CLOSE_WRITE);
-    while (!try_lock(fd.get(), shared ? F_RDLCK : F_WRLCK, 0, path)) {
+    LockQueue queue(root(), "lock", name);
+    watch(queue.dir(), k_queue_events);
+    QueueTicket ticket = m_handed.count(name) != 0 ? std::move(m_handed[name])
+                                                   : queue.join(m_run.run_id(), !shared, {});
+    for (;;) {
+      if (LockQueue::may_go(queue.live(), ticket.key(), !shared)
+          && try_lock(fd.get(), shared ? F_RDLCK : F_WRLCK, 0, path)) {
+        // Someone may have queued ahead of us (a hand-over) while we looked: then the lock
+        // is theirs. Closing gives it back and wakes them.
+        if (LockQueue::may_go(queue.live(), ticket.key(), !shared)) {
+          break;
+        }
+        m_log->info("lock {}: a run ahead in line came first, giving it back", name);
+        fd = open_lock_file(path);
+      }
       note_waiting(
           nlohmann::json::array({"lock " + name + (shared ? " (shared)" : " (exclusive)")}));
       if (auto reason = sleep(lock_deadline())) {
@@ -237,6 +334,8 @@ std::optional<std::string> Waiter::take_locks(const nlohmann::json& locks, GateR
     }
     m_log->info("holding lock {} ({})", name, shared ? "shared" : "exclusive");
     result.held.push_back(std::move(fd));
+    // Our place stays while we hold the lock: a successor queues right behind it.
+    result.held.push_back(ticket.take_fd());
   }
   return std::nullopt;
 }
@@ -249,11 +348,18 @@ std::optional<std::string> Waiter::take_slots(const nlohmann::json& slots, GateR
     std::filesystem::path path = dir / name;
     spool::Fd fd = open_lock_file(path);
     watch(path, IN_CLOSE_WRITE);
+    LockQueue queue(root(), "slots", name);
+    watch(queue.dir(), k_queue_events);
+    // Our place in line: only the first may take a free slot (nobody queues ahead of an
+    // existing place in a slot line). Dropped once we hold one, which wakes the next.
+    QueueTicket ticket = queue.join(m_run.run_id(), true, {});
     for (;;) {
       int taken = -1;
-      for (int slot = 0; slot < count && taken < 0; ++slot) {
-        if (try_lock(fd.get(), F_WRLCK, slot, path)) {
-          taken = slot;
+      if (LockQueue::may_go(queue.live(), ticket.key(), true)) {
+        for (int slot = 0; slot < count && taken < 0; ++slot) {
+          if (try_lock(fd.get(), F_WRLCK, slot, path)) {
+            taken = slot;
+          }
         }
       }
       if (taken >= 0) {
@@ -297,7 +403,7 @@ GateResult pass_gate(const spool::RunDir& run,
     lock_timeout = std::chrono::milliseconds(config["lock_timeout_ms"].get<std::int64_t>());
   }
   Waiter waiter(run, state, lock_timeout, log);
-  result.skipped = waiter.wait_for_runs(after);
+  result.skipped = waiter.wait_for_runs(after, locks);
   if (!result.skipped) {
     result.skipped = waiter.take_locks(locks, result);
   }

@@ -36,8 +36,15 @@ struct GateResult {
 //
 // Lock files: <root>/.locks/lock/NAME (byte 0: F_WRLCK exclusive, F_RDLCK shared) and
 // <root>/.locks/slots/NAME (bytes 0..N-1, one per slot), taken with fcntl F_OFD_SETLK.
-// A waiter sleeps on inotify IN_CLOSE_WRITE of the file: every holder opened it for writing,
-// so its release (the supervisor ending, however) wakes the waiters, who try again.
+// In front of each is a first-come-first-served line (lock_queue.hpp): a run takes a place
+// when it starts to wait for that lock or slot group and tries only when nobody ahead of it
+// conflicts; a lock holder keeps its place until it releases the lock. A run that follows
+// (--after/--after-ok) runs which hold or wait for every lock it wants queues right behind
+// them while it waits for them to end, so the lock passes along a chain with nobody else
+// in between, exclusive -> shared included (that is the downgrade).
+// A waiter sleeps on inotify: IN_CLOSE_WRITE of the lock file (every holder opened it for
+// writing, so its release, however the supervisor ends, wakes the waiters) and changes in
+// the line's directory (a place taken, given up, or dead with its owner).
 GateResult pass_gate(const spool::RunDir& run,
                      const nlohmann::json& spec,
                      spool::RunState& state,

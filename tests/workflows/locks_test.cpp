@@ -20,17 +20,11 @@ TEST_CASE("a second run of an exclusive lock waits in state waiting, then runs w
           "ends, and --no-wait gives up with exit 75",
           "[workflows][locks]") {
   TempSpool spool;
-  auto s = spool.scratch();
-  std::string holder =
-      start_detached(spool, held_program(s / "h.started", s / "h.release"), {"--lock", "deploy"});
-  REQUIRE(wait_until(
-      deadline_in(20s), "holder to start", [&] { return file_exists(s / "h.started"); }));
-  std::string second =
-      start_detached(spool, held_program(s / "2.started", s / "2.release"), {"--lock", "deploy"});
-  REQUIRE(wait_for_state(spool, second, {"waiting"}));
-  CHECK(spool.state(second).at("waiting_for")
+  HeldRun holder = start_holder(spool, "h", {"--lock", "deploy"});
+  HeldRun second = start_waiter(spool, "2", {"--lock", "deploy"});
+  CHECK(spool.state(second.id).at("waiting_for")
         == nlohmann::json::array({"lock deploy (exclusive)"}));
-  CHECK(!file_exists(s / "2.started"));
+  CHECK(!file_exists(second.started));
 
   RunResult no_wait = run_chaperone(spool, {"run", "--lock", "deploy", "--no-wait", "--", "true"});
   CHECK(no_wait.exit_code == 75);
@@ -38,12 +32,12 @@ TEST_CASE("a second run of an exclusive lock waits in state waiting, then runs w
       spool, {"run", "--lock", "deploy:shared", "--lock-timeout", "200ms", "--", "true"});
   CHECK(shared.exit_code == 75);
 
-  touch(s / "h.release");
-  REQUIRE(wait_until(
-      deadline_in(20s), "second to start", [&] { return file_exists(s / "2.started"); }));
-  CHECK(state_of(spool, holder) == "exited");
-  touch(s / "2.release");
-  CHECK(run_chaperone(spool, {"wait", second}).exit_code == 0);
+  holder.let_go();
+  REQUIRE(
+      wait_until(deadline_in(20s), "second to start", [&] { return file_exists(second.started); }));
+  CHECK(state_of(spool, holder.id) == "exited");
+  second.let_go();
+  CHECK(run_chaperone(spool, {"wait", second.id}).exit_code == 0);
 
   int skipped = 0;
   for (const std::string& id : spool.run_ids()) {
@@ -61,18 +55,15 @@ TEST_CASE("a second run of an exclusive lock waits in state waiting, then runs w
 TEST_CASE("a lock held by a SIGKILLed supervisor is released by the kernel and the waiter runs",
           "[workflows][locks]") {
   TempSpool spool;
-  auto s = spool.scratch();
-  std::string holder =
-      start_detached(spool, held_program(s / "h.started", s / "never"), {"--lock", "host1"});
-  REQUIRE(wait_until(
-      deadline_in(20s), "holder to start", [&] { return file_exists(s / "h.started"); }));
+  HeldRun holder = start_holder(spool, "h", {"--lock", "host1"});
   std::string waiter = start_detached(spool, {"sh", "-c", "echo got it"}, {"--lock", "host1"});
   REQUIRE(wait_for_state(spool, waiter, {"waiting"}));
-  REQUIRE(::kill(supervisor_pid(spool, holder), SIGKILL) == 0);
+  REQUIRE(::kill(supervisor_pid(spool, holder.id), SIGKILL) == 0);
   RunResult waited = run_chaperone(spool, {"wait", waiter});
   CHECK(waited.exit_code == 0);
   CHECK(spool.output(waiter, "stdout") == "got it\n");
-  CHECK(run_chaperone(spool, {"status", holder}).out.find("lost") != std::string::npos);
+  CHECK(run_chaperone(spool, {"status", holder.id}).out.find("lost") != std::string::npos);
+  holder.let_go(); // its program outlived the supervisor
 }
 
 TEST_CASE("shared holders run together while an exclusive run waits for all of them",
@@ -97,43 +88,30 @@ TEST_CASE("a kill of a waiting run ends it skipped without running its program",
           "[workflows][locks]") {
   TempSpool spool;
   auto s = spool.scratch();
-  std::string holder =
-      start_detached(spool, held_program(s / "h.started", s / "release"), {"--lock", "k"});
-  REQUIRE(wait_until(
-      deadline_in(20s), "holder to start", [&] { return file_exists(s / "h.started"); }));
+  HeldRun holder = start_holder(spool, "h", {"--lock", "k"});
   std::string waiter = start_detached(spool, {"touch", (s / "ran").string()}, {"--lock", "k"});
   REQUIRE(wait_for_state(spool, waiter, {"waiting"}));
   CHECK(run_chaperone(spool, {"kill", waiter}).exit_code == 0);
   CHECK(run_chaperone(spool, {"wait", waiter}).exit_code == 75);
   CHECK(spool.state(waiter).at("error") == "cancelled by SIGTERM while waiting (lock k)");
-  touch(s / "release");
-  CHECK(run_chaperone(spool, {"wait", holder}).exit_code == 0);
+  holder.let_go();
+  CHECK(run_chaperone(spool, {"wait", holder.id}).exit_code == 0);
   CHECK(!file_exists(s / "ran"));
 }
 
 TEST_CASE("slots NAME=2 let two runs run at once and the third waits for a free slot",
           "[workflows][locks]") {
   TempSpool spool;
-  auto s = spool.scratch();
-  std::vector<std::string> ids;
-  for (const char* tag : {"1", "2", "3"}) {
-    ids.push_back(start_detached(
-        spool,
-        held_program(s / (std::string(tag) + ".started"), s / (std::string(tag) + ".release")),
-        {"--slots", "q=2"}));
-    if (ids.size() < 3) {
-      REQUIRE(wait_until(deadline_in(20s), std::string("run ") + tag + " to start", [&] {
-        return file_exists(s / (std::string(tag) + ".started"));
-      }));
-    }
-  }
-  REQUIRE(wait_for_state(spool, ids[2], {"waiting"}));
-  CHECK(!file_exists(s / "3.started"));
-  touch(s / "1.release");
+  HeldRun first = start_holder(spool, "1", {"--slots", "q=2"});
+  HeldRun second = start_holder(spool, "2", {"--slots", "q=2"});
+  HeldRun third = start_waiter(spool, "3", {"--slots", "q=2"});
+  CHECK(!file_exists(third.started));
+  first.let_go();
   REQUIRE(wait_until(
-      deadline_in(20s), "third run to start", [&] { return file_exists(s / "3.started"); }));
-  CHECK(state_of(spool, ids[1]) == "running");
-  touch(s / "2.release");
-  touch(s / "3.release");
+      deadline_in(20s), "third run to start", [&] { return file_exists(third.started); }));
+  CHECK(state_of(spool, second.id) == "running");
+  second.let_go();
+  third.let_go();
+  std::vector<std::string> ids{first.id, second.id, third.id};
   CHECK(run_chaperone(spool, {"wait", ids[0], ids[1], ids[2]}).exit_code == 0);
 }

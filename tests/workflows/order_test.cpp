@@ -44,19 +44,17 @@ TEST_CASE("a chain whose setup fails skips run, still runs cleanup, and tells wh
 TEST_CASE("a supervisor SIGKILLed mid-chain: the run is lost, --after-ok skips, --after runs",
           "[workflows][order]") {
   TempSpool spool;
-  auto s = spool.scratch();
-  std::string a =
-      start_detached(spool, held_program(s / "a.started", s / "never"), {"--name", "a"});
-  REQUIRE(wait_until(deadline_in(20s), "a to start", [&] { return file_exists(s / "a.started"); }));
+  HeldRun a = start_holder(spool, "a", {"--name", "a"});
   std::string b = start_detached(spool, {"true"}, {"--name", "b", "--after-ok", "a"});
   std::string c = start_detached(spool, {"echo", "c ran"}, {"--name", "c", "--after", "b"});
   REQUIRE(wait_for_state(spool, b, {"waiting"}));
-  REQUIRE(::kill(spool.state(a).at("supervisor_pid").get<pid_t>(), SIGKILL) == 0);
+  REQUIRE(::kill(spool.state(a.id).at("supervisor_pid").get<pid_t>(), SIGKILL) == 0);
   CHECK(run_chaperone(spool, {"wait", "c"}).exit_code == 0);
   CHECK(state_of(spool, "a") == "lost");
   CHECK(state_of(spool, "b") == "skipped");
   CHECK(spool.state("b").at("error") == "dependency a ended lost (exit 125)");
   CHECK(spool.output("c", "stdout") == "c ran\n");
+  a.let_go(); // its program outlived the supervisor
 }
 
 TEST_CASE("an on-exit command runs once after the final state with the run's facts in its env",
@@ -109,10 +107,10 @@ TEST_CASE("wait --any prints the first run to end and exits with its code, --jso
 
 TEST_CASE("wait on a lost run says why it exits 125", "[workflows][order]") {
   TempSpool spool;
-  auto s = spool.scratch();
-  std::string id = start_detached(spool, held_program(s / "started", s / "never"));
-  REQUIRE(wait_until(deadline_in(20s), "run to start", [&] { return file_exists(s / "started"); }));
-  REQUIRE(::kill(spool.state(id).at("supervisor_pid").get<pid_t>(), SIGKILL) == 0);
+  HeldRun run = start_holder(spool, "run", {});
+  REQUIRE(::kill(spool.state(run.id).at("supervisor_pid").get<pid_t>(), SIGKILL) == 0);
+  run.let_go(); // its program outlived the supervisor
+  std::string id = run.id;
   RunResult r = run_chaperone(spool, {"wait", id});
   CHECK(r.exit_code == 125);
   // One line naming the run and why (its wording is end_report.cpp's).

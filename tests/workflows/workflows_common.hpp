@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -38,6 +39,56 @@ inline void touch(const std::filesystem::path& path) {
   write_whole_file(path, "");
 }
 
+// A detached run whose program keeps running (holding its locks and slots) until let_go().
+struct HeldRun {
+  std::string id;
+  std::filesystem::path started;
+  std::filesystem::path release;
+  void let_go() const { touch(release); }
+};
+
+// Starts `run -d OPTIONS -- held_program` (files TAG.started, TAG.release in the scratch dir)
+// and waits until its program has started.
+inline HeldRun start_holder(const TempSpool& spool,
+                            const std::string& tag,
+                            const std::vector<std::string>& options,
+                            int code = 0) {
+  auto s = spool.scratch();
+  HeldRun run{"", s / (tag + ".started"), s / (tag + ".release")};
+  run.id = start_detached(spool, held_program(run.started, run.release, code), options);
+  REQUIRE(
+      wait_until(deadline_in(60s), tag + " to start", [&] { return file_exists(run.started); }));
+  return run;
+}
+
+// As start_holder, for a run that must queue: waits until it is `waiting`.
+inline HeldRun start_waiter(const TempSpool& spool,
+                            const std::string& tag,
+                            const std::vector<std::string>& options) {
+  auto s = spool.scratch();
+  HeldRun run{"", s / (tag + ".started"), s / (tag + ".release")};
+  run.id = start_detached(spool, held_program(run.started, run.release), options);
+  REQUIRE(wait_for_state(spool, run.id, {"waiting"}, 60s));
+  return run;
+}
+
+// A program that appends "start NAME" to LOG, runs until RELEASE exists (none: at once),
+// then appends "end NAME"; each append under flock(1) on LOG. The log tells who held a
+// lock when.
+inline std::vector<std::string> logged_program(const std::filesystem::path& log,
+                                               const std::string& name,
+                                               const std::filesystem::path& release = {}) {
+  return {"sh",
+          "-c",
+          "flock \"$1\" sh -c 'echo \"start $1\" >> \"$2\"' x \"$2\" \"$1\"; "
+          "if [ -n \"$3\" ]; then while [ ! -e \"$3\" ]; do sleep 0.02; done; fi; "
+          "flock \"$1\" sh -c 'echo \"end $1\" >> \"$2\"' x \"$2\" \"$1\"",
+          "logged",
+          log.string(),
+          name,
+          release.string()};
+}
+
 inline std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
   size_t start = 0;
@@ -46,6 +97,16 @@ inline std::vector<std::string> lines_of(const std::string& text) {
     start = nl + 1;
   }
   return lines;
+}
+
+// The lines of a file that may not exist yet.
+inline std::vector<std::string> log_lines(const std::filesystem::path& log) {
+  return file_exists(log) ? lines_of(read_whole_file(log)) : std::vector<std::string>{};
+}
+
+inline bool log_has(const std::filesystem::path& log, const std::string& line) {
+  std::vector<std::string> lines = log_lines(log);
+  return std::find(lines.begin(), lines.end(), line) != lines.end();
 }
 
 } // namespace chaperone::test::workflows
