@@ -105,6 +105,12 @@ private:
   bool m_done = false;
   bool m_polling = false;
   bool m_loop_started = false;
+  // Which libuv handles below are open (closed in the destructor); kept with the other
+  // flags so the object has no padding holes (clang-tidy optin.performance.Padding).
+  bool m_dir_watch_open = false;
+  bool m_timer_open = false;
+  bool m_deadline_open = false;
+  bool m_pidfd_poll_open = false;
   std::exception_ptr m_error;
 
   uv_loop_t m_loop{};
@@ -113,14 +119,10 @@ private:
   // a state write. Here the mask holds only what this follower acts on.
   Fd m_inotify;
   uv_poll_t m_dir_watch{};
-  bool m_dir_watch_open = false;
   uv_timer_t m_timer{};
-  bool m_timer_open = false;
   uv_timer_t m_deadline{};
-  bool m_deadline_open = false;
   Fd m_pidfd;
   uv_poll_t m_pidfd_poll{};
-  bool m_pidfd_poll_open = false;
   std::vector<std::unique_ptr<uv_signal_t>> m_signals;
 };
 
