@@ -234,7 +234,7 @@ TEST_CASE("removing the run stops its sender", "[agent][callback]") {
       deadline_in(10s), "a sender", [&] { return !sender_pids(spool.run_dir(id)).empty(); }));
   REQUIRE(run_chaperone(spool, {"wait", id}).exit_code == 0);
   std::filesystem::path dir = spool.run_dir(id);
-  std::filesystem::remove_all(dir);
+  spool.remove_run(id);
   // The sender notices at its next retry, clears the run's pending mark and exits.
   REQUIRE(wait_until(deadline_in(10s), "the sender to stop", [&] {
     return !std::filesystem::exists(spool.root() / ".callbacks" / id) && sender_pids(dir).empty();

@@ -6,7 +6,6 @@
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -167,21 +166,6 @@ void give_spool_to(const TempSpool& spool, const TestUser& user) {
 
 std::vector<std::string> as_user(const TestUser& user) {
   return {helper(), "as-user", std::to_string(user.uid), std::to_string(user.gid)};
-}
-
-bool run_lock_free(const std::filesystem::path& run_dir) {
-  std::string path = (run_dir / "lock").string();
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw std::runtime_error("open " + path + ": " + std::strerror(errno));
-  }
-  bool free = ::flock(fd, LOCK_SH | LOCK_NB) == 0;
-  int saved = errno;
-  ::close(fd);
-  if (!free && saved != EWOULDBLOCK) {
-    throw std::runtime_error("flock " + path + ": " + std::strerror(saved));
-  }
-  return free;
 }
 
 std::vector<pid_t> supervisors_of(const std::filesystem::path& run_dir) {

@@ -73,12 +73,6 @@ void give_spool_to(const TempSpool& spool, const TestUser& user);
 // argv prefix that runs the rest as `user` (fault_helper as-user UID GID).
 std::vector<std::string> as_user(const TestUser& user);
 
-// True once no process holds the flock on `run_dir`/lock: the run's supervisor has exited,
-// not only written its final state (under load it may still be closing when `run` returns).
-// A test that forges a non-final state.json must wait for this, or readers rightly keep
-// the run `running`.
-bool run_lock_free(const std::filesystem::path& run_dir);
-
 // Pids of chaperone-supervisor processes whose first argument is `run_dir`.
 std::vector<pid_t> supervisors_of(const std::filesystem::path& run_dir);
 

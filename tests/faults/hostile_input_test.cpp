@@ -516,6 +516,10 @@ TEST_CASE("ls lists a run whose state.json was damaged after it ended as damaged
   TempSpool spool;
   REQUIRE(run_chaperone(spool, {"run", "--name", "healthy", "--", "true"}).exit_code == 0);
   REQUIRE(run_chaperone(spool, {"run", "--name", "broken", "--", "true"}).exit_code == 0);
+  // Damaged after its supervisor let go, as a disk or a hand would damage it.
+  REQUIRE(wait_until(deadline_in(30s), "the supervisor to let go", [&] {
+    return run_lock_free(spool.run_dir("broken"));
+  }));
   write_whole_file(spool.run_dir("broken") / "state.json", "{\"state\": \"exi");
   CHECK(run_chaperone(spool, {"status", "broken"}).exit_code == 125);
   RunResult ls = run_chaperone(spool, {"ls", "--json"});
@@ -588,6 +592,9 @@ TEST_CASE("refusals and damage reports print one line with no raw control charac
   // sent to the user's terminal as is.
   TempSpool spool;
   REQUIRE(run_chaperone(spool, {"run", "--name", "esc", "--", "true"}).exit_code == 0);
+  REQUIRE(wait_until(deadline_in(30s), "the supervisor to let go", [&] {
+    return run_lock_free(spool.run_dir("esc"));
+  }));
   write_whole_file(spool.run_dir("esc") / "state.json",
                    "{\"state\": \"\\u001b]0;pwned\\u0007\\u001b[2J\"}");
   std::vector<std::vector<std::string>> commands{

@@ -181,7 +181,7 @@ TEST_CASE("durations work through the binary as the unit tests parse them", "[in
   nlohmann::json spec = spool.spec("t");
   CHECK(spec["config"]["timeout_ms"] == ms);
   CHECK(spec["config"]["kill_after_ms"] == ms);
-  std::filesystem::remove_all(spool.run_dir("t"));
+  spool.remove_run("t");
 }
 
 TEST_CASE("a --timeout in milliseconds ends the run then", "[integration][cli]") {
@@ -209,7 +209,7 @@ TEST_CASE("run --max-output sizes with suffixes cap each stream at that many byt
   CHECK(r.out == pattern_bytes(7, 0, bytes));
   CHECK(spool.output_size("m", "stdout") == bytes);
   CHECK(spool.spec("m")["config"]["max_output"] == bytes);
-  std::filesystem::remove_all(spool.run_dir("m"));
+  spool.remove_run("m");
 }
 
 TEST_CASE("malformed durations and sizes are refused with 125, one line, nothing created",

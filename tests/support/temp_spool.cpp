@@ -3,10 +3,12 @@
 #include "tests/support/temp_spool.hpp"
 
 #include "tests/support/process_info.hpp"
+#include "tests/support/wait_until.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -206,6 +208,29 @@ std::string TempSpool::output(const std::string& run_id, const std::string& stre
 
 std::uintmax_t TempSpool::output_size(const std::string& run_id, const std::string& stream) const {
   return std::filesystem::file_size(run_dir(run_id) / stream);
+}
+
+bool run_lock_free(const std::filesystem::path& run_dir) {
+  std::string path = (run_dir / "lock").string();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw std::runtime_error("open " + path + ": " + std::strerror(errno));
+  }
+  bool free = ::flock(fd, LOCK_SH | LOCK_NB) == 0;
+  int saved = errno;
+  ::close(fd);
+  if (!free && saved != EWOULDBLOCK) {
+    throw std::runtime_error("flock " + path + ": " + std::strerror(saved));
+  }
+  return free;
+}
+
+void TempSpool::remove_run(const std::string& run_id) const {
+  std::filesystem::path dir = run_dir(run_id);
+  REQUIRE(wait_until(deadline_in(std::chrono::seconds(30)),
+                     "the supervisor of " + run_id + " to let go of its run",
+                     [&] { return run_lock_free(dir); }));
+  std::filesystem::remove_all(dir);
 }
 
 } // namespace chaperone::test

@@ -43,6 +43,11 @@ public:
   // A stream file ("stdout" or "stderr") of a run, whole.
   std::string output(const std::string& run_id, const std::string& stream) const;
   std::uintmax_t output_size(const std::string& run_id, const std::string& stream) const;
+  // Removes an ended run's directory as `rm -rf` would, once its supervisor has let go of
+  // it: `run` and `wait` return when the final state is written, and the supervisor may
+  // still be tidying the directory (its .state.reserve) for a moment after. Waits up to 30 s
+  // for run_lock_free; a Catch failure if the supervisor never lets go.
+  void remove_run(const std::string& run_id) const;
 
 private:
   // SIGKILLs the runs still going; returns their ids.
@@ -53,6 +58,11 @@ private:
   std::filesystem::path m_scratch;
   int m_uncaught_at_start;
 };
+
+// True once no process holds the flock on `run_dir`/lock: the run's supervisor has exited,
+// not only written its final state (under load it may still be closing when `run` returns).
+// A test that forges a non-final state.json or removes the run must wait for this.
+bool run_lock_free(const std::filesystem::path& run_dir);
 
 // Reads a whole file (throws std::runtime_error naming it).
 std::string read_whole_file(const std::filesystem::path& path);
