@@ -2,6 +2,8 @@
 // per run: every run-specific byte reaches them as an argv element.
 #include "cmdbuild/far_side.hpp"
 
+#include <algorithm>
+
 namespace chaperone::cmdbuild {
 
 // `cd -P` and an empty CDPATH make cd a plain chdir(2) (no CDPATH search, no echo of the
@@ -109,19 +111,29 @@ exit 0;
 const std::string_view k_remote_stub_pl = "@a=split chr(0),pack(q(H*),shift),-1;exec{$a[0]}@a;"
                                           "die q(chaperone: exec ).$a[0].q(: ).$^E.chr(10)";
 
+// The same decoding, but the first element is perl code run in this very perl with the rest
+// as @ARGV: a far argv that is itself `env PERL_BADLANG=0 perl -e SCRIPT ARGS...` then costs
+// one exec of env and perl instead of two (the wrapper's start is most of a remote run's far
+// side). Every script it runs ends with exit or exec; `die $@` reports one that fails to
+// compile, with perl's own exit code 255 as `perl -e` would.
+const std::string_view k_remote_eval_pl =
+    "@ARGV=split chr(0),pack(q(H*),shift),-1;$_=shift @ARGV;eval;die $@ if $@;exit";
+
 const std::vector<std::string> k_far_side_perl{"env", "PERL_BADLANG=0", "perl", "-e"};
 
 std::string remote_command_line(const std::vector<std::string>& argv) {
   static constexpr char k_hex[] = "0123456789abcdef";
+  bool fused = argv.size() > k_far_side_perl.size()
+               && std::equal(k_far_side_perl.begin(), k_far_side_perl.end(), argv.begin());
   std::string line = "exec env PERL_BADLANG=0 perl -e '";
-  line.append(k_remote_stub_pl).append("' ");
+  line.append(fused ? k_remote_eval_pl : k_remote_stub_pl).append("' ");
   bool first = true;
-  for (const std::string& arg : argv) {
+  for (std::size_t i = fused ? k_far_side_perl.size() : 0; i < argv.size(); ++i) {
     if (!first) {
       line.append("00");
     }
     first = false;
-    for (unsigned char c : arg) {
+    for (unsigned char c : argv[i]) {
       line.push_back(k_hex[c >> 4]);
       line.push_back(k_hex[c & 15]);
     }

@@ -36,8 +36,13 @@ extern const std::vector<std::string> k_far_side_perl;
 // decodes HEX (the NUL-joined `argv`) and execs it: the argv arrives byte for byte.
 std::string remote_command_line(const std::vector<std::string>& argv);
 
-// The stub's perl code alone (for tests and documentation).
+// When `argv` starts with k_far_side_perl, the line is instead `exec env PERL_BADLANG=0 perl
+// -e '<k_remote_eval_pl>' HEX` with HEX the NUL-joined rest (SCRIPT ARGS...): that perl
+// evaluates SCRIPT with ARGS as @ARGV, saving the second exec of env and perl.
+
+// The stubs' perl code alone (for tests and documentation).
 extern const std::string_view k_remote_stub_pl;
+extern const std::string_view k_remote_eval_pl;
 
 // Linux's limit on one argument (MAX_ARG_STRLEN, 32 pages) less the terminating NUL: sshd
 // hands the whole remote command line to the login shell as one `-c` argument.

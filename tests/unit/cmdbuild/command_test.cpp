@@ -4,6 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -50,9 +53,16 @@ Argv concat(std::initializer_list<Argv> parts) {
   return out;
 }
 
-// Decodes the remote command line back into the argv the far side execs.
+// Decodes the remote command line back into the argv the far side execs. The fused form
+// (k_remote_eval_pl) runs the wrapper in the stub's own perl: the same as exec'ing
+// k_far_side_perl with the rest.
 Argv decode_remote_line(const std::string& line) {
-  std::string prefix = "exec env PERL_BADLANG=0 perl -e '" + std::string(k_remote_stub_pl) + "' ";
+  std::string exec_prefix =
+      "exec env PERL_BADLANG=0 perl -e '" + std::string(k_remote_stub_pl) + "' ";
+  std::string eval_prefix =
+      "exec env PERL_BADLANG=0 perl -e '" + std::string(k_remote_eval_pl) + "' ";
+  bool fused = line.compare(0, eval_prefix.size(), eval_prefix) == 0;
+  std::string prefix = fused ? eval_prefix : exec_prefix;
   REQUIRE(line.compare(0, prefix.size(), prefix) == 0);
   std::string hex = line.substr(prefix.size());
   REQUIRE(hex.size() % 2 == 0);
@@ -67,6 +77,9 @@ Argv decode_remote_line(const std::string& line) {
     } else {
       out.back().push_back(c);
     }
+  }
+  if (fused) {
+    out.insert(out.begin(), k_far_side_perl.begin(), k_far_side_perl.end());
   }
   return out;
 }
@@ -203,14 +216,64 @@ TEST_CASE("the remote command line is quote-free but for one plain single-quoted
   p.argv = {"x", "'", "\\", "!", "\n", "", "=a", "\xff\xfe"};
   Command c = build_command(p, ssh_target(), k_nonce);
   const std::string& line = c.argv.back();
-  std::string stub(k_remote_stub_pl);
-  for (char bad : {'\'', '\\', '!', '\n', '\0'}) {
-    CHECK(stub.find(bad) == std::string::npos);
+  for (std::string_view stub : {k_remote_stub_pl, k_remote_eval_pl}) {
+    for (char bad : {'\'', '\\', '!', '\n', '\0'}) {
+      CHECK(stub.find(bad) == std::string_view::npos);
+    }
   }
+  // The wrapper runs in the stub's perl (one exec of perl on the far side, not two).
   std::size_t hex_start = line.rfind(' ') + 1;
-  CHECK(line.substr(0, hex_start) == "exec env PERL_BADLANG=0 perl -e '" + stub + "' ");
+  CHECK(line.substr(0, hex_start)
+        == "exec env PERL_BADLANG=0 perl -e '" + std::string(k_remote_eval_pl) + "' ");
   CHECK(line.find_first_not_of("0123456789abcdef", hex_start) == std::string::npos);
   CHECK(decode_remote_line(line) == c.far_side_argv);
+}
+
+namespace {
+
+// Runs a remote command line as sshd does (`sh -c LINE`): stdout and the exit code.
+std::pair<std::string, int> run_remote_line(const std::string& line) {
+  FILE* pipe = ::popen(line.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  char buffer[256];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) {
+    out.append(buffer, n);
+  }
+  int status = ::pclose(pipe);
+  REQUIRE(WIFEXITED(status));
+  return {out, WEXITSTATUS(status)};
+}
+
+} // namespace
+
+TEST_CASE("a far perl script runs in the stub's own perl with its argv byte for byte",
+          "[cmdbuild]") {
+  Argv args{"a b", "", "c'd\\e", "!x", "\n", "-e", "--", "\xff"};
+  Argv far = k_far_side_perl;
+  far.emplace_back("print join(chr(0), $0, scalar(@ARGV), @ARGV); "
+                   "print defined $ENV{PERL_BADLANG} ? q( set) : q( unset); exit 7");
+  far.insert(far.end(), args.begin(), args.end());
+  std::string fused = remote_command_line(far);
+  CHECK(fused.find(std::string(k_remote_eval_pl)) != std::string::npos);
+  auto [out, code] = run_remote_line(fused);
+  std::string expected = "-e";
+  expected.append(1, '\0').append(std::to_string(args.size()));
+  for (const std::string& arg : args) {
+    expected.append(1, '\0').append(arg);
+  }
+  CHECK(code == 7);
+  CHECK(out == expected + " set");
+  // The generic stub execs the same argv: the same result, at the cost of a second perl.
+  Argv generic{"/usr/bin/env"};
+  generic.insert(generic.end(), far.begin() + 1, far.end());
+  std::string generic_line = remote_command_line(generic);
+  CHECK(generic_line.find(std::string(k_remote_stub_pl)) != std::string::npos);
+  CHECK(run_remote_line(generic_line) == std::pair{expected + " set", 7});
+  // A script that does not compile fails as `perl -e` does, with its message on stderr.
+  Argv broken = k_far_side_perl;
+  broken.emplace_back("print (;");
+  CHECK(run_remote_line(remote_command_line(broken) + " 2>/dev/null").second == 255);
 }
 
 TEST_CASE("a remote command line over one Linux argument is rejected", "[cmdbuild]") {
