@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace chaperone::spool {
@@ -26,10 +27,29 @@ void write_all(int fd, std::string_view data, const std::string& what) {
 
 std::string read_file(const std::filesystem::path& path) {
   Fd fd = open_or_throw(path, O_RDONLY);
+  // No 64 KiB stack buffer: one cost every supervisor a stack page for its whole life (the
+  // page read(2) wrote stays resident). A regular file is read straight into the string, its
+  // size a hint only (it may grow or shrink meanwhile); /proc files report size 0 and are
+  // small: a small buffer, so the string is allocated once at its final size.
+  struct stat st {};
+  std::size_t hint =
+      ::fstat(fd.get(), &st) == 0 && st.st_size > 0 ? static_cast<std::size_t>(st.st_size) : 0;
   std::string out;
-  char buffer[65536];
+  char small[512];
   for (;;) {
-    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    std::size_t have = out.size();
+    std::size_t want = hint > 0 ? std::max(hint + 1 - std::min(hint, have), have) : 0;
+    char* into = small;
+    if (want > 0) {
+      out.resize(have + want);
+      into = out.data() + have;
+    } else {
+      want = sizeof small;
+    }
+    ssize_t n = ::read(fd.get(), into, want);
+    if (hint > 0) {
+      out.resize(have + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+    }
     if (n < 0) {
       if (errno == EINTR) {
         continue;
@@ -39,7 +59,9 @@ std::string read_file(const std::filesystem::path& path) {
     if (n == 0) {
       return out;
     }
-    out.append(buffer, static_cast<size_t>(n));
+    if (hint == 0) {
+      out.append(small, static_cast<std::size_t>(n));
+    }
   }
 }
 

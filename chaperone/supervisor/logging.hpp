@@ -14,7 +14,7 @@ namespace chaperone {
 std::shared_ptr<spdlog::logger> make_stderr_logger(int verbosity);
 
 // Supervisor: <run-dir>/supervisor.log, UTC timestamps with microseconds and the pid,
-// flushed at info and above so a SIGKILL loses nothing already logged.
+// each line written at once (one write(2)) so a SIGKILL loses nothing already logged.
 std::shared_ptr<spdlog::logger> make_supervisor_logger(const std::filesystem::path& path);
 
 } // namespace chaperone
