@@ -89,6 +89,13 @@ def verdicts($rows):
     (med($rows; "5.pss.chaperone") as $v
      | {target: "5. supervisor PSS <= 128 KiB per run", value: $v, reference: 128, unit: "KiB",
         met: cmp($v; "<="; 128)}),
+    # Issue 15: 64 KiB, or within 1.2x of a static process that only waits.
+    (med($rows; "5.pss.chaperone") as $v | med($rows; "5.pss.floor-static") as $f
+     | {target: "5. supervisor PSS <= 64 KiB per run", value: $v, reference: 64, unit: "KiB",
+        met: cmp($v; "<="; 64)},
+       {target: "5. supervisor PSS <= 1.2x a static binary that only waits",
+        value: (if $v == null or $f == null then null else $v / $f end), reference: 1.2,
+        unit: "x", met: (if $v == null or $f == null then null else $v / $f <= 1.2 end)}),
     (med($rows; "6.ctx.chaperone-supervisor") as $v
      | {target: "6. idle supervisor: zero context switches", value: $v, reference: 0,
         unit: "switches", met: cmp($v; "<="; 0)}),
@@ -107,6 +114,11 @@ def verdicts($rows):
          | {target: "7. status ID independent of the number of runs (largest/smallest spool <= 1.5x)",
             value: $g, reference: 1.5, unit: "x", met: cmp($g; "<="; 1.5)}
        end),
+    # Issue 15: a remote run over a warm ControlMaster within 2x of plain multiplexed ssh.
+    (med($rows; "8.chaperone-cm") as $v | med($rows; "8.ssh-cm") as $f
+     | {target: "8. run --host --control-path <= 2x multiplexed ssh host true",
+        value: (if $v == null or $f == null then null else $v / $f end), reference: 2,
+        unit: "x", met: (if $v == null or $f == null then null else $v / $f <= 2 end)}),
     # Issue 15: a launch costs the same whatever the history in the spool.
     (["chaperone-run-d", "run -d -- true"], ["chaperone-run", "run -- true"]) as [$t, $what]
     | ($rows | map(select(.section == 7 and (.id | endswith("." + $t)) and .median != null))
