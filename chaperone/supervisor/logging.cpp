@@ -5,12 +5,15 @@
 #include "spool/io.hpp"
 
 #include <spdlog/logger.h>
-#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <fcntl.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <ctime>
+#include <iterator>
 #include <string_view>
 
 namespace chaperone {
@@ -43,6 +46,39 @@ private:
   spool::Fd m_fd;
 };
 
+// "2026-12-02T05:07:40.003206Z info 19203 message": the pattern
+// "%Y-%m-%dT%H:%M:%S.%fZ %l %P %v" in UTC, written out by hand. spdlog's pattern_formatter
+// holds one heap object per flag (a few dozen small allocations that stayed in every
+// supervisor for the run's life).
+class LineFormatter final : public spdlog::formatter {
+public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    using namespace std::chrono;
+    auto since_epoch = msg.time.time_since_epoch();
+    std::time_t secs = duration_cast<seconds>(since_epoch).count();
+    auto micros = duration_cast<microseconds>(since_epoch).count() % 1'000'000;
+    std::tm utc{};
+    ::gmtime_r(&secs, &utc);
+    const spdlog::string_view_t& level = spdlog::level::to_string_view(msg.level);
+    fmt::format_to(std::back_inserter(dest),
+                   "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z {} {} ",
+                   utc.tm_year + 1900,
+                   utc.tm_mon + 1,
+                   utc.tm_mday,
+                   utc.tm_hour,
+                   utc.tm_min,
+                   utc.tm_sec,
+                   micros,
+                   std::string_view(level.data(), level.size()),
+                   ::getpid());
+    dest.append(msg.payload.data(), msg.payload.data() + msg.payload.size());
+    dest.push_back('\n');
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<LineFormatter>();
+  }
+};
+
 } // namespace
 
 std::shared_ptr<spdlog::logger> make_stderr_logger(int verbosity) {
@@ -58,8 +94,7 @@ std::shared_ptr<spdlog::logger> make_stderr_logger(int verbosity) {
 std::shared_ptr<spdlog::logger> make_supervisor_logger(const std::filesystem::path& path) {
   auto sink = std::make_shared<AppendFileSink>(path);
   auto logger = std::make_shared<spdlog::logger>("supervisor", sink);
-  logger->set_formatter(std::make_unique<spdlog::pattern_formatter>(
-      "%Y-%m-%dT%H:%M:%S.%fZ %l %P %v", spdlog::pattern_time_type::utc));
+  logger->set_formatter(std::make_unique<LineFormatter>());
   logger->set_level(spdlog::level::debug);
   logger->flush_on(spdlog::level::info);
   return logger;
