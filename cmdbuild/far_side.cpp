@@ -90,7 +90,8 @@ exit($st >> 8);
 )pl";
 
 // /proc/PGID/stat's 4th field is the parent; the comm in parentheses may hold ") ", hence
-// the greedy match up to the last ")".
+// the greedy match up to the last ")". The wrapper carries the nonce as an argument of its
+// own (the exec form) or inside the hex word it decoded (k_remote_eval_pl): both count.
 const std::string_view k_remote_kill_pl = R"pl(
 my ($n, $g, $s) = @ARGV;
 if (length $n) {
@@ -99,7 +100,11 @@ if (length $n) {
   $st =~ /.*\) \S+ (\d+)/s or exit 2;
   open my $c, "<", "/proc/$1/cmdline" or exit 2;
   my $cl = do { local $/; <$c> };
-  index($cl, "\0$n\0") >= 0 or exit 2;
+  my $ok = index($cl, "\0$n\0") >= 0;
+  for my $w (split /\0/, $cl) {
+    $ok ||= $w =~ /\A(?:[0-9a-f]{2})+\z/ && index("\0" . pack("H*", $w) . "\0", "\0$n\0") >= 0;
+  }
+  $ok or exit 2;
 }
 kill($s, -$g) or do { print STDERR "chaperone: kill -$s -$g: $!\n"; exit 1 };
 exit 0;

@@ -6,6 +6,7 @@
 
 #include <sys/wait.h>
 
+#include <csignal>
 #include <cstdio>
 #include <functional>
 #include <stdexcept>
@@ -274,6 +275,42 @@ TEST_CASE("a far perl script runs in the stub's own perl with its argv byte for 
   Argv broken = k_far_side_perl;
   broken.emplace_back("print (;");
   CHECK(run_remote_line(remote_command_line(broken) + " 2>/dev/null").second == 255);
+}
+
+TEST_CASE("the nonce-guarded far kill finds the wrapper that runs in the stub's perl",
+          "[cmdbuild]") {
+  // The far side of a run, started as sshd starts it, here: its markers come out on stdout.
+  Program p;
+  p.argv = {"sleep", "30"};
+  Command c = build_command(p, ssh_target(), k_nonce);
+  FILE* far = ::popen((c.argv.back() + " 2>&1 >/dev/null").c_str(), "r");
+  REQUIRE(far != nullptr);
+  std::string pid_marker = "chaperone-marker " + k_nonce + " pid ";
+  long pgid = 0;
+  char line[512];
+  while (pgid == 0 && std::fgets(line, sizeof line, far) != nullptr) {
+    std::string text(line);
+    if (text.rfind(pid_marker, 0) == 0) {
+      pgid = std::stol(text.substr(text.rfind(' ') + 1));
+    }
+  }
+  REQUIRE(pgid > 1);
+  auto kill_line = [&](const std::string& nonce) {
+    return remote_command_line(concat(
+        {k_far_side_perl, {std::string(k_remote_kill_pl), nonce, std::to_string(pgid), "15"}}));
+  };
+  // Another run's nonce: the group is not ours to signal (exit 2), the program lives on.
+  CHECK(run_remote_line(kill_line("OtherNonce5678")).second == 2);
+  CHECK(::kill(static_cast<pid_t>(-pgid), 0) == 0);
+  CHECK(run_remote_line(kill_line(k_nonce)).second == 0);
+  std::string rest;
+  while (std::fgets(line, sizeof line, far) != nullptr) {
+    rest += line;
+  }
+  int status = ::pclose(far);
+  CHECK(rest.find("chaperone-marker " + k_nonce + " signal 15") != std::string::npos);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 128 + 15);
 }
 
 TEST_CASE("a remote command line over one Linux argument is rejected", "[cmdbuild]") {
