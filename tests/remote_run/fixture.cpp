@@ -273,6 +273,35 @@ std::string random_token() {
   return buf;
 }
 
+namespace {
+
+// A cmdline with every word that is whole hex bytes also decoded (NUL-separated, after the
+// original): the far wrapper run by the stub's own perl (cmdbuild k_remote_eval_pl) carries
+// its arguments, nonce and env entries, inside such a word.
+std::string with_hex_words_decoded(const std::string& cmdline) {
+  std::string out = cmdline;
+  for (std::size_t start = 0, end; start < cmdline.size(); start = end + 1) {
+    end = cmdline.find('\0', start);
+    if (end == std::string::npos) {
+      end = cmdline.size();
+    }
+    std::string word = cmdline.substr(start, end - start);
+    bool hex = !word.empty() && word.size() % 2 == 0
+               && word.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (!hex) {
+      continue;
+    }
+    out.push_back('\0');
+    for (std::size_t i = 0; i < word.size(); i += 2) {
+      out.push_back(static_cast<char>(std::stoi(word.substr(i, 2), nullptr, 16)));
+    }
+    out.push_back('\0');
+  }
+  return out;
+}
+
+} // namespace
+
 std::vector<std::string>
 far_processes(const std::string& token, const std::string& nonce, std::optional<pid_t> pgid) {
   std::vector<std::string> found;
@@ -283,12 +312,13 @@ far_processes(const std::string& token, const std::string& nonce, std::optional<
     }
     std::string cmdline = read_proc_file(p.pid, "cmdline");
     bool hit = has_entry(read_proc_file(p.pid, "environ"), env_entry);
-    // The local sudo of sudo-then-ssh or the far one of ssh-then-sudo: the token is in the
-    // wrapper's arguments, not (yet) in the environment.
-    if (cmdline.find(env_entry) != std::string::npos) {
+    // The local sudo of sudo-then-ssh or the far one of ssh-then-sudo, and the far wrapper:
+    // the token is in the wrapper's arguments, not (yet) in the environment.
+    std::string args = with_hex_words_decoded(cmdline);
+    if (args.find(env_entry) != std::string::npos) {
       hit = true;
     }
-    if (!nonce.empty() && cmdline.find(nonce) != std::string::npos) {
+    if (!nonce.empty() && args.find(nonce) != std::string::npos) {
       hit = true;
     }
     if (pgid && p.pgrp == *pgid) {
