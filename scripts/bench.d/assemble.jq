@@ -69,6 +69,13 @@ def verdicts($rows):
      | ([med($rows; "2.tsp"), med($rows; "2.dtach")] | map(select(. != null)) | min) as $p
      | {target: "2. attached run faster than tsp -f and dtach -N", value: $v, reference: $p,
         unit: "ms", met: cmp($v; "<"; $p)}),
+    (med($rows; "2.chaperone") as $v | med($rows; "2.durable") as $f
+     | {target: "2. attached run -- true <= 1.2x true + a durable status (issue 15 floor)",
+        value: $v, reference: (if $f == null then null else 1.2 * $f end), unit: "ms",
+        met: cmp($v; "<="; (if $f == null then null else 1.2 * $f end))}),
+    (med($rows; "2.chaperone") as $v | med($rows; "2.tsp") as $p
+     | {target: "2. attached run -- true <= tsp -f (issue 15)", value: $v, reference: $p,
+        unit: "ms", met: cmp($v; "<="; $p)}),
     (row($rows; "3.block.captured.chaperone").ratio as $v
      | {target: "3. captured throughput >= 0.95x redirect (64 KiB writes)", value: $v,
         reference: 0.95, unit: "x", met: cmp($v; ">="; 0.95)}),
