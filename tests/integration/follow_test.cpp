@@ -379,7 +379,11 @@ TEST_CASE("an attached run's supervisor holds the front end's inotify instance, 
       spool,
       {"run", "--name", "lent", "--", "sh", "-c", "read x < \"$0\"", gate.string()},
       within(30s));
-  REQUIRE(wait_for_state(spool, "lent", {"running"}));
+  // The attached front end publishes the run a moment after it starts.
+  REQUIRE(wait_until(deadline_in(20s), "run lent to be running", [&] {
+    return std::filesystem::exists(spool.run_dir("lent") / "state.json")
+           && spool.state("lent").value("state", "") == "running";
+  }));
   nlohmann::json state = spool.state("lent");
   auto fd_target = [](int pid, int fd) {
     std::error_code error;
