@@ -20,10 +20,10 @@
 //
 // Built by scripts/bench with g++ -O2; no dependency beyond the C++ standard library.
 #include <dirent.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -292,7 +292,10 @@ int cmd_durable(const std::string& root, char** program) {
     }
   }
   char name[64];
-  std::snprintf(name, sizeof name, "/floor.%d.%lld", static_cast<int>(::getpid()),
+  std::snprintf(name,
+                sizeof name,
+                "/floor.%d.%lld",
+                static_cast<int>(::getpid()),
                 static_cast<long long>(now_ns()));
   std::string dir = root + name;
   if (::mkdir(dir.c_str(), 0700) != 0) {
@@ -305,7 +308,10 @@ int cmd_durable(const std::string& root, char** program) {
   }
   // About the size of a final state.json.
   std::string text(600, ' ');
-  text.replace(0, 24, "{\"exit_code\": " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128) + "}");
+  text.replace(0,
+               24,
+               "{\"exit_code\": " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128)
+                   + "}");
   write_all(fd, text.data(), text.size());
   if (::fsync(fd) != 0) {
     die("fsync " + temp);
