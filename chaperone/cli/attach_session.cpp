@@ -43,7 +43,6 @@ int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliCon
   follow.stderr_offset = options.stderr_offset;
   follow.want_stdout = options.want_stdout;
   follow.want_stderr = options.want_stderr;
-  follow.inotify_fd = options.inotify_fd;
   follow.logger = context.log;
   follow.signals = {SIGINT, SIGTERM, SIGHUP};
   bool detached = false;

@@ -15,8 +15,6 @@ struct AttachOptions {
   bool want_stderr = true;
   // Write the event stream of spool/event.hpp (JSON lines on stdout) instead of raw bytes.
   bool json = false;
-  // An inotify instance to lend to the Follower (FollowOptions::inotify_fd), or -1.
-  int inotify_fd = -1;
 };
 
 // Streams the run's stdout and stderr to ours until it is final and returns the run's exit

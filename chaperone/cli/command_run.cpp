@@ -253,7 +253,6 @@ void add_run_command(CLI::App& app, CliContext& context) {
       throw std::invalid_argument(std::string(args->replace ? "--replace" : "--attach-existing")
                                   + " needs --name");
     }
-    request.share_watch = !args->detach;
     request.if_exists = args->attach_existing ? IfExists::attach
                         : args->replace       ? IfExists::replace
                                               : IfExists::fail;
@@ -290,9 +289,7 @@ void add_run_command(CLI::App& app, CliContext& context) {
       context.exit_code = 0;
       return;
     }
-    AttachOptions attach;
-    attach.inotify_fd = launched.watch.valid() ? launched.watch.get() : -1;
-    context.exit_code = attach_to_run(launched.run, attach, context);
+    context.exit_code = attach_to_run(launched.run, AttachOptions{}, context);
   });
 }
 
