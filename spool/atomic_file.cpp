@@ -44,14 +44,16 @@ void AtomicFile::set_mtime(const struct timespec& time) {
   }
 }
 
-void AtomicFile::sync() {
+void AtomicFile::sync(const std::vector<SyncTarget>& along) {
   if (m_durability == Durability::durable && !m_synced) {
-    fsync_or_throw(m_fd.get(), m_temp_path.string());
+    std::vector<SyncTarget> targets{{m_fd.get(), m_temp_path.string()}};
+    targets.insert(targets.end(), along.begin(), along.end());
+    fsync_together(targets);
     m_synced = true;
   }
 }
 
-void AtomicFile::commit() {
+void AtomicFile::commit(const std::vector<std::filesystem::path>& also_dirs) {
   sync();
   m_fd.reset();
   if (::rename(m_temp_path.c_str(), m_destination.c_str()) != 0) {
@@ -59,7 +61,15 @@ void AtomicFile::commit() {
   }
   m_committed = true;
   if (m_durability == Durability::durable) {
-    fsync_directory(m_destination.parent_path());
+    std::vector<std::filesystem::path> dirs{m_destination.parent_path()};
+    dirs.insert(dirs.end(), also_dirs.begin(), also_dirs.end());
+    std::vector<Fd> fds;
+    std::vector<SyncTarget> targets;
+    for (const std::filesystem::path& dir : dirs) {
+      fds.push_back(open_or_throw(dir, O_RDONLY | O_DIRECTORY));
+      targets.push_back({fds.back().get(), dir.string()});
+    }
+    fsync_together(targets);
   }
 }
 

@@ -2,10 +2,12 @@
 #pragma once
 
 #include "spool/fd.hpp"
+#include "spool/io.hpp"
 
 #include <ctime>
 #include <filesystem>
 #include <string_view>
+#include <vector>
 
 namespace chaperone::spool {
 
@@ -33,10 +35,13 @@ public:
   // size and mtime of what commit() will publish before it is visible.
   void set_mtime(const struct timespec& time);
   // fsync()s the temp file now (durable only), for a caller that has more to make durable
-  // before the rename; commit() then skips that step.
-  void sync();
+  // before the rename; commit() then skips that step. `along`: other files to fsync at the
+  // same time (fsync_together: one journal commit for all of them on ext4).
+  void sync(const std::vector<SyncTarget>& along = {});
   // Throws system_error naming the failing call and path; the destination is then untouched.
-  void commit();
+  // Durable: the destination's directory is fsynced after the rename, at the same time as
+  // `also_dirs` (fsync_together), e.g. the parent that holds a directory made earlier.
+  void commit(const std::vector<std::filesystem::path>& also_dirs = {});
 
 private:
   std::filesystem::path m_destination;

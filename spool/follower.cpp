@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -117,7 +118,9 @@ private:
   // A raw inotify fd rather than uv_fs_event: libuv always asks for IN_MODIFY, IN_ATTRIB and
   // IN_CREATE, so a `wait`-like follower would wake on every append and every temp file of
   // a state write. Here the mask holds only what this follower acts on.
-  Fd m_inotify;
+  Fd m_own_inotify;   // owns the instance below
+  int m_inotify = -1; // the instance in use
+  int m_watch = -1;   // our watch in it
   uv_poll_t m_dir_watch{};
   uv_timer_t m_timer{};
   uv_timer_t m_deadline{};
@@ -231,13 +234,14 @@ void Follower::Impl::check_lost() {
 
 // Returns false if inotify cannot be had here (instance or watch limits): poll instead.
 bool Follower::Impl::start_watch() {
-  m_inotify.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
-  if (!m_inotify.valid()) {
+  m_own_inotify.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (!m_own_inotify.valid()) {
     if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
       return false;
     }
     throw_errno("inotify_init1");
   }
+  m_inotify = m_own_inotify.get();
   // IN_MOVED_TO: state.json renamed into place; IN_CLOSE_WRITE and IN_DELETE: written in
   // place or removed by some other tool (the spool is an open format). IN_MODIFY (appends to
   // stdout/stderr) only if this follower delivers output. The *_SELF events: the run dir
@@ -247,16 +251,18 @@ bool Follower::Impl::start_watch() {
   if (m_options.want_stdout || m_options.want_stderr) {
     mask |= IN_MODIFY;
   }
-  if (::inotify_add_watch(m_inotify.get(), m_run.path().c_str(), mask) < 0) {
+  m_watch = ::inotify_add_watch(m_inotify, m_run.path().c_str(), mask);
+  if (m_watch < 0) {
     if (errno == ENOSPC || errno == ENOMEM) {
       int error = errno;
-      m_inotify.reset();
+      m_own_inotify.reset();
+      m_inotify = -1;
       errno = error; // for the caller's warning
       return false;
     }
     throw_errno("inotify watch on " + m_run.path().string());
   }
-  int rc = uv_poll_init(&m_loop, &m_dir_watch, m_inotify.get());
+  int rc = uv_poll_init(&m_loop, &m_dir_watch, m_inotify);
   if (rc != 0) {
     throw_error_code(-rc, "uv_poll_init inotify");
   }
@@ -276,7 +282,7 @@ void Follower::Impl::read_dir_events() {
   bool state = false;
   alignas(inotify_event) char buffer[4096];
   for (;;) {
-    ssize_t n = ::read(m_inotify.get(), buffer, sizeof buffer);
+    ssize_t n = ::read(m_inotify, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) {
       continue;
     }
@@ -300,6 +306,12 @@ void Follower::Impl::read_dir_events() {
                  && (event->len == 0 || std::strcmp(name, k_state_file) == 0)) {
         state = true; // state.json replaced, or the dir itself moved or removed
       }
+    }
+    // Room left for the largest event: the queue was empty at this read, so the read that
+    // would only say EAGAIN is skipped (one syscall per wakeup while output streams). What
+    // arrives later makes the fd readable again, and the loop calls us again.
+    if (sizeof buffer - static_cast<size_t>(n) >= sizeof(inotify_event) + NAME_MAX + 1) {
+      break;
     }
   }
   if (m_done) {

@@ -4,11 +4,16 @@
 #include "spool/error.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
+#include <exception>
+#include <system_error>
+#include <thread>
 
 namespace chaperone::spool {
 
@@ -93,6 +98,49 @@ void fsync_or_throw(int fd, const std::string& what) {
 void fsync_directory(const std::filesystem::path& dir) {
   Fd fd = open_or_throw(dir, O_RDONLY | O_DIRECTORY);
   fsync_or_throw(fd.get(), dir.string());
+}
+
+void fsync_together(const std::vector<SyncTarget>& targets) {
+  std::vector<std::exception_ptr> errors(targets.size());
+  auto sync_one = [&](size_t i) {
+    try {
+      fsync_or_throw(targets[i].fd, targets[i].what);
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> helpers;
+  std::vector<size_t> inline_targets{0};
+  if (targets.size() > 1) {
+    // The helpers take no signals: a handler (libuv's, in the supervisor) must run on the
+    // thread that expects it, and nothing here would act on one.
+    sigset_t all;
+    sigset_t saved;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &saved);
+    helpers.reserve(targets.size() - 1);
+    for (size_t i = 1; i < targets.size(); ++i) {
+      try {
+        helpers.emplace_back(sync_one, i);
+      } catch (const std::system_error&) {
+        inline_targets.push_back(i); // no thread to be had: the same fsync, only not at once
+      }
+    }
+    ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  }
+  for (size_t i : inline_targets) {
+    if (i < targets.size()) {
+      sync_one(i);
+    }
+  }
+  for (std::thread& helper : helpers) {
+    helper.join();
+  }
+  for (const std::exception_ptr& error : errors) {
+    if (error) {
+      std::rethrow_exception(error);
+    }
+  }
 }
 
 } // namespace chaperone::spool

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace chaperone::spool {
 
@@ -30,5 +31,18 @@ void fsync_or_throw(int fd, const std::string& what);
 
 // Opens the directory and fsyncs it, so a rename or creation inside it is durable.
 void fsync_directory(const std::filesystem::path& dir);
+
+struct SyncTarget {
+  int fd;
+  std::string what; // for the error message
+};
+
+// fsync()s every target at once: the first on the caller's thread, each other one on a
+// short-lived thread of its own. On ext4 fsyncs that overlap share one journal commit,
+// where one after the other cost a commit or a device cache flush each (the final state
+// needs two files and two directories durable: two waits instead of four). If a thread
+// cannot be started that target is synced on the caller's thread instead. Returns once
+// all are done; throws std::system_error for the first that failed, naming its `what`.
+void fsync_together(const std::vector<SyncTarget>& targets);
 
 } // namespace chaperone::spool

@@ -80,11 +80,19 @@ void RunDir::write_state(const RunState& state) const {
                       static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec);
       // spec.json is written without fsync at launch (start_spec_writeback). A durable final
       // state beside a lost spec would read as damaged after a crash, so it is made durable
-      // before the rename too. State first: on ext4 that one journal commit takes the spec's
-      // blocks along (their writeback began at the start), and the spec's fsync then finds
-      // nothing left to commit - one commit on the way to the exit status, not two.
-      file.sync();
-      sync_spec();
+      // before the rename too, at the same time as the state's temp file: on ext4 the two
+      // fsyncs then wait for one journal commit, where one after the other paid a commit
+      // and a device cache flush on the way to the exit status.
+      Fd spec = open_spec_for_sync();
+      std::vector<SyncTarget> along;
+      if (spec.valid()) {
+        along.push_back({spec.get(), "fsync " + this->file(k_spec_file).string()});
+      }
+      file.sync(along);
+      // The run dir (the rename) and the root (the run's own entry, never fsynced on the
+      // launch path) become durable together, again one commit instead of two.
+      file.commit({m_path.parent_path()});
+      return;
     }
     file.commit();
   };
@@ -99,8 +107,6 @@ void RunDir::write_state(const RunState& state) const {
     publish(render(noted));
   }
   if (final) {
-    // The run's own entry in the root was never fsync'ed on the launch path.
-    fsync_directory(m_path.parent_path());
     // Nothing more will be written: the space held for this moment goes back.
     ::unlink(file(k_reserve_file).c_str());
   }
@@ -128,16 +134,20 @@ void RunDir::start_spec_writeback() const noexcept {
   }
 }
 
-void RunDir::sync_spec() const {
+Fd RunDir::open_spec_for_sync() const {
   std::filesystem::path path = file(k_spec_file);
   Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
-  if (!fd.valid()) {
-    if (errno == ENOENT) {
-      return; // a run written by hand or damaged: nothing to make durable
-    }
+  if (!fd.valid() && errno != ENOENT) {
     throw_errno("open " + path.string());
   }
-  fsync_or_throw(fd.get(), "fsync " + path.string());
+  return fd; // invalid if missing: a run written by hand or damaged, nothing to make durable
+}
+
+void RunDir::sync_spec() const {
+  Fd fd = open_spec_for_sync();
+  if (fd.valid()) {
+    fsync_or_throw(fd.get(), "fsync " + file(k_spec_file).string());
+  }
 }
 
 std::uint64_t RunDir::stream_size(Stream stream) const {
@@ -153,6 +163,14 @@ bool RunDir::supervisor_alive() const {
 RunState RunDir::read_state_resolving_lost() const {
   RunState state = read_state();
   if (is_final(state.state)) {
+    return state;
+  }
+  // A look through a read-only fd first. Taking the lock needs O_RDWR, and the close of such
+  // an fd is an IN_CLOSE_WRITE on `lock`: the event by which readers (SpoolWatch) notice a
+  // supervisor's death. Each look of a live run would then wake every such reader, this
+  // one included, which looks again: `wait` spun at full CPU beside the program it waited
+  // for.
+  if (supervisor_alive()) {
     return state;
   }
   FileLock lock = FileLock::try_exclusive(file(k_lock_file));

@@ -1,6 +1,7 @@
 // spool/run_dir.hpp: one run's directory: its files, its state, and whether it is alive.
 #pragma once
 
+#include "spool/fd.hpp"
 #include "spool/file_lock.hpp"
 #include "spool/spool_root.hpp"
 #include "spool/state.hpp"
@@ -47,8 +48,8 @@ public:
   // Reads spec.json; throws like read_state (also if it is JSON but not an object).
   nlohmann::json read_spec() const;
   // Replaces state.json atomically (AtomicFile); a final state also durably, with spec.json
-  // made durable first (sync_spec). On ENOSPC it gives up the run's space reserve and tries
-  // once more, noting "spool_disk_full" in the state.
+  // made durable at the same time as the state's temp file, before the rename. On ENOSPC it gives
+  // up the run's space reserve and tries once more, noting "spool_disk_full" in the state.
   void write_state(const RunState& state) const;
   // fsync()s spec.json, which the launch writes without one; a missing spec is left alone.
   // write_state() does it before any final state becomes visible.
@@ -72,6 +73,9 @@ public:
   RunState read_state_resolving_lost() const;
 
 private:
+  // spec.json opened read-only for an fsync; an invalid Fd if it is missing.
+  Fd open_spec_for_sync() const;
+
   std::filesystem::path m_path;
   std::string m_run_id;
 };

@@ -282,7 +282,9 @@ std::vector<std::string> far_run_args(const LaunchRequest& request) {
     args.insert(args.end(), {"--cwd", request.program.cwd});
   }
   for (const auto& [name, value] : request.program.env) {
-    args.insert(args.end(), {"--env", name + "=" + value});
+    args.emplace_back("--env");
+    args.push_back(name);
+    args.back().append("=").append(value);
   }
   if (request.record_env) {
     args.emplace_back("--record-env");

@@ -11,11 +11,19 @@
 //                                   create COUNT finished runs in ROOT by copying the files of
 //                                   the finished run SRC_DIR, with run_id, start_time and
 //                                   end_time rewritten (ids shifted back one second per run)
+//   probe durable ROOT PROGRAM [ARGS...]
+//                                   the floor of an attached run that keeps its final state
+//                                   durably: run PROGRAM and wait for it, then in a new dir
+//                                   under ROOT write its status to a temp file, fsync it,
+//                                   rename it into place and fsync the dir; exit with the
+//                                   program's status
 //
 // Built by scripts/bench with g++ -O2; no dependency beyond the C++ standard library.
 #include <dirent.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -271,11 +279,60 @@ int cmd_synth(const std::string& src, const std::string& root, long first, long 
   return 0;
 }
 
+int cmd_durable(const std::string& root, char** program) {
+  pid_t pid = 0;
+  if (int rc = ::posix_spawnp(&pid, program[0], nullptr, nullptr, program, environ); rc != 0) {
+    errno = rc;
+    die(std::string("spawn ") + program[0]);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      die("waitpid");
+    }
+  }
+  char name[64];
+  std::snprintf(name,
+                sizeof name,
+                "/floor.%d.%lld",
+                static_cast<int>(::getpid()),
+                static_cast<long long>(now_ns()));
+  std::string dir = root + name;
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    die("mkdir " + dir);
+  }
+  std::string temp = dir + "/.state.json.tmp";
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    die("open " + temp);
+  }
+  // About the size of a final state.json.
+  std::string text(600, ' ');
+  text.replace(0,
+               24,
+               "{\"exit_code\": " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128)
+                   + "}");
+  write_all(fd, text.data(), text.size());
+  if (::fsync(fd) != 0) {
+    die("fsync " + temp);
+  }
+  ::close(fd);
+  if (::rename(temp.c_str(), (dir + "/state.json").c_str()) != 0) {
+    die("rename " + temp);
+  }
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || ::fsync(dfd) != 0) {
+    die("fsync " + dir);
+  }
+  ::close(dfd);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int usage() {
   std::fprintf(stderr,
                "usage: probe write block|line BYTES | produce COUNT INTERVAL_MS [DELAY_MS] | "
                "consume COUNT OUT"
-               " | synth SRC_DIR ROOT FIRST COUNT\n");
+               " | synth SRC_DIR ROOT FIRST COUNT | durable ROOT PROGRAM [ARGS...]\n");
   return 2;
 }
 
@@ -295,6 +352,9 @@ int main(int argc, char** argv) {
   }
   if (args.size() == 5 && args[0] == "synth") {
     return cmd_synth(args[1], args[2], std::atol(args[3].c_str()), std::atol(args[4].c_str()));
+  }
+  if (args.size() >= 3 && args[0] == "durable") {
+    return cmd_durable(args[1], argv + 3);
   }
   return usage();
 }

@@ -2,7 +2,14 @@
 // tail, wait, status and ls, and a front end that goes away mid-run.
 #include "tests/integration/common.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
 
 using namespace chaperone::test;
 
@@ -295,4 +302,66 @@ TEST_CASE("ls lists a run that has not started its program yet first, as the new
   CHECK(list[1]["run_id"] == "started");
   RunResult text = run_chaperone(spool, {"ls"});
   CHECK(text.out.find("never-started") < text.out.find("started "));
+}
+
+TEST_CASE("a reader's look at a live run does not wake the run's other readers (wait did not spin)",
+          "[integration][follow][regression][wait]") {
+  // Each look of `wait` at a live run took the run's lock through an O_RDWR fd; its close is
+  // an IN_CLOSE_WRITE on `lock`, the event by which readers notice a supervisor's death. So
+  // `wait` woke itself, looked again, and spun at full CPU for as long as the run lived
+  // (3,700 looks while a program wrote 32 MiB; its throughput halved). Here every close of
+  // `lock` during two looks of a `wait` is watched: none may be a close after writing.
+  TempSpool spool;
+  std::filesystem::path gate = spool.scratch() / "gate";
+  REQUIRE(::mkfifo(gate.c_str(), 0600) == 0);
+  std::string id = start_detached(spool, {"sh", "-c", "read x < \"$0\"", gate.string()});
+  REQUIRE(wait_for_state(spool, id, {"running"}));
+  std::filesystem::path dir = spool.run_dir(id);
+  int watch_fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  REQUIRE(watch_fd >= 0);
+  REQUIRE(::inotify_add_watch(watch_fd, dir.c_str(), IN_CLOSE_WRITE | IN_CLOSE_NOWRITE) >= 0);
+  int closes = 0;
+  int closes_after_write = 0;
+  // Reads events until `wanted` closes of `lock` were seen (false on the deadline).
+  auto read_lock_closes = [&](int wanted, Clock::time_point deadline) {
+    alignas(inotify_event) char buffer[4096];
+    while (closes < wanted) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) {
+        return false;
+      }
+      pollfd p{watch_fd, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+        continue;
+      }
+      ssize_t n = ::read(watch_fd, buffer, sizeof buffer);
+      for (ssize_t at = 0; at < n;) {
+        const auto* event = reinterpret_cast<const inotify_event*>(buffer + at);
+        at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+        if (event->len > 0 && std::strcmp(event->name, "lock") == 0) {
+          ++closes;
+          closes_after_write += (event->mask & IN_CLOSE_WRITE) != 0 ? 1 : 0;
+        }
+      }
+    }
+    return true;
+  };
+  ChaperoneProcess waiter(spool, {"wait", id}, within(30s));
+  // Its first look.
+  REQUIRE(read_lock_closes(1, deadline_in(20s)));
+  // A file written in the run dir wakes it for a second look (any event of a watched run).
+  write_whole_file(dir / "nudge", "");
+  REQUIRE(read_lock_closes(2, deadline_in(20s)));
+  CHECK(closes_after_write == 0);
+  {
+    // Opening blocks until the program opens its end: then it reads the line and ends.
+    int fd = ::open(gate.c_str(), O_WRONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    CHECK(::write(fd, "\n", 1) == 1);
+    ::close(fd);
+  }
+  RunResult r = waiter.finish();
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  ::close(watch_fd);
 }

@@ -1,14 +1,18 @@
 // tests/unit/spool/atomic_file_test.cpp: readers see the old or the new content, never a mix.
 #include "spool/atomic_file.hpp"
+#include "spool/io.hpp"
 #include "tests/support/temp_spool.hpp"
 #include "tests/support/wait_until.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <system_error>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -139,4 +143,50 @@ TEST_CASE("a reader never sees a mix or an empty file while AtomicFile replaces 
               << " of them during a replacement");
   CHECK(bad == 0);
   CHECK(reads_during_writes >= 200);
+}
+
+TEST_CASE("fsync_together syncs every target and names the one that failed",
+          "[unit][atomic_file][fsync]") {
+  TempSpool spool;
+  std::filesystem::path a = spool.scratch() / "a";
+  std::filesystem::path b = spool.scratch() / "b";
+  spool::Fd fa = spool::open_or_throw(a, O_WRONLY | O_CREAT, 0600);
+  spool::Fd fb = spool::open_or_throw(b, O_WRONLY | O_CREAT, 0600);
+  spool::write_all(fa.get(), "state", "a");
+  spool::write_all(fb.get(), "spec", "b");
+  CHECK_NOTHROW(spool::fsync_together({}));
+  CHECK_NOTHROW(spool::fsync_together({{fa.get(), "a"}}));
+  CHECK_NOTHROW(spool::fsync_together({{fa.get(), "a"}, {fb.get(), "b"}}));
+  // A failure on a helper thread comes back to the caller, naming its target; so does one
+  // on the caller's own thread. The other targets are still synced (no exception lost).
+  for (int bad_at = 0; bad_at < 3; ++bad_at) {
+    std::vector<spool::SyncTarget> targets{{fa.get(), "a"}, {fb.get(), "b"}, {fa.get(), "a2"}};
+    targets[static_cast<size_t>(bad_at)] = {-1, "the bad one"};
+    try {
+      spool::fsync_together(targets);
+      FAIL("no exception for an fsync of fd -1 at " << bad_at);
+    } catch (const std::system_error& e) {
+      CHECK(e.code().value() == EBADF);
+      CHECK(std::string(e.what()).find("the bad one") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("a durable commit with further dirs renames and syncs them, naming a missing one",
+          "[unit][atomic_file][fsync]") {
+  TempSpool spool;
+  std::filesystem::path dir = spool.scratch() / "run";
+  std::filesystem::create_directory(dir);
+  std::filesystem::path target = dir / "state.json";
+  {
+    spool::AtomicFile file(target);
+    file.write("final");
+    file.sync();
+    file.commit({spool.scratch()});
+  }
+  CHECK(chaperone::test::read_whole_file(target) == "final");
+  CHECK(entries(dir) == std::vector<std::string>{"state.json"});
+  spool::AtomicFile file(target);
+  file.write("again");
+  CHECK_THROWS_WITH(file.commit({spool.scratch() / "gone"}), Catch::Contains("gone"));
 }
