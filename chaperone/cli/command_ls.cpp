@@ -14,11 +14,6 @@ namespace chaperone {
 
 namespace {
 
-std::string text(const nlohmann::json& row, const char* key) {
-  auto it = row.find(key);
-  return it != row.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 struct LsArgs {
   bool json = false;
   RunFilter filter;
@@ -57,26 +52,29 @@ void add_ls_command(CLI::App& app, CliContext& context) {
     if (!args->until.empty()) {
       filter.until = parse_time_bound("--until", args->until, now);
     }
-    std::vector<nlohmann::json> rows;
-    std::filesystem::path root_path;
-    if (std::optional<spool::SpoolRoot> root = context.open_spool(false)) {
-      root_path = root->path();
+    std::unique_ptr<Listing> listing;
+    std::vector<const ListedRun*> rows;
+    std::optional<spool::SpoolRoot> root = context.open_spool(false);
+    if (root) {
       // One readdir of <root>/.callbacks: runs whose callbacks a killed sender left undelivered.
       ensure_callback_senders(root->path(), default_callback_sender_path());
-      for (nlohmann::json& row : collect_rows(*root)) {
+      listing = list_for_ls(*root);
+      for (const ListedRun& row : listing->runs) {
         if (args->limit >= 0 && static_cast<int>(rows.size()) >= args->limit) {
           break;
         }
-        if (filter.matches(row)) {
-          rows.push_back(std::move(row));
+        if (filter.matches(row.state, row.run_id, row.start_time, row.end_time)) {
+          rows.push_back(&row);
         }
       }
     }
     if (args->json) {
-      for (nlohmann::json& row : rows) {
-        row["run_dir"] = (root_path / text(row, "run_id")).string();
+      nlohmann::json out = nlohmann::json::array();
+      for (const ListedRun* row : rows) {
+        nlohmann::json summary = row->to_summary(*root);
+        summary["run_dir"] = (root->path() / std::string(row->run_id)).string();
+        out.push_back(std::move(summary));
       }
-      nlohmann::json out = rows;
       (void)std::printf("%s\n",
                         out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       context.exit_code = 0;
@@ -84,31 +82,36 @@ void add_ls_command(CLI::App& app, CliContext& context) {
     }
     std::string out = "ID                                   STATE     EXIT  START                "
                       "DURATION  COMMAND\n";
+    out.reserve(out.size() + rows.size() * 128);
     char line[512];
-    for (const nlohmann::json& row : rows) {
-      spool::RunState shown;
-      shown.start_time = text(row, "start_time");
-      shown.end_time = text(row, "end_time");
-      std::string state = text(row, "state");
-      if (auto status = spool::parse_run_status(state)) {
-        shown.state = *status;
+    for (const ListedRun* row : rows) {
+      std::string duration;
+      if (row->state == "damaged") {
+        duration = "-";
+      } else if (row->indexed != nullptr) {
+        duration = duration_for_display(row->duration_s); // final: fixed when it ended
+      } else {
+        spool::RunState shown;
+        shown.start_time = row->start_time;
+        shown.end_time = row->end_time;
+        if (auto status = spool::parse_run_status(std::string(row->state))) {
+          shown.state = *status;
+        }
+        duration = duration_for_display(shown);
       }
-      auto exit_code = row.find("exit_code");
-      std::string exit = exit_code != row.end() && exit_code->is_number()
-                             ? std::to_string(exit_code->get<int>())
-                             : "-";
-      std::string command = state == "damaged" ? text(row, "error") : text(row, "command");
+      std::string exit = row->exit_code ? std::to_string(*row->exit_code) : "-";
+      std::string command(row->command.substr(0, 81));
       if (command.size() > 80) {
         command = command.substr(0, 77) + "...";
       }
       (void)std::snprintf(line,
                           sizeof line,
                           "%-36s %-9s %4s  %-19s %9s  %s\n",
-                          text(row, "run_id").c_str(),
-                          state.c_str(),
+                          std::string(row->run_id).c_str(),
+                          std::string(row->state).c_str(),
                           exit.c_str(),
-                          time_for_display(shown.start_time).c_str(),
-                          state == "damaged" ? "-" : duration_for_display(shown).c_str(),
+                          time_for_display(std::string(row->start_time)).c_str(),
+                          duration.c_str(),
                           command.c_str());
       out += line;
     }
