@@ -1,6 +1,7 @@
 // spool/run_index.cpp: append and read the summary index.
 #include "spool/run_index.hpp"
 
+#include "spool/atomic_file.hpp"
 #include "spool/host.hpp"
 #include "spool/io.hpp"
 #include "spool/shell_quote.hpp"
@@ -9,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -385,12 +387,26 @@ std::optional<nlohmann::json> IndexedRun::to_summary() const {
 }
 
 IndexFile IndexFile::read(const SpoolRoot& root) {
+  // One read of the whole file (tens of MB at 100,000 runs): no growing and copying.
   std::string text;
-  try {
-    text = read_file(root.path() / k_index_file);
-  } catch (const std::system_error&) {
+  Fd fd{::open((root.path() / k_index_file).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
+  struct stat st {};
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     return IndexFile();
   }
+  text.resize(static_cast<size_t>(st.st_size));
+  size_t have = 0;
+  while (have < text.size()) {
+    ssize_t n = ::read(fd.get(), text.data() + have, text.size() - have);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      break; // shrunk meanwhile, or unreadable: what was read is parsed
+    }
+    have += static_cast<size_t>(n);
+  }
+  text.resize(have);
   return parse(std::move(text));
 }
 
@@ -398,6 +414,13 @@ IndexFile IndexFile::parse(std::string text) {
   IndexFile index;
   index.m_text = std::move(text);
   std::string_view all = index.m_text;
+  size_t slots = 16;
+  size_t newlines = static_cast<size_t>(std::count(all.begin(), all.end(), '\n'));
+  while (slots < 2 * newlines) {
+    slots *= 2;
+  }
+  index.m_slots.assign(slots, 0);
+  index.m_runs.reserve(newlines);
   size_t start = 0;
   while (start < all.size()) {
     size_t end = all.find('\n', start);
@@ -412,15 +435,61 @@ IndexFile IndexFile::parse(std::string text) {
                   : !line.empty() && line[0] == '{' ? parse_v1(line, index.m_arena, run)
                                                     : false;
     if (parsed) {
-      index.m_runs.insert_or_assign(run.run_id, std::move(run));
+      run.line = line;
+      index.insert(std::move(run));
     }
   }
   return index;
 }
 
+void compact_index(const SpoolRoot& root, const std::vector<std::string>& keep) noexcept {
+  try {
+    IndexFile index = IndexFile::read(root);
+    if (index.lines() == 0) {
+      return;
+    }
+    std::string text;
+    for (const std::string& id : keep) {
+      if (const IndexedRun* run = index.find(id)) {
+        text.append(run->line).append("\n");
+      }
+    }
+    write_file_atomically(root.path() / k_index_file, text, Durability::atomic_only);
+  } catch (...) {
+    // Only a cache.
+  }
+}
+
+void IndexFile::insert(IndexedRun run) {
+  size_t mask = m_slots.size() - 1;
+  for (size_t slot = line_hash(run.run_id) & mask;; slot = (slot + 1) & mask) {
+    std::uint32_t& at = m_slots[slot];
+    if (at == 0) {
+      m_runs.push_back(std::move(run));
+      at = static_cast<std::uint32_t>(m_runs.size());
+      return;
+    }
+    if (m_runs[at - 1].run_id == run.run_id) {
+      m_runs[at - 1] = std::move(run); // a later line for the same id wins
+      return;
+    }
+  }
+}
+
 const IndexedRun* IndexFile::find(std::string_view run_id) const {
-  auto it = m_runs.find(run_id);
-  return it == m_runs.end() ? nullptr : &it->second;
+  if (m_slots.empty()) {
+    return nullptr;
+  }
+  size_t mask = m_slots.size() - 1;
+  for (size_t slot = line_hash(run_id) & mask;; slot = (slot + 1) & mask) {
+    std::uint32_t at = m_slots[slot];
+    if (at == 0) {
+      return nullptr;
+    }
+    if (m_runs[at - 1].run_id == run_id) {
+      return &m_runs[at - 1];
+    }
+  }
 }
 
 } // namespace chaperone::spool

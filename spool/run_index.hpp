@@ -15,7 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <vector>
 
 namespace chaperone::spool {
 
@@ -63,6 +63,11 @@ void append_to_index(const RunDir& run,
                      std::uint64_t state_size,
                      std::int64_t state_mtime_ns) noexcept;
 
+// Rewrites the index with only the lines of runs in `keep` (gc, after removing runs), so
+// that it does not grow forever. A line a supervisor appends meanwhile may be lost: that run
+// is then read in full by the next `ls`, which indexes it again. Errors ignored.
+void compact_index(const SpoolRoot& root, const std::vector<std::string>& keep) noexcept;
+
 // Appends whole lines (index_line) in one write; errors swallowed (a read-only spool).
 void append_index_lines(const std::filesystem::path& root, const std::string& lines) noexcept;
 
@@ -79,6 +84,7 @@ struct IndexedRun {
   // Version 2: the REST object's text; version 1: empty, and `summary` holds everything.
   std::string_view rest;
   std::optional<nlohmann::json> summary;
+  std::string_view line; // the whole line, without its '\n'
 
   // The whole summary (as summarize() made it); nullopt if REST does not parse.
   std::optional<nlohmann::json> to_summary() const;
@@ -100,13 +106,21 @@ public:
   ~IndexFile() = default;
 
   const IndexedRun* find(std::string_view run_id) const;
+  // The runs read, the last line of each id.
+  const std::vector<IndexedRun>& runs() const { return m_runs; }
   size_t size() const { return m_runs.size(); }
   size_t lines() const { return m_lines; }
 
 private:
+  void insert(IndexedRun run);
+
   std::string m_text;
   std::deque<std::string> m_arena; // decoded strings that had escapes
-  std::unordered_map<std::string_view, IndexedRun> m_runs;
+  std::vector<IndexedRun> m_runs;
+  // Open addressing over m_runs (index + 1; 0 is empty), a power of two at least twice the
+  // lines: one probe, mostly, and no node per run (std::unordered_map cost more than all the
+  // parsing at 100,000 runs).
+  std::vector<std::uint32_t> m_slots;
   size_t m_lines = 0;
 };
 

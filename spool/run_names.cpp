@@ -54,17 +54,18 @@ std::optional<std::vector<std::string>> names_with_prefix(const SpoolRoot& root,
     return std::nullopt;
   }
   std::vector<std::string> found;
+  // Only the lines that start with the prefix are looked at: a search for "\nPREFIX" runs at
+  // memchr speed over the 3 MB of a 100,000-run spool.
+  std::string needle = "\n" + prefix;
   std::string_view all = text;
-  size_t start = k_header.size();
-  while (start < all.size()) {
-    size_t end = all.find('\n', start);
+  for (size_t at = all.find(needle, k_header.size() - 1); at != std::string_view::npos;
+       at = all.find(needle, at + 1)) {
+    size_t end = all.find('\n', at + 1);
     if (end == std::string_view::npos) {
       break; // a torn last line: that run was not published yet when it was cut
     }
-    std::string_view id = all.substr(start, end - start);
-    start = end + 1;
-    if (id.size() < prefix.size() || id.compare(0, prefix.size(), prefix) != 0 || id.empty()
-        || id[0] == '.' || id.find('/') != std::string_view::npos) {
+    std::string_view id = all.substr(at + 1, end - at - 1);
+    if (id.empty() || id[0] == '.' || id.find('/') != std::string_view::npos) {
       continue;
     }
     std::string name(id);

@@ -14,6 +14,20 @@ namespace chaperone {
 
 namespace {
 
+void pad_right(std::string& out, std::string_view text, size_t width) {
+  out.append(text);
+  if (text.size() < width) {
+    out.append(width - text.size(), ' ');
+  }
+}
+
+void pad_left(std::string& out, std::string_view text, size_t width) {
+  if (text.size() < width) {
+    out.append(width - text.size(), ' ');
+  }
+  out.append(text);
+}
+
 struct LsArgs {
   bool json = false;
   RunFilter filter;
@@ -83,7 +97,6 @@ void add_ls_command(CLI::App& app, CliContext& context) {
     std::string out = "ID                                   STATE     EXIT  START                "
                       "DURATION  COMMAND\n";
     out.reserve(out.size() + rows.size() * 128);
-    char line[512];
     for (const ListedRun* row : rows) {
       std::string duration;
       if (row->state == "damaged") {
@@ -100,20 +113,28 @@ void add_ls_command(CLI::App& app, CliContext& context) {
         duration = duration_for_display(shown);
       }
       std::string exit = row->exit_code ? std::to_string(*row->exit_code) : "-";
-      std::string command(row->command.substr(0, 81));
-      if (command.size() > 80) {
-        command = command.substr(0, 77) + "...";
+      std::string_view command = row->command.substr(0, row->command.find('\0'));
+      // "%-36s %-9s %4s  %-19s %9s  %s\n", without printf's cost per row (100,000 rows).
+      pad_right(out, row->run_id, 36);
+      out += ' ';
+      pad_right(out, row->state, 9);
+      out += ' ';
+      pad_left(out, exit, 4);
+      out += "  ";
+      if (row->start_time.size() < 19) {
+        pad_right(out, "-", 19);
+      } else {
+        out.append(row->start_time.substr(0, 10)).append(" ").append(row->start_time.substr(11, 8));
       }
-      (void)std::snprintf(line,
-                          sizeof line,
-                          "%-36s %-9s %4s  %-19s %9s  %s\n",
-                          std::string(row->run_id).c_str(),
-                          std::string(row->state).c_str(),
-                          exit.c_str(),
-                          time_for_display(std::string(row->start_time)).c_str(),
-                          duration.c_str(),
-                          command.c_str());
-      out += line;
+      out += ' ';
+      pad_left(out, duration, 9);
+      out += "  ";
+      if (command.size() > 80) {
+        out.append(command.substr(0, 77)).append("...");
+      } else {
+        out.append(command);
+      }
+      out += '\n';
     }
     (void)std::fwrite(out.data(), 1, out.size(), stdout);
     context.exit_code = 0;

@@ -9,6 +9,7 @@
 #include "spool/host.hpp"
 #include "spool/reader_mark.hpp"
 #include "spool/run_dir.hpp"
+#include "spool/run_index.hpp"
 #include "spool/run_list.hpp"
 #include "spool/run_names.hpp"
 
@@ -212,10 +213,14 @@ GcReport collect_garbage(const spool::SpoolRoot& root,
     ++report.removed;
   }
   report.temp_dirs = sweep_temp_dirs(root, options.dry_run, say);
-  if (report.removed > 0 && !options.dry_run
-      && ::access((root.path() / spool::k_names_file).c_str(), F_OK) == 0) {
-    // Drop the removed ids (and pick up runs put in place by hand) while we are at it.
-    spool::rewrite_names(root, spool::list_run_ids(root));
+  if (report.removed > 0 && !options.dry_run) {
+    // Drop the removed runs from the caches, so that they do not grow forever (and pick up
+    // runs put in place by hand).
+    std::vector<std::string> ids = spool::list_run_ids(root);
+    spool::compact_index(root, ids);
+    if (::access((root.path() / spool::k_names_file).c_str(), F_OK) == 0) {
+      spool::rewrite_names(root, ids);
+    }
   }
   return report;
 }

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <stdexcept>
 
 namespace chaperone {
@@ -260,17 +262,39 @@ std::unique_ptr<Listing> list_for_ls(const spool::SpoolRoot& root) {
   }
   spool::append_index_lines(root.path(), new_lines);
   // No start time yet (still starting or waiting, or skipped): it sorts by its end, else as
-  // the newest ('~' after every digit).
-  auto key = [](const ListedRun& row) {
+  // the newest ('~' after every digit). The keys are copied into one flat array first: a
+  // comparison through the rows' views is a cache miss at 100,000 runs.
+  struct SortKey {
+    std::array<char, 32> time{};
+    std::uint32_t row = 0;
+  };
+  std::vector<SortKey> keys(listing->runs.size());
+  auto time_of = [](const ListedRun& row) {
     return row.start_time.empty() ? (row.end_time.empty() ? std::string_view("~") : row.end_time)
                                   : row.start_time;
   };
-  std::sort(
-      listing->runs.begin(), listing->runs.end(), [&](const ListedRun& a, const ListedRun& b) {
-        std::string_view ka = key(a);
-        std::string_view kb = key(b);
-        return ka != kb ? ka > kb : a.run_id > b.run_id;
-      });
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::string_view time = time_of(listing->runs[i]);
+    std::memcpy(keys[i].time.data(), time.data(), std::min(time.size(), keys[i].time.size()));
+    keys[i].row = static_cast<std::uint32_t>(i);
+  }
+  const std::vector<ListedRun>& runs = listing->runs;
+  std::sort(keys.begin(), keys.end(), [&](const SortKey& a, const SortKey& b) {
+    if (int c = std::memcmp(a.time.data(), b.time.data(), a.time.size()); c != 0) {
+      return c > 0;
+    }
+    const ListedRun& ra = runs[a.row];
+    const ListedRun& rb = runs[b.row];
+    std::string_view ta = time_of(ra);
+    std::string_view tb = time_of(rb);
+    return ta != tb ? ta > tb : ra.run_id > rb.run_id; // beyond 32 bytes, or the same time
+  });
+  std::vector<ListedRun> sorted;
+  sorted.reserve(keys.size());
+  for (const SortKey& key : keys) {
+    sorted.push_back(runs[key.row]);
+  }
+  listing->runs = std::move(sorted);
   return listing;
 }
 

@@ -3,6 +3,8 @@
 // by hand, live runs, damaged files, and the output with and without the caches.
 #include "tests/integration/common.hpp"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -172,6 +174,31 @@ TEST_CASE("ls through the index: runs removed by hand vanish, added ones appear,
       CHECK(row["state"] == "exited");
     }
   }
+}
+
+TEST_CASE("gc drops the lines of the runs it removed from the index", "[integration][gc][index]") {
+  TempSpool spool;
+  for (const char* name : {"first", "second", "third"}) {
+    REQUIRE(run_chaperone(spool, {"run", "--name", name, "--", "true"}).exit_code == 0);
+    REQUIRE(wait_until(deadline_in(30s), "the supervisor to let go", [&] {
+      return run_lock_free(spool.run_dir(name));
+    }));
+  }
+  std::filesystem::path index = spool.root() / ".index.jsonl";
+  for (const char* name : {"first", "second", "third"}) {
+    CHECK(read_whole_file(index).find("\"" + std::string(name) + "\"") != std::string::npos);
+  }
+  RunResult gc = run_chaperone(spool, {"gc", "--keep", "1"});
+  INFO("gc: " << gc.out << gc.err);
+  REQUIRE(gc.exit_code == 0);
+  std::vector<std::string> kept = spool.run_ids();
+  REQUIRE(kept.size() == 1);
+  std::string text = read_whole_file(index);
+  for (const char* name : {"first", "second", "third"}) {
+    bool listed = text.find("\"" + std::string(name) + "\"") != std::string::npos;
+    CHECK(listed == (kept.front() == name));
+  }
+  CHECK(ids_of(ls_json(spool)) == kept);
 }
 
 TEST_CASE("status PREFIX in a spool of 1,000+ runs goes through .names and stays exact",
