@@ -461,16 +461,19 @@ void compact_index(const SpoolRoot& root, const std::vector<std::string>& keep) 
 }
 
 void IndexFile::insert(IndexedRun run) {
+  std::uint64_t hash = line_hash(run.run_id);
+  std::uint64_t tag = hash >> 32 << 32;
   size_t mask = m_slots.size() - 1;
-  for (size_t slot = line_hash(run.run_id) & mask;; slot = (slot + 1) & mask) {
-    std::uint32_t& at = m_slots[slot];
+  for (size_t slot = hash & mask;; slot = (slot + 1) & mask) {
+    std::uint64_t& at = m_slots[slot];
     if (at == 0) {
       m_runs.push_back(std::move(run));
-      at = static_cast<std::uint32_t>(m_runs.size());
+      at = tag | m_runs.size();
       return;
     }
-    if (m_runs[at - 1].run_id == run.run_id) {
-      m_runs[at - 1] = std::move(run); // a later line for the same id wins
+    if ((at & ~std::uint64_t{0xffffffff}) == tag
+        && m_runs[(at & 0xffffffff) - 1].run_id == run.run_id) {
+      m_runs[(at & 0xffffffff) - 1] = std::move(run); // a later line for the same id wins
       return;
     }
   }
@@ -480,14 +483,17 @@ const IndexedRun* IndexFile::find(std::string_view run_id) const {
   if (m_slots.empty()) {
     return nullptr;
   }
+  std::uint64_t hash = line_hash(run_id);
+  std::uint64_t tag = hash >> 32 << 32;
   size_t mask = m_slots.size() - 1;
-  for (size_t slot = line_hash(run_id) & mask;; slot = (slot + 1) & mask) {
-    std::uint32_t at = m_slots[slot];
+  for (size_t slot = hash & mask;; slot = (slot + 1) & mask) {
+    std::uint64_t at = m_slots[slot];
     if (at == 0) {
       return nullptr;
     }
-    if (m_runs[at - 1].run_id == run_id) {
-      return &m_runs[at - 1];
+    if ((at & ~std::uint64_t{0xffffffff}) == tag
+        && m_runs[(at & 0xffffffff) - 1].run_id == run_id) {
+      return &m_runs[(at & 0xffffffff) - 1];
     }
   }
 }

@@ -150,7 +150,10 @@ TEST_CASE("ls through the index: runs removed by hand vanish, added ones appear,
       start_detached(spool, {"sh", "-c", "read line < " + fifo.string()}, {"--name", "live"});
   bool shown_live = false;
   for (const auto& row : ls_json(spool)) {
-    shown_live = shown_live || (row["run_id"] == "live" && row["state"] == "running");
+    // `run -d` returns once the run is visible: still starting, or running.
+    shown_live =
+        shown_live
+        || (row["run_id"] == "live" && (row["state"] == "running" || row["state"] == "starting"));
   }
   CHECK(shown_live);
   {
