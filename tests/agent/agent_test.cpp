@@ -171,6 +171,10 @@ TEST_CASE("the callback token appears in no file of the run but its own 0600 fil
   std::string id = state["proc_id"];
   REQUIRE(wait_completed(server, "tok"));
   std::filesystem::path dir = spool.run_dir(id);
+  // The supervisor removes its .state.reserve a moment after the final state: list the
+  // directory once nothing changes it any more.
+  REQUIRE(
+      wait_until(deadline_in(30s), "the supervisor to let go", [&] { return run_lock_free(dir); }));
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     INFO(entry.path());
     std::string text = read_whole_file(entry.path());

@@ -149,7 +149,9 @@ CallbackServer::CallbackServer(const std::filesystem::path& dir, ServerOptions o
   }
   argv.insert(argv.end(), options.extra.begin(), options.extra.end());
   m_pid = spawn(argv, "/dev/null", (dir / "server.out").string());
-  REQUIRE(wait_until(deadline_in(std::chrono::seconds(20)), "the callback server's port", [&] {
+  // A generous deadline: python's start-up is slow on a loaded machine, and a deadline only
+  // bounds how long a real failure takes to show.
+  REQUIRE(wait_until(deadline_in(std::chrono::seconds(120)), "the callback server's port", [&] {
     return std::filesystem::exists(port_file);
   }));
   m_port = std::stoi(read_whole_file(port_file));

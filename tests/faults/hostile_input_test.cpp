@@ -429,6 +429,13 @@ TEST_CASE("values given with --env stay out of every spool file unless --record-
   CHECK(recorded.exit_code == 0);
   CHECK(run_chaperone(spool, {"status", "--json", "plain"}).out.find(secret) == std::string::npos);
 
+  // Scan once no supervisor tidies its run any more (each removes its .state.reserve a
+  // moment after the final state).
+  for (const char* name : {"plain", "detached", "recorded"}) {
+    REQUIRE(wait_until(deadline_in(30s),
+                       std::string("the supervisor of ") + name + " to let go",
+                       [&] { return run_lock_free(spool.run_dir(name)); }));
+  }
   int files = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(spool.root())) {
     struct stat st {};

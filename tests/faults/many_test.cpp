@@ -6,7 +6,7 @@ using namespace chaperone::test;
 using namespace chaperone::test::faults;
 
 TEST_CASE("500 concurrent short runs all end with the right code and byte-exact output",
-          "[faults][integration][many]") {
+          "[faults][integration][many][storm]") {
   constexpr int k_runs = 500;
   constexpr unsigned k_chunk = 10;
   TempSpool spool;
@@ -103,7 +103,7 @@ TEST_CASE("500 concurrent short runs all end with the right code and byte-exact 
 }
 
 TEST_CASE("100 followers attached to one producing run all get every byte and the code",
-          "[faults][integration][many]") {
+          "[faults][integration][many][storm]") {
   // As the dedicated user: 100 inotify instances of its own, so other suites running at the
   // same time keep root's budget (max_user_instances 128).
   constexpr int k_followers = 100;
