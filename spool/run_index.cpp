@@ -392,7 +392,7 @@ IndexFile IndexFile::read(const SpoolRoot& root) {
   Fd fd{::open((root.path() / k_index_file).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
   struct stat st {};
   if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    return IndexFile();
+    return {};
   }
   text.resize(static_cast<size_t>(st.st_size));
   size_t have = 0;

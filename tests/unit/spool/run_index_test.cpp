@@ -128,7 +128,7 @@ TEST_CASE("a damaged, truncated or foreign index line is skipped, never misread"
     CHECK(index.find("good") != nullptr);
   }
   SECTION("garbage, NULs, other versions and wrong shapes") {
-    for (std::string bad :
+    for (const std::string& bad :
          {std::string("\0\0\0\0\n", 5),
           std::string("[[[[\n"),
           std::string("[3,\"x\"]\n"),
