@@ -6,6 +6,7 @@
 #include "spool/host.hpp"
 #include "spool/io.hpp"
 #include "spool/run_index.hpp"
+#include "spool/run_names.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -265,6 +266,8 @@ StagedRun stage_run(const SpoolRoot& root,
 
 bool publish_run(const StagedRun& staged) {
   const std::filesystem::path& final_dir = staged.dir.path();
+  // Named before it is visible (a large spool's prefix lookups: spool/run_names.hpp).
+  note_run_name(final_dir.parent_path(), staged.dir.run_id());
   if (::renameat2(
           AT_FDCWD, staged.staged_path.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE)
       == 0) {

@@ -4,6 +4,7 @@
 #include "spool/error.hpp"
 #include "spool/printable.hpp"
 #include "spool/run_id.hpp"
+#include "spool/run_names.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -84,11 +85,23 @@ std::optional<RunDir> lookup_run(const SpoolRoot& root, const std::string& text)
     }
     return RunDir{exact, text};
   }
+  // A large spool keeps a names file: one live candidate there is the answer. None or several
+  // (an error either way, or a run put in place by hand) are settled by the readdir below.
+  std::optional<std::vector<std::string>> candidates = names_with_prefix(root, text);
+  if (candidates && candidates->size() == 1) {
+    return RunDir{root.path() / candidates->front(), candidates->front()};
+  }
+  std::vector<std::string> ids = list_run_ids(root);
   std::vector<std::string> matches;
-  for (std::string& id : list_run_ids(root)) {
+  for (const std::string& id : ids) {
     if (id.compare(0, text.size(), text) == 0) {
-      matches.push_back(std::move(id));
+      matches.push_back(id);
     }
+  }
+  // Missing (at the size where it pays), or it lacked a run that exists: write it anew.
+  if ((!candidates && ids.size() >= k_names_min_runs)
+      || (candidates && candidates->size() < std::min<size_t>(matches.size(), 2))) {
+    rewrite_names(root, ids);
   }
   if (matches.empty()) {
     return std::nullopt;

@@ -5,6 +5,7 @@
 #include "spool/file_lock.hpp"
 #include "spool/run_dir.hpp"
 #include "spool/run_id.hpp"
+#include "spool/run_names.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -54,6 +55,7 @@ std::optional<std::string> retire_run(const SpoolRoot& root, const std::string& 
     throw std::runtime_error("cannot keep run " + run_id + " as " + new_id + ": " + *problem);
   }
   std::filesystem::path target = root.path() / new_id;
+  note_run_name(root.path(), new_id);
   if (::renameat2(AT_FDCWD, run.path().c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE) != 0) {
     throw_errno("rename " + run.path().string() + " to " + target.string());
   }

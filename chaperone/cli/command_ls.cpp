@@ -14,9 +14,18 @@ namespace chaperone {
 
 namespace {
 
-std::string text(const nlohmann::json& row, const char* key) {
-  auto it = row.find(key);
-  return it != row.end() && it->is_string() ? it->get<std::string>() : std::string();
+void pad_right(std::string& out, std::string_view text, size_t width) {
+  out.append(text);
+  if (text.size() < width) {
+    out.append(width - text.size(), ' ');
+  }
+}
+
+void pad_left(std::string& out, std::string_view text, size_t width) {
+  if (text.size() < width) {
+    out.append(width - text.size(), ' ');
+  }
+  out.append(text);
 }
 
 struct LsArgs {
@@ -57,26 +66,29 @@ void add_ls_command(CLI::App& app, CliContext& context) {
     if (!args->until.empty()) {
       filter.until = parse_time_bound("--until", args->until, now);
     }
-    std::vector<nlohmann::json> rows;
-    std::filesystem::path root_path;
-    if (std::optional<spool::SpoolRoot> root = context.open_spool(false)) {
-      root_path = root->path();
+    std::unique_ptr<Listing> listing;
+    std::vector<const ListedRun*> rows;
+    std::optional<spool::SpoolRoot> root = context.open_spool(false);
+    if (root) {
       // One readdir of <root>/.callbacks: runs whose callbacks a killed sender left undelivered.
       ensure_callback_senders(root->path(), default_callback_sender_path());
-      for (nlohmann::json& row : collect_rows(*root)) {
+      listing = list_for_ls(*root);
+      for (const ListedRun& row : listing->runs) {
         if (args->limit >= 0 && static_cast<int>(rows.size()) >= args->limit) {
           break;
         }
-        if (filter.matches(row)) {
-          rows.push_back(std::move(row));
+        if (filter.matches(row.state, row.run_id, row.start_time, row.end_time)) {
+          rows.push_back(&row);
         }
       }
     }
     if (args->json) {
-      for (nlohmann::json& row : rows) {
-        row["run_dir"] = (root_path / text(row, "run_id")).string();
+      nlohmann::json out = nlohmann::json::array();
+      for (const ListedRun* row : rows) {
+        nlohmann::json summary = row->to_summary(*root);
+        summary["run_dir"] = (root->path() / std::string(row->run_id)).string();
+        out.push_back(std::move(summary));
       }
-      nlohmann::json out = rows;
       (void)std::printf("%s\n",
                         out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       context.exit_code = 0;
@@ -84,33 +96,45 @@ void add_ls_command(CLI::App& app, CliContext& context) {
     }
     std::string out = "ID                                   STATE     EXIT  START                "
                       "DURATION  COMMAND\n";
-    char line[512];
-    for (const nlohmann::json& row : rows) {
-      spool::RunState shown;
-      shown.start_time = text(row, "start_time");
-      shown.end_time = text(row, "end_time");
-      std::string state = text(row, "state");
-      if (auto status = spool::parse_run_status(state)) {
-        shown.state = *status;
+    out.reserve(out.size() + rows.size() * 128);
+    for (const ListedRun* row : rows) {
+      std::string duration;
+      if (row->state == "damaged") {
+        duration = "-";
+      } else if (row->indexed != nullptr) {
+        duration = duration_for_display(row->duration_s); // final: fixed when it ended
+      } else {
+        spool::RunState shown;
+        shown.start_time = row->start_time;
+        shown.end_time = row->end_time;
+        if (auto status = spool::parse_run_status(std::string(row->state))) {
+          shown.state = *status;
+        }
+        duration = duration_for_display(shown);
       }
-      auto exit_code = row.find("exit_code");
-      std::string exit = exit_code != row.end() && exit_code->is_number()
-                             ? std::to_string(exit_code->get<int>())
-                             : "-";
-      std::string command = state == "damaged" ? text(row, "error") : text(row, "command");
+      std::string exit = row->exit_code ? std::to_string(*row->exit_code) : "-";
+      std::string_view command = row->command.substr(0, row->command.find('\0'));
+      // "%-36s %-9s %4s  %-19s %9s  %s\n", without printf's cost per row (100,000 rows).
+      pad_right(out, row->run_id, 36);
+      out += ' ';
+      pad_right(out, row->state, 9);
+      out += ' ';
+      pad_left(out, exit, 4);
+      out += "  ";
+      if (row->start_time.size() < 19) {
+        pad_right(out, "-", 19);
+      } else {
+        out.append(row->start_time.substr(0, 10)).append(" ").append(row->start_time.substr(11, 8));
+      }
+      out += ' ';
+      pad_left(out, duration, 9);
+      out += "  ";
       if (command.size() > 80) {
-        command = command.substr(0, 77) + "...";
+        out.append(command.substr(0, 77)).append("...");
+      } else {
+        out.append(command);
       }
-      (void)std::snprintf(line,
-                          sizeof line,
-                          "%-36s %-9s %4s  %-19s %9s  %s\n",
-                          text(row, "run_id").c_str(),
-                          state.c_str(),
-                          exit.c_str(),
-                          time_for_display(shown.start_time).c_str(),
-                          state == "damaged" ? "-" : duration_for_display(shown).c_str(),
-                          command.c_str());
-      out += line;
+      out += '\n';
     }
     (void)std::fwrite(out.data(), 1, out.size(), stdout);
     context.exit_code = 0;

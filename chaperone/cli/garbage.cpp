@@ -6,21 +6,29 @@
 #include "chaperone/client/far_client.hpp"
 #include "spool/error.hpp"
 #include "spool/file_lock.hpp"
+#include "spool/host.hpp"
 #include "spool/reader_mark.hpp"
 #include "spool/run_dir.hpp"
+#include "spool/run_index.hpp"
+#include "spool/run_list.hpp"
+#include "spool/run_names.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <csignal>
 #include <cstdio>
 
 namespace chaperone {
 
 namespace {
+
+constexpr const char* k_gc_stamp = ".gc-stamp";
 
 // A staged dir younger than this may still be being filled (no lock file yet).
 constexpr std::chrono::seconds k_temp_grace{60};
@@ -205,8 +213,60 @@ GcReport collect_garbage(const spool::SpoolRoot& root,
     ++report.removed;
   }
   report.temp_dirs = sweep_temp_dirs(root, options.dry_run, say);
+  if (report.removed > 0 && !options.dry_run) {
+    // Drop the removed runs from the caches, so that they do not grow forever (and pick up
+    // runs put in place by hand).
+    std::vector<std::string> ids = spool::list_run_ids(root);
+    spool::compact_index(root, ids);
+    if (::access((root.path() / spool::k_names_file).c_str(), F_OK) == 0) {
+      spool::rewrite_names(root, ids);
+    }
+  }
   return report;
 }
+
+namespace {
+
+// Appends one line to <root>/.retention.log: the background gc has no terminal to report to.
+// Created only when there is something to say.
+void log_retention_error(const spool::SpoolRoot& root, const std::string& what) noexcept {
+  std::string line =
+      spool::format_utc(std::chrono::system_clock::now()) + " retention: " + what + "\n";
+  spool::Fd log{::open((root.path() / k_retention_log).c_str(),
+                       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                       0600)};
+  if (log.valid()) {
+    (void)!::write(log.get(), line.data(), line.size());
+  }
+}
+
+// The grandchild: detached from the caller's fds (a `$(chaperone run -d)` must see EOF at
+// once, and an inherited run lock would make a run look alive), collects, and exits.
+[[noreturn]] void run_background_gc(const spool::SpoolRoot& root,
+                                    std::chrono::milliseconds age) noexcept {
+  sigset_t none;
+  sigemptyset(&none);
+  (void)::sigprocmask(SIG_SETMASK, &none, nullptr);
+  int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  for (int fd = 0; fd < 3 && null_fd >= 0; ++fd) {
+    (void)::dup2(null_fd, fd);
+  }
+  (void)::close_range(3, ~0U, 0);
+  try {
+    // Never two at once: an earlier retention gc still running (a huge spool) is waited for.
+    spool::FileLock turn = spool::FileLock::exclusive(root.path() / k_gc_stamp);
+    GcOptions options;
+    options.older_than = age;
+    (void)collect_garbage(root, options, [](const std::string&) {});
+  } catch (const std::exception& e) {
+    log_retention_error(root, e.what());
+  } catch (...) {
+    log_retention_error(root, "unknown error");
+  }
+  ::_exit(0);
+}
+
+} // namespace
 
 void apply_retention(const spool::SpoolRoot& root,
                      const char* retention,
@@ -221,7 +281,7 @@ void apply_retention(const spool::SpoolRoot& root,
            + "\": expected a duration such as 14d; ignored");
       return;
     }
-    std::filesystem::path stamp = root.path() / ".gc-stamp";
+    std::filesystem::path stamp = root.path() / k_gc_stamp;
     if (!older_than(stamp, std::chrono::hours(1)) && ::access(stamp.c_str(), F_OK) == 0) {
       return;
     }
@@ -230,9 +290,26 @@ void apply_retention(const spool::SpoolRoot& root,
     if (!touched.valid() || ::futimens(touched.get(), nullptr) != 0) {
       return;
     }
-    GcOptions options;
-    options.older_than = *age;
-    (void)collect_garbage(root, options, [](const std::string&) {});
+    // The gc itself is an ls-sized scan (seconds at 100,000 runs): off the launch path, in a
+    // grandchild that init adopts, so the caller neither waits for it nor leaves a zombie.
+    pid_t child = ::fork();
+    if (child < 0) {
+      spool::throw_errno("fork");
+    }
+    if (child == 0) {
+      ::setsid();
+      pid_t grandchild = ::fork();
+      if (grandchild == 0) {
+        run_background_gc(root, *age);
+      }
+      ::_exit(grandchild < 0 ? 1 : 0);
+    }
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      warn("retention: could not start the background gc (fork failed)");
+    }
   } catch (const std::exception& e) {
     warn(std::string("retention: ") + e.what());
   }

@@ -35,9 +35,15 @@ GcReport collect_garbage(const spool::SpoolRoot& root,
                          const GcOptions& options,
                          const std::function<void(const std::string&)>& say);
 
+// The log of the background retention gc (errors only; created on the first one).
+constexpr const char* k_retention_log = ".retention.log";
+
 // CHAPERONE_RETENTION (a duration, e.g. 14d): after `run` starts a run, runs that ended
-// longer ago than that are removed, at most once per hour per spool (stamp: <root>/.gc-stamp).
-// Errors are reported through `warn` and never fail the run.
+// longer ago than that are removed, at most once per hour per spool (stamp: <root>/.gc-stamp,
+// claimed by the caller). The gc runs in a detached grandchild (no zombie, no inherited fds)
+// that holds the stamp's flock while it works, so two never run at once; its errors go to
+// <root>/.retention.log. A bad value or a failed fork is reported through `warn`; nothing
+// here fails or delays the run.
 void apply_retention(const spool::SpoolRoot& root,
                      const char* retention,
                      const std::function<void(const std::string&)>& warn) noexcept;

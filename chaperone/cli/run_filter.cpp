@@ -2,13 +2,19 @@
 #include "chaperone/cli/run_filter.hpp"
 
 #include "chaperone/cli/duration.hpp"
+#include "spool/error.hpp"
+#include "spool/fd.hpp"
 #include "spool/run_index.hpp"
 #include "spool/run_list.hpp"
 #include "spool/state.hpp"
 
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <stdexcept>
 
 namespace chaperone {
@@ -56,19 +62,27 @@ void RunFilter::check_states() const {
   }
 }
 
-spool::SystemTime row_time(const nlohmann::json& row) {
-  for (const char* key : {"start_time", "end_time"}) {
-    if (auto time = spool::parse_utc(text(row, key))) {
-      return *time;
+spool::SystemTime row_time(std::string_view start_time, std::string_view end_time) {
+  for (std::string_view time : {start_time, end_time}) {
+    if (!time.empty()) {
+      if (auto parsed = spool::parse_utc(std::string(time))) {
+        return *parsed;
+      }
     }
   }
   return std::chrono::system_clock::now();
 }
 
-bool RunFilter::matches(const nlohmann::json& row) const {
+spool::SystemTime row_time(const nlohmann::json& row) {
+  return row_time(text(row, "start_time"), text(row, "end_time"));
+}
+
+bool RunFilter::matches(std::string_view state,
+                        std::string_view run_id,
+                        std::string_view start_time,
+                        std::string_view end_time) const {
   if (!states.empty()) {
-    std::string state = text(row, "state");
-    auto status = spool::parse_run_status(state);
+    auto status = spool::parse_run_status(std::string(state));
     bool wanted = false;
     for (const std::string& s : states) {
       wanted = wanted || s == state || (s == "final" && status && spool::is_final(*status));
@@ -77,62 +91,221 @@ bool RunFilter::matches(const nlohmann::json& row) const {
       return false;
     }
   }
-  if (!name_glob.empty() && ::fnmatch(name_glob.c_str(), text(row, "run_id").c_str(), 0) != 0) {
+  if (!name_glob.empty() && ::fnmatch(name_glob.c_str(), std::string(run_id).c_str(), 0) != 0) {
     return false;
   }
-  spool::SystemTime time = row_time(row);
+  if (!since && !until) {
+    return true;
+  }
+  spool::SystemTime time = row_time(start_time, end_time);
   return (!since || time >= *since) && (!until || time <= *until);
 }
 
-std::vector<nlohmann::json> collect_rows(const spool::SpoolRoot& root) {
-  std::unordered_map<std::string, spool::IndexedRun> index = spool::read_index(root);
-  std::vector<nlohmann::json> rows;
-  for (spool::RunEntry& entry : spool::list_runs(root)) {
-    spool::RunDir run(root.path() / entry.run_id, entry.run_id);
-    auto indexed = index.find(entry.run_id);
-    // Final runs come from the spool's index (one file for all of them) while its line is
-    // current (and of this version: it has "output"); others from their own state.json and
-    // spec.json.
-    if (indexed != index.end() && indexed->second.dir_inode == entry.dir_inode
-        && indexed->second.summary.contains("output")
-        && spool::index_entry_current(run, indexed->second)) {
-      rows.push_back(std::move(indexed->second.summary));
+bool RunFilter::matches(const nlohmann::json& row) const {
+  return matches(
+      text(row, "state"), text(row, "run_id"), text(row, "start_time"), text(row, "end_time"));
+}
+
+namespace {
+
+std::int64_t mtime_ns(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+// "ID/NAME" relative to the root fd, in a reused buffer.
+class RunPath {
+public:
+  const char* operator()(std::string_view run_id, const char* name) {
+    m_path.assign(run_id);
+    m_path += '/';
+    m_path += name;
+    return m_path.c_str();
+  }
+
+private:
+  std::string m_path;
+};
+
+bool same_file(int root_fd, const char* path, std::uint64_t size, std::int64_t mtime) {
+  struct stat st {};
+  return ::fstatat(root_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)
+         && static_cast<std::uint64_t>(st.st_size) == size && mtime_ns(st) == mtime;
+}
+
+// True while the indexed line still describes the run on disk.
+bool current(int root_fd,
+             RunPath& path,
+             const spool::RunEntry& entry,
+             const spool::IndexedRun& indexed) {
+  return indexed.keys.dir_inode == entry.dir_inode
+         && same_file(root_fd,
+                      path(entry.run_id, spool::k_state_file),
+                      indexed.keys.state_size,
+                      indexed.keys.state_mtime_ns)
+         && (!indexed.keys.spec_size
+             || same_file(root_fd,
+                          path(entry.run_id, spool::k_spec_file),
+                          *indexed.keys.spec_size,
+                          indexed.keys.spec_mtime_ns));
+}
+
+std::optional<spool::IndexKeys> keys_now(int root_fd, RunPath& path, const spool::RunEntry& entry) {
+  struct stat state {};
+  struct stat spec {};
+  if (::fstatat(root_fd, path(entry.run_id, spool::k_state_file), &state, AT_SYMLINK_NOFOLLOW) != 0
+      || ::fstatat(root_fd, path(entry.run_id, spool::k_spec_file), &spec, AT_SYMLINK_NOFOLLOW)
+             != 0) {
+    return std::nullopt;
+  }
+  spool::IndexKeys keys;
+  keys.dir_inode = entry.dir_inode;
+  keys.state_size = static_cast<std::uint64_t>(state.st_size);
+  keys.state_mtime_ns = mtime_ns(state);
+  keys.spec_size = static_cast<std::uint64_t>(spec.st_size);
+  keys.spec_mtime_ns = mtime_ns(spec);
+  return keys;
+}
+
+bool same_keys(const spool::IndexKeys& a, const spool::IndexKeys& b) {
+  return a.dir_inode == b.dir_inode && a.state_size == b.state_size
+         && a.state_mtime_ns == b.state_mtime_ns && a.spec_size == b.spec_size
+         && a.spec_mtime_ns == b.spec_mtime_ns;
+}
+
+std::string_view view(const nlohmann::json& row, const char* key) {
+  auto it = row.find(key);
+  return it != row.end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>())
+                                            : std::string_view();
+}
+
+} // namespace
+
+nlohmann::json ListedRun::to_summary(const spool::SpoolRoot& root) const {
+  if (summary != nullptr) {
+    return *summary;
+  }
+  if (auto whole = indexed->to_summary()) {
+    return *whole;
+  }
+  // The line's last element did not parse after all: the run's own files say it.
+  spool::RunDir run(root.path() / std::string(run_id), std::string(run_id));
+  try {
+    nlohmann::json row = spool::summarize(run.read_state_resolving_lost());
+    (void)run.read_spec();
+    return row;
+  } catch (const std::exception& e) {
+    return {{"run_id", std::string(run_id)}, {"state", "damaged"}, {"error", e.what()}};
+  }
+}
+
+std::unique_ptr<Listing> list_for_ls(const spool::SpoolRoot& root) {
+  auto listing = std::make_unique<Listing>();
+  listing->index = spool::IndexFile::read(root);
+  spool::Fd root_fd{::open(root.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (!root_fd.valid()) {
+    spool::throw_errno("open " + root.path().string());
+  }
+  RunPath path;
+  std::string new_lines; // final runs the index lacked, for the next time
+  std::vector<spool::RunEntry> entries = spool::list_runs(root);
+  listing->runs.reserve(entries.size());
+  for (spool::RunEntry& entry : entries) {
+    const spool::IndexedRun* indexed = listing->index.find(entry.run_id);
+    if (indexed != nullptr && current(root_fd.get(), path, entry, *indexed)) {
+      ListedRun row;
+      row.run_id = indexed->run_id;
+      row.state = indexed->state;
+      row.start_time = indexed->start_time;
+      row.end_time = indexed->end_time;
+      row.command = indexed->command;
+      row.exit_code = indexed->exit_code;
+      row.duration_s = indexed->duration_s;
+      row.indexed = indexed;
+      listing->runs.push_back(row);
       continue;
     }
+    spool::RunDir run(root.path() / entry.run_id, entry.run_id);
+    std::optional<spool::IndexKeys> before = keys_now(root_fd.get(), path, entry);
+    nlohmann::json summary;
+    bool final = false;
     try {
-      nlohmann::json row = spool::summarize(run.read_state_resolving_lost());
+      spool::RunState state = run.read_state_resolving_lost();
+      final = spool::is_final(state.state);
+      summary = spool::summarize(state);
       // What was asked matters as much as what happened: a run whose spec.json is lost or
       // truncated is damaged too.
       (void)run.read_spec();
-      rows.push_back(std::move(row));
     } catch (const std::exception& e) {
       // One damaged run must not hide the others.
-      rows.push_back({{"run_id", entry.run_id}, {"state", "damaged"}, {"error", e.what()}});
+      summary = {{"run_id", entry.run_id}, {"state", "damaged"}, {"error", e.what()}};
+      final = false;
     }
-  }
-  // Sort keys pulled out once: comparing through the JSON objects costs more than all the
-  // reading. No start time yet (still starting or waiting, or skipped): it sorts by its end,
-  // else as the newest ('~' after every digit).
-  std::vector<std::pair<std::string, std::string>> keys;
-  keys.reserve(rows.size());
-  for (const nlohmann::json& row : rows) {
-    std::string start = text(row, "start_time");
-    if (start.empty()) {
-      start = text(row, "end_time");
+    if (final && before) {
+      std::optional<spool::IndexKeys> after = keys_now(root_fd.get(), path, entry);
+      if (after && same_keys(*before, *after)) {
+        new_lines += spool::index_line(summary, *before);
+      }
     }
-    keys.emplace_back(start.empty() ? "~" : start, text(row, "run_id"));
+    const nlohmann::json& kept = listing->summaries.emplace_back(std::move(summary));
+    ListedRun row;
+    row.run_id = view(kept, "run_id");
+    row.state = view(kept, "state");
+    row.start_time = view(kept, "start_time");
+    row.end_time = view(kept, "end_time");
+    row.command = row.state == "damaged" ? view(kept, "error") : view(kept, "command");
+    auto exit_code = kept.find("exit_code");
+    if (exit_code != kept.end() && exit_code->is_number_integer()) {
+      row.exit_code = exit_code->get<int>();
+    }
+    row.summary = &kept;
+    listing->runs.push_back(row);
   }
-  std::vector<size_t> order(rows.size());
-  for (size_t i = 0; i < order.size(); ++i) {
-    order[i] = i;
+  spool::append_index_lines(root.path(), new_lines);
+  // No start time yet (still starting or waiting, or skipped): it sorts by its end, else as
+  // the newest ('~' after every digit). The keys are copied into one flat array first: a
+  // comparison through the rows' views is a cache miss at 100,000 runs.
+  struct SortKey {
+    std::array<char, 32> time{};
+    std::uint32_t row = 0;
+  };
+  std::vector<SortKey> keys(listing->runs.size());
+  auto time_of = [](const ListedRun& row) {
+    return row.start_time.empty() ? (row.end_time.empty() ? std::string_view("~") : row.end_time)
+                                  : row.start_time;
+  };
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::string_view time = time_of(listing->runs[i]);
+    std::memcpy(keys[i].time.data(), time.data(), std::min(time.size(), keys[i].time.size()));
+    keys[i].row = static_cast<std::uint32_t>(i);
   }
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return keys[a] > keys[b]; });
-  std::vector<nlohmann::json> sorted;
-  sorted.reserve(rows.size());
-  for (size_t i : order) {
-    sorted.push_back(std::move(rows[i]));
+  const std::vector<ListedRun>& runs = listing->runs;
+  std::sort(keys.begin(), keys.end(), [&](const SortKey& a, const SortKey& b) {
+    if (int c = std::memcmp(a.time.data(), b.time.data(), a.time.size()); c != 0) {
+      return c > 0;
+    }
+    const ListedRun& ra = runs[a.row];
+    const ListedRun& rb = runs[b.row];
+    std::string_view ta = time_of(ra);
+    std::string_view tb = time_of(rb);
+    return ta != tb ? ta > tb : ra.run_id > rb.run_id; // beyond 32 bytes, or the same time
+  });
+  std::vector<ListedRun> sorted;
+  sorted.reserve(keys.size());
+  for (const SortKey& key : keys) {
+    sorted.push_back(runs[key.row]);
   }
-  return sorted;
+  listing->runs = std::move(sorted);
+  return listing;
+}
+
+std::vector<nlohmann::json> collect_rows(const spool::SpoolRoot& root) {
+  std::unique_ptr<Listing> listing = list_for_ls(root);
+  std::vector<nlohmann::json> rows;
+  rows.reserve(listing->runs.size());
+  for (const ListedRun& row : listing->runs) {
+    rows.push_back(row.to_summary(root));
+  }
+  return rows;
 }
 
 } // namespace chaperone

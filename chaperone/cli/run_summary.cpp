@@ -52,6 +52,10 @@ std::string duration_for_display(const spool::RunState& state) {
   return format_seconds(std::chrono::duration<double>(end - *start).count());
 }
 
+std::string duration_for_display(std::optional<double> seconds) {
+  return seconds ? format_seconds(*seconds) : "-";
+}
+
 std::string time_for_display(const std::string& iso_time) {
   if (iso_time.size() < 19) {
     return "-";

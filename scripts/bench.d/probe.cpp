@@ -7,6 +7,8 @@
 //                                   each, at absolute deadlines INTERVAL_MS apart
 //   probe consume COUNT OUT         read stdin until COUNT "TS" lines arrived; write each
 //                                   line's delay (now - stamp, microseconds) to OUT, one a line
+//   probe statfloor ROOT             readdir ROOT and fstatat state.json and spec.json of each
+//                                    run: the floor of `chaperone ls` (section 7)
 //   probe synth SRC_DIR ROOT FIRST COUNT
 //                                   create COUNT finished runs in ROOT by copying the files of
 //                                   the finished run SRC_DIR, with run_id, start_time and
@@ -328,11 +330,36 @@ int cmd_durable(const std::string& root, char** program) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// The floor of `chaperone ls` over indexed runs: one readdir of ROOT and an fstatat of
+// state.json and spec.json per run (what it must look at to notice damage), nothing else.
+int cmd_statfloor(const std::string& root) {
+  DIR* dir = ::opendir(root.c_str());
+  if (dir == nullptr) {
+    die("opendir " + root);
+  }
+  long found = 0;
+  std::string path;
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') {
+      continue;
+    }
+    for (const char* name : {"/state.json", "/spec.json"}) {
+      path.assign(entry->d_name).append(name);
+      struct stat st {};
+      found += ::fstatat(::dirfd(dir), path.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 ? 1 : 0;
+    }
+  }
+  ::closedir(dir);
+  std::printf("%ld\n", found);
+  return 0;
+}
+
 int usage() {
   std::fprintf(stderr,
                "usage: probe write block|line BYTES | produce COUNT INTERVAL_MS [DELAY_MS] | "
                "consume COUNT OUT"
-               " | synth SRC_DIR ROOT FIRST COUNT | durable ROOT PROGRAM [ARGS...]\n");
+               " | synth SRC_DIR ROOT FIRST COUNT | durable ROOT PROGRAM [ARGS...]"
+               " | statfloor ROOT\n");
   return 2;
 }
 
@@ -355,6 +382,9 @@ int main(int argc, char** argv) {
   }
   if (args.size() >= 3 && args[0] == "durable") {
     return cmd_durable(args[1], argv + 3);
+  }
+  if (args.size() == 2 && args[0] == "statfloor") {
+    return cmd_statfloor(args[1]);
   }
   return usage();
 }
