@@ -266,7 +266,9 @@ StagedRun stage_run(const SpoolRoot& root,
 
 bool publish_run(const StagedRun& staged) {
   const std::filesystem::path& final_dir = staged.dir.path();
-  // Named before it is visible (a large spool's prefix lookups: spool/run_names.hpp).
+  // Named before it is visible (a large spool's prefix lookups: spool/run_names.hpp), under
+  // the lock that keeps a rewrite of the names from missing it.
+  NamesPublishLock names_lock(final_dir.parent_path());
   note_run_name(final_dir.parent_path(), staged.dir.run_id());
   if (::renameat2(
           AT_FDCWD, staged.staged_path.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE)

@@ -101,7 +101,7 @@ std::optional<RunDir> lookup_run(const SpoolRoot& root, const std::string& text)
   // Missing (at the size where it pays), or it lacked a run that exists: write it anew.
   if ((!candidates && ids.size() >= k_names_min_runs)
       || (candidates && candidates->size() < std::min<size_t>(matches.size(), 2))) {
-    rewrite_names(root, ids);
+    rewrite_names(root);
   }
   if (matches.empty()) {
     return std::nullopt;

@@ -3,8 +3,10 @@
 
 #include "spool/atomic_file.hpp"
 #include "spool/fd.hpp"
+#include "spool/run_list.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,7 +20,25 @@ namespace {
 
 constexpr std::string_view k_header = "chaperone-names 1\n";
 
+// flock with EINTR retry; false if it could not be taken.
+bool lock_root(const Fd& root, int operation) noexcept {
+  if (!root.valid()) {
+    return false;
+  }
+  while (::flock(root.get(), operation) != 0) {
+    if (errno != EINTR) {
+      return false;
+    }
+  }
+  return true;
+}
+
 } // namespace
+
+NamesPublishLock::NamesPublishLock(const std::filesystem::path& root) noexcept
+    : m_root(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+  (void)lock_root(m_root, LOCK_SH);
+}
 
 void note_run_name(const std::filesystem::path& root, const std::string& run_id) noexcept {
   try {
@@ -98,8 +118,13 @@ std::optional<std::vector<std::string>> names_with_prefix(const SpoolRoot& root,
   return found;
 }
 
-void rewrite_names(const SpoolRoot& root, const std::vector<std::string>& ids) noexcept {
+void rewrite_names(const SpoolRoot& root) noexcept {
   try {
+    Fd root_fd{::open(root.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    if (!lock_root(root_fd, LOCK_EX)) {
+      return;
+    }
+    std::vector<std::string> ids = list_run_ids(root); // every run made visible so far
     std::filesystem::path path = root.path() / k_names_file;
     if (ids.size() < k_names_min_runs) {
       (void)::unlink(path.c_str());

@@ -55,6 +55,7 @@ std::optional<std::string> retire_run(const SpoolRoot& root, const std::string& 
     throw std::runtime_error("cannot keep run " + run_id + " as " + new_id + ": " + *problem);
   }
   std::filesystem::path target = root.path() / new_id;
+  NamesPublishLock names_lock(root.path());
   note_run_name(root.path(), new_id);
   if (::renameat2(AT_FDCWD, run.path().c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE) != 0) {
     throw_errno("rename " + run.path().string() + " to " + target.string());

@@ -219,7 +219,7 @@ GcReport collect_garbage(const spool::SpoolRoot& root,
     std::vector<std::string> ids = spool::list_run_ids(root);
     spool::compact_index(root, ids);
     if (::access((root.path() / spool::k_names_file).c_str(), F_OK) == 0) {
-      spool::rewrite_names(root, ids);
+      spool::rewrite_names(root);
     }
   }
   return report;

@@ -3,7 +3,11 @@
 // by hand, live runs, damaged files, and the output with and without the caches.
 #include "tests/integration/common.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -252,6 +256,37 @@ TEST_CASE("status PREFIX in a spool of 1,000+ runs goes through .names and stays
   CHECK(damaged.exit_code == 0);
   CHECK(damaged.out.find("bulk-0003-x") != std::string::npos);
   CHECK(read_whole_file(names).rfind("chaperone-names 1\n", 0) == 0);
+}
+
+} // namespace chaperone::test
+
+namespace chaperone::test {
+
+TEST_CASE("run makes a run visible only while no rewrite of .names reads the spool",
+          "[integration][names]") {
+  // A rewrite of .names holds an exclusive flock on the root while it reads the directory;
+  // `run` notes the name and renames the run in under a shared one. Were the rename free to
+  // land after the rewrite's readdir, the name would be lost and a prefix matching two runs
+  // could resolve to one of them.
+  TempSpool spool;
+  int root = ::open(spool.root().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(root >= 0);
+  REQUIRE(::flock(root, LOCK_EX) == 0); // as rewrite_names does
+  ChaperoneProcess run(spool, {"run", "-d", "--name", "held", "--", "true"});
+  // It gets as far as the flock (syscall 73 on x86-64) and waits there, the run not visible.
+  REQUIRE(wait_until(deadline_in(30s), "run to wait for the root's flock", [&] {
+    std::ifstream in("/proc/" + std::to_string(run.pid()) + "/syscall");
+    std::string number;
+    in >> number;
+    return number == std::to_string(SYS_flock);
+  }));
+  CHECK_FALSE(std::filesystem::exists(spool.run_dir("held")));
+  REQUIRE(::close(root) == 0);
+  RunResult done = run.finish();
+  INFO("stderr: " << done.err);
+  CHECK(done.exit_code == 0);
+  CHECK(std::filesystem::is_directory(spool.run_dir("held")));
+  REQUIRE(run_chaperone(spool, {"wait", "held"}).exit_code == 0);
 }
 
 } // namespace chaperone::test
