@@ -5,7 +5,9 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace chaperone::spool {
@@ -67,6 +69,27 @@ bool FileLock::is_held_by_someone(const std::filesystem::path& path) {
   }
   // A shared probe never blocks another prober, only fails against the holder's LOCK_EX.
   return !try_flock(fd.get(), LOCK_SH, path);
+}
+
+bool FileLock::wait_until_free(const std::filesystem::path& path, std::chrono::milliseconds limit) {
+  Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
+  if (!fd.valid()) {
+    if (errno == ENOENT) {
+      return true;
+    }
+    throw_errno("open " + path.string());
+  }
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  std::chrono::microseconds pause{50};
+  while (!try_flock(fd.get(), LOCK_SH, path)) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    timespec ts{0, static_cast<long>(pause.count()) * 1000};
+    (void)::nanosleep(&ts, nullptr); // EINTR: just look again
+    pause = std::min(pause * 2, std::chrono::microseconds{2000});
+  }
+  return true; // the shared probe is released when fd closes
 }
 
 } // namespace chaperone::spool

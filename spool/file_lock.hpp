@@ -3,6 +3,7 @@
 
 #include "spool/fd.hpp"
 
+#include <chrono>
 #include <filesystem>
 
 namespace chaperone::spool {
@@ -33,6 +34,12 @@ public:
   // True if some process holds any flock on `path` (probe with LOCK_SH|LOCK_NB, released
   // at once). A missing file counts as "not held".
   static bool is_held_by_someone(const std::filesystem::path& path);
+
+  // Waits until nobody holds an exclusive flock on `path` (a missing file counts as free),
+  // for at most `limit`; true if it became free. Polls with a short backoff (50 us doubling
+  // to 2 ms): meant for a holder known to be letting go (a supervisor past its final state),
+  // not for a long wait. Throws system_error on failures other than the lock being held.
+  static bool wait_until_free(const std::filesystem::path& path, std::chrono::milliseconds limit);
 
   bool held() const { return m_fd.valid(); }
   int fd() const { return m_fd.get(); }

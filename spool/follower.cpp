@@ -118,7 +118,7 @@ private:
   // A raw inotify fd rather than uv_fs_event: libuv always asks for IN_MODIFY, IN_ATTRIB and
   // IN_CREATE, so a `wait`-like follower would wake on every append and every temp file of
   // a state write. Here the mask holds only what this follower acts on.
-  Fd m_own_inotify;   // owns the instance below
+  Fd m_own_inotify;   // when no instance was lent (FollowOptions::inotify_fd)
   int m_inotify = -1; // the instance in use
   int m_watch = -1;   // our watch in it
   uv_poll_t m_dir_watch{};
@@ -234,14 +234,18 @@ void Follower::Impl::check_lost() {
 
 // Returns false if inotify cannot be had here (instance or watch limits): poll instead.
 bool Follower::Impl::start_watch() {
-  m_own_inotify.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
-  if (!m_own_inotify.valid()) {
-    if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
-      return false;
+  if (m_options.inotify_fd >= 0) {
+    m_inotify = m_options.inotify_fd;
+  } else {
+    m_own_inotify.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (!m_own_inotify.valid()) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
+        return false;
+      }
+      throw_errno("inotify_init1");
     }
-    throw_errno("inotify_init1");
+    m_inotify = m_own_inotify.get();
   }
-  m_inotify = m_own_inotify.get();
   // IN_MOVED_TO: state.json renamed into place; IN_CLOSE_WRITE and IN_DELETE: written in
   // place or removed by some other tool (the spool is an open format). IN_MODIFY (appends to
   // stdout/stderr) only if this follower delivers output. The *_SELF events: the run dir
@@ -465,6 +469,10 @@ RunState Follower::Impl::run() {
   }
   uv_run(&m_loop, UV_RUN_DEFAULT);
   uv_loop_close(&m_loop);
+  if (m_watch >= 0 && !m_own_inotify.valid()) {
+    // A lent instance lives on elsewhere: nothing more should queue in it for us.
+    (void)::inotify_rm_watch(m_inotify, m_watch);
+  }
   if (m_error) {
     std::rethrow_exception(m_error);
   }

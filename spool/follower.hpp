@@ -38,6 +38,12 @@ struct FollowOptions {
   std::function<void(int)> on_signal;
   // Used for the one warning when inotify is unavailable and we fall back to polling.
   std::shared_ptr<spdlog::logger> logger;
+  // An inotify instance to add this follower's watch to instead of a new one (borrowed: the
+  // caller closes it after run()); run() removes its watch before it returns. For a reader
+  // that shares the instance with a process that outlives it: the last close of an inotify
+  // instance waits for the kernel's mark reaper (an SRCU grace period, 15 ms and more on a
+  // busy machine), and the process that closes it last pays that on its way out.
+  int inotify_fd = -1;
 };
 
 // Follows one run through one inotify watch on its directory (a raw inotify fd in the libuv

@@ -5,6 +5,7 @@
 #include "chaperone/client/signal_run.hpp"
 #include "chaperone/supervisor/signal_name.hpp"
 #include "spool/event_sink.hpp"
+#include "spool/file_lock.hpp"
 #include "spool/follower.hpp"
 #include "spool/io.hpp"
 
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <memory>
 #include <system_error>
@@ -43,6 +45,7 @@ int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliCon
   follow.stderr_offset = options.stderr_offset;
   follow.want_stdout = options.want_stdout;
   follow.want_stderr = options.want_stderr;
+  follow.inotify_fd = options.inotify_fd;
   follow.logger = context.log;
   follow.signals = {SIGINT, SIGTERM, SIGHUP};
   bool detached = false;
@@ -103,6 +106,28 @@ int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliCon
   }
   report_end(run, state, *context.log);
   return state.cli_exit_code();
+}
+
+void wait_for_supervisor_to_let_go(const spool::RunDir& run, CliContext& context) {
+  try {
+    if (!spool::is_final(run.read_state().state)) {
+      return; // detached (SIGHUP, EPIPE): the run goes on
+    }
+    const nlohmann::json spec = run.read_spec();
+    auto config = spec.find("config");
+    if (config != spec.end() && config->is_object()) {
+      auto on_exit = config->find("on_exit");
+      if (on_exit != config->end() && on_exit->is_string()
+          && !on_exit->get<std::string>().empty()) {
+        return;
+      }
+    }
+    if (!spool::FileLock::wait_until_free(run.file(spool::k_lock_file), std::chrono::seconds(10))) {
+      context.log->debug("run {}: its supervisor still holds it after 10 s", run.run_id());
+    }
+  } catch (const std::exception& e) {
+    context.log->debug("run {}: not waiting for its supervisor: {}", run.run_id(), e.what());
+  }
 }
 
 } // namespace chaperone

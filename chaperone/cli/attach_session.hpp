@@ -15,6 +15,8 @@ struct AttachOptions {
   bool want_stderr = true;
   // Write the event stream of spool/event.hpp (JSON lines on stdout) instead of raw bytes.
   bool json = false;
+  // An inotify instance to lend to the Follower (FollowOptions::inotify_fd), or -1.
+  int inotify_fd = -1;
 };
 
 // Streams the run's stdout and stderr to ours until it is final and returns the run's exit
@@ -24,5 +26,13 @@ struct AttachOptions {
 // stdout carries output events, a state event per observed state change, and one final
 // event with the final state.json.
 int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliContext& context);
+
+// For a run whose final state was seen: waits (up to 10 s) until its supervisor lets go of
+// the run - its directory fsyncs done, its reserve file gone - so that the caller's next
+// command (`gc`, `rm -rf`, `run --replace`) finds a run nobody holds, and the final state
+// is durable in the spool root when the caller moves on. Not for a run with an --on-exit
+// command, which holds the run for as long as the command takes. Never fails: a run it
+// cannot look at is left as it is.
+void wait_for_supervisor_to_let_go(const spool::RunDir& run, CliContext& context);
 
 } // namespace chaperone

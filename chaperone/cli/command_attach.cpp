@@ -61,6 +61,7 @@ void add_attach_command(CLI::App& app, CliContext& context) {
     }
     options.json = args->json;
     context.exit_code = attach_to_run(run, options, context);
+    wait_for_supervisor_to_let_go(run, context);
   });
 }
 

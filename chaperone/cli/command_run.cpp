@@ -253,6 +253,7 @@ void add_run_command(CLI::App& app, CliContext& context) {
       throw std::invalid_argument(std::string(args->replace ? "--replace" : "--attach-existing")
                                   + " needs --name");
     }
+    request.share_watch = !args->detach;
     request.if_exists = args->attach_existing ? IfExists::attach
                         : args->replace       ? IfExists::replace
                                               : IfExists::fail;
@@ -289,7 +290,13 @@ void add_run_command(CLI::App& app, CliContext& context) {
       context.exit_code = 0;
       return;
     }
-    context.exit_code = attach_to_run(launched.run, AttachOptions{}, context);
+    AttachOptions attach;
+    attach.inotify_fd = launched.watch.valid() ? launched.watch.get() : -1;
+    context.exit_code = attach_to_run(launched.run, attach, context);
+    // Ours closes first: the supervisor's copy is then the last, and the instance's teardown
+    // (an SRCU grace period, up to ~25 ms) happens in its exit, after it let go of the run.
+    launched.watch = spool::Fd();
+    wait_for_supervisor_to_let_go(launched.run, context);
   });
 }
 

@@ -1,5 +1,6 @@
 // chaperone/command_wait.cpp: `chaperone wait [--any|--all] [--json] ID...` - block until
 // runs are final.
+#include "chaperone/cli/attach_session.hpp"
 #include "chaperone/cli/cli_context.hpp"
 #include "chaperone/cli/end_report.hpp"
 #include "spool/run_index.hpp"
@@ -75,6 +76,7 @@ void add_wait_command(CLI::App& app, CliContext& context) {
         }
         codes[i] = state.cli_exit_code();
         ++done;
+        wait_for_supervisor_to_let_go(dirs[i], context);
         // 125 is also chaperone's own failure (and 124 its timeout): say which it is.
         report_end(dirs[i], state, *context.log);
         if (args->json) {

@@ -17,6 +17,7 @@
 #include "spool/run_retire.hpp"
 
 #include <fcntl.h>
+#include <sys/inotify.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -228,6 +229,22 @@ bool start_supervisor(const spool::SpoolRoot& root,
   publish_read = spool::Fd();
   spawn.extra_fds.emplace_back(lock_source.get(), 3);
   spawn.extra_fds.emplace_back(publish_source.get(), k_publish_fd);
+  spool::Fd watch;
+  spool::Fd watch_source;
+  if (request.share_watch) {
+    // Fd 5 of the supervisor, which never touches it (its children do not inherit it): it
+    // only keeps the instance alive until it exits. Without one, the caller's Follower makes
+    // its own.
+    watch.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (watch.valid()) {
+      watch_source.reset(::fcntl(watch.get(), F_DUPFD_CLOEXEC, 10));
+    }
+    if (watch_source.valid()) {
+      spawn.extra_fds.emplace_back(watch_source.get(), k_publish_fd + 1);
+    } else {
+      watch = spool::Fd();
+    }
+  }
   spawn.new_session = true;
   spawn.search_path = false;
   pid_t pid = 0;
@@ -250,6 +267,7 @@ bool start_supervisor(const spool::SpoolRoot& root,
   launched.run = staged.dir;
   launched.supervisor_pid = pid;
   launched.reader_mark = std::move(reader_mark);
+  launched.watch = std::move(watch);
   return true;
 }
 
@@ -367,7 +385,7 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
   }
 
   bool named = !request.run_id.empty();
-  LaunchedRun launched{spool::RunDir(root.path(), ""), 0, false, {}, {}};
+  LaunchedRun launched{spool::RunDir(root.path(), ""), 0, false, {}, {}, {}};
   for (int attempt = 0;; ++attempt) {
     std::string run_id = named
                              ? request.run_id
@@ -375,7 +393,7 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
     bool exists = named && ::access((root.path() / run_id).c_str(), F_OK) == 0;
     if (exists && request.if_exists == IfExists::attach) {
       spool::RunDir existing(root.path() / run_id, run_id);
-      return LaunchedRun{existing, 0, true, {}, spool::mark_as_reader(existing)};
+      return LaunchedRun{existing, 0, true, {}, spool::mark_as_reader(existing), {}};
     }
     if (exists && request.if_exists == IfExists::replace) {
       // nullopt: another caller moved it first; look again.

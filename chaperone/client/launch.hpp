@@ -53,6 +53,12 @@ struct LaunchRequest {
   // merged into spec.config: locks [{name, mode}], slots [{name, count}], after [{run_id,
   // ok}], lock_timeout_ms (null: forever; 0: --no-wait), on_exit (a /bin/sh command or null).
   nlohmann::json workflow = nlohmann::json::object();
+  // The caller will follow the run (attached `run`): make an inotify instance for its
+  // Follower (FollowOptions::inotify_fd) and let the supervisor hold a copy of it until it
+  // exits. The last close of an instance waits for the kernel's mark reaper (an SRCU grace
+  // period: 15 ms at times on a busy machine); the supervisor then pays it after the final
+  // state, not the caller on its way to the exit status.
+  bool share_watch = false;
 };
 
 // The run-dir file that holds LaunchRequest::stdin_data.
@@ -66,6 +72,9 @@ struct LaunchedRun {
   // Held from before the run became visible: `gc` cannot remove it under a caller that
   // attaches to it, however fast it ends (spool/reader_mark.hpp). Drop it to let go.
   spool::FileLock reader_mark;
+  // LaunchRequest::share_watch: the inotify instance to lend to the Follower; closed by the
+  // caller once the Follower is done.
+  spool::Fd watch;
 };
 
 // Validates the request (std::invalid_argument naming the problem, nothing created),

@@ -151,9 +151,18 @@ CallbackServer::CallbackServer(const std::filesystem::path& dir, ServerOptions o
   m_pid = spawn(argv, "/dev/null", (dir / "server.out").string());
   // A generous deadline: python's start-up is slow on a loaded machine, and a deadline only
   // bounds how long a real failure takes to show.
-  REQUIRE(wait_until(deadline_in(std::chrono::seconds(120)), "the callback server's port", [&] {
-    return std::filesystem::exists(port_file);
-  }));
+  bool listening = wait_until(deadline_in(std::chrono::seconds(120)),
+                              "the callback server's port",
+                              [&] { return std::filesystem::exists(port_file); });
+  if (!listening) {
+    // The destructor never runs for a constructor that throws: end the server here.
+    ::kill(m_pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(m_pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    m_pid = -1;
+  }
+  REQUIRE(listening);
   m_port = std::stoi(read_whole_file(port_file));
 }
 

@@ -365,3 +365,46 @@ TEST_CASE("a reader's look at a live run does not wake the run's other readers (
   CHECK(r.exit_code == 0);
   ::close(watch_fd);
 }
+
+TEST_CASE("an attached run's supervisor holds the front end's inotify instance, the program not",
+          "[integration][follow][attach]") {
+  // The last close of an inotify instance waits for the kernel's mark reaper (15 ms and more
+  // on a busy machine): the attached front end lends its instance to the supervisor (fd 5),
+  // which closes it after the final state, off the way to the exit status. The program must
+  // not inherit it.
+  TempSpool spool;
+  std::filesystem::path gate = spool.scratch() / "gate";
+  REQUIRE(::mkfifo(gate.c_str(), 0600) == 0);
+  ChaperoneProcess front(
+      spool,
+      {"run", "--name", "lent", "--", "sh", "-c", "read x < \"$0\"", gate.string()},
+      within(30s));
+  // The attached front end publishes the run a moment after it starts.
+  REQUIRE(wait_until(deadline_in(20s), "run lent to be running", [&] {
+    return std::filesystem::exists(spool.run_dir("lent") / "state.json")
+           && spool.state("lent").value("state", "") == "running";
+  }));
+  nlohmann::json state = spool.state("lent");
+  auto fd_target = [](int pid, int fd) {
+    std::error_code error;
+    std::filesystem::path link = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+    return std::filesystem::read_symlink(link, error).string();
+  };
+  int supervisor = state.at("supervisor_pid").get<int>();
+  int program = state.at("pid").get<int>();
+  CHECK(fd_target(supervisor, 5) == "anon_inode:inotify");
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(program) + "/fd")) {
+    std::error_code error;
+    CHECK(std::filesystem::read_symlink(entry.path(), error).string() != "anon_inode:inotify");
+  }
+  {
+    int fd = ::open(gate.c_str(), O_WRONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    CHECK(::write(fd, "\n", 1) == 1);
+    ::close(fd);
+  }
+  RunResult r = front.finish();
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+}

@@ -153,3 +153,47 @@ TEST_CASE("run --keep-children: leftovers may append output after the final stat
   CHECK(spool.state(id)["output"]["stdout"] == 6);
   CHECK(run_chaperone(spool, {"attach", id}).out == "early\n");
 }
+
+TEST_CASE("run, wait and attach return only once the supervisor let go of the run, but not "
+          "for an on-exit command",
+          "[integration][spool-files]") {
+  // A script's next command (`gc`, `rm -rf`, `run --replace`) must find a run nobody holds,
+  // its final state durable in the root: no lock held, no reserve file left.
+  TempSpool spool;
+  for (int i = 0; i < 20; ++i) {
+    std::string name = "r" + std::to_string(i);
+    REQUIRE(run_chaperone(spool, {"run", "--name", name, "--", "true"}).exit_code == 0);
+    CHECK(run_lock_free(spool.run_dir(name)));
+    CHECK_FALSE(std::filesystem::exists(spool.run_dir(name) / ".state.reserve"));
+  }
+  for (int i = 0; i < 10; ++i) {
+    std::string name = "w" + std::to_string(i);
+    REQUIRE(
+        run_chaperone(spool, {"run", "-d", "--name", name, "--", "sh", "-c", "exit 3"}).exit_code
+        == 0);
+    REQUIRE(run_chaperone(spool, {"wait", name}).exit_code == 3);
+    CHECK(run_lock_free(spool.run_dir(name)));
+    REQUIRE(run_chaperone(spool, {"attach", name}).exit_code == 3);
+  }
+  RunResult gc = run_chaperone(spool, {"gc", "--older-than", "0"});
+  INFO("gc: " << gc.out << gc.err);
+  CHECK(gc.exit_code == 0);
+  CHECK(spool.run_ids().empty()); // none was busy
+  // An --on-exit command holds the run while it runs; `run` does not wait for it.
+  std::string gate = (spool.scratch() / "on-exit-gate").string();
+  REQUIRE(run_chaperone(spool,
+                        {"run",
+                         "--name",
+                         "hook",
+                         "--on-exit",
+                         "while [ ! -e '" + gate + "' ]; do sleep 0.01; done",
+                         "--",
+                         "true"})
+              .exit_code
+          == 0);
+  CHECK_FALSE(run_lock_free(spool.run_dir("hook")));
+  write_whole_file(gate, "");
+  REQUIRE(wait_until(deadline_in(30s), "the on-exit command to end", [&] {
+    return run_lock_free(spool.run_dir("hook"));
+  }));
+}
