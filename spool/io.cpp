@@ -30,6 +30,28 @@ void write_all(int fd, std::string_view data, const std::string& what) {
   }
 }
 
+std::optional<std::string> read_regular_file(const std::filesystem::path& path) {
+  Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
+  struct stat st {};
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return std::nullopt;
+  }
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t have = 0;
+  while (have < text.size()) {
+    ssize_t n = ::read(fd.get(), text.data() + have, text.size() - have);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      break;
+    }
+    have += static_cast<size_t>(n);
+  }
+  text.resize(have);
+  return text;
+}
+
 std::string read_file(const std::filesystem::path& path) {
   Fd fd = open_or_throw(path, O_RDONLY);
   // No 64 KiB stack buffer: one cost every supervisor a stack page for its whole life (the

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,12 @@ void write_all(int fd, std::string_view data, const std::string& what);
 
 // Reads the whole file at `path`. Throws system_error naming the path.
 std::string read_file(const std::filesystem::path& path);
+
+// A cache file read whole (O_NOFOLLOW, one read at its size, no growing and copying), or
+// nullopt if it is missing, not a regular file or cannot be opened. A file that shrinks
+// meanwhile, or a read error, ends the text where the read stopped: the caches built on it
+// (.index.jsonl, .names) check what they parse.
+std::optional<std::string> read_regular_file(const std::filesystem::path& path);
 
 // Opens `path` with O_CLOEXEC added. Throws system_error naming the call and path.
 Fd open_or_throw(const std::filesystem::path& path, int flags, mode_t mode = 0600);

@@ -387,27 +387,12 @@ std::optional<nlohmann::json> IndexedRun::to_summary() const {
 }
 
 IndexFile IndexFile::read(const SpoolRoot& root) {
-  // One read of the whole file (tens of MB at 100,000 runs): no growing and copying.
-  std::string text;
-  Fd fd{::open((root.path() / k_index_file).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
-  struct stat st {};
-  if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+  // One read of the whole file (tens of MB at 100,000 runs).
+  std::optional<std::string> text = read_regular_file(root.path() / k_index_file);
+  if (!text) {
     return {};
   }
-  text.resize(static_cast<size_t>(st.st_size));
-  size_t have = 0;
-  while (have < text.size()) {
-    ssize_t n = ::read(fd.get(), text.data() + have, text.size() - have);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      break; // shrunk meanwhile, or unreadable: what was read is parsed
-    }
-    have += static_cast<size_t>(n);
-  }
-  text.resize(have);
-  return parse(std::move(text));
+  return parse(std::move(*text));
 }
 
 IndexFile IndexFile::parse(std::string text) {

@@ -3,6 +3,7 @@
 
 #include "spool/atomic_file.hpp"
 #include "spool/fd.hpp"
+#include "spool/io.hpp"
 #include "spool/run_list.hpp"
 
 #include <fcntl.h>
@@ -58,28 +59,12 @@ void note_run_name(const std::filesystem::path& root, const std::string& run_id)
 
 std::optional<std::vector<std::string>> names_with_prefix(const SpoolRoot& root,
                                                           const std::string& prefix) {
-  // One read of the whole file (3 MB at 100,000 runs), no growing and copying.
-  std::string text;
-  {
-    Fd fd{::open((root.path() / k_names_file).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
-    struct stat st {};
-    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      return std::nullopt;
-    }
-    text.resize(static_cast<size_t>(st.st_size));
-    size_t have = 0;
-    while (have < text.size()) {
-      ssize_t n = ::read(fd.get(), text.data() + have, text.size() - have);
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      if (n <= 0) {
-        break;
-      }
-      have += static_cast<size_t>(n);
-    }
-    text.resize(have);
+  // One read of the whole file (3 MB at 100,000 runs).
+  std::optional<std::string> read = read_regular_file(root.path() / k_names_file);
+  if (!read) {
+    return std::nullopt;
   }
+  const std::string& text = *read;
   if (text.compare(0, k_header.size(), k_header) != 0) {
     return std::nullopt;
   }
