@@ -37,6 +37,20 @@ std::string queue(const TempSpool& spool,
   return id;
 }
 
+// Starts run NAME (`--name NAME` and `options`) and waits until its program has logged its
+// start: from then on it holds what it asked for.
+std::string start_running(const TempSpool& spool,
+                          const std::filesystem::path& log,
+                          const std::string& name,
+                          std::vector<std::string> options,
+                          const std::filesystem::path& release) {
+  options.insert(options.begin(), {"--name", name});
+  std::string id = start_detached(spool, logged_program(log, name, release), options);
+  REQUIRE(wait_until(
+      deadline_in(60s), name + " to start", [&] { return log_has(log, "start " + name); }));
+  return id;
+}
+
 std::vector<std::string> start_end(std::initializer_list<std::string> names) {
   std::vector<std::string> lines;
   for (const std::string& name : names) {
@@ -59,9 +73,7 @@ TEST_CASE("a chain A -> B -> C on one lock hands it along while five runs wait f
   TempSpool spool;
   auto s = spool.scratch();
   auto log = s / "log";
-  std::string a = start_detached(
-      spool, logged_program(log, "A", s / "a.release"), {"--name", "A", "--lock", "L"});
-  REQUIRE(wait_until(deadline_in(60s), "A to start", [&] { return log_has(log, "start A"); }));
+  std::string a = start_running(spool, log, "A", {"--lock", "L"}, s / "a.release");
   std::vector<std::string> ids{a};
   for (const char* x : {"X1", "X2", "X3", "X4", "X5"}) {
     ids.push_back(queue(spool, log, x, {"--lock", "L"}));
@@ -118,9 +130,7 @@ TEST_CASE("exclusive -> shared along a chain is a downgrade with no gap: the sha
   TempSpool spool;
   auto s = spool.scratch();
   auto log = s / "log";
-  std::string provision = start_detached(
-      spool, logged_program(log, "P", s / "p.release"), {"--name", "P", "--lock", "vm"});
-  REQUIRE(wait_until(deadline_in(60s), "P to start", [&] { return log_has(log, "start P"); }));
+  std::string provision = start_running(spool, log, "P", {"--lock", "vm"}, s / "p.release");
   std::string s1 = queue(spool, log, "S1", {"--lock", "vm:shared"}, s / "jobs.release");
   std::string s2 = queue(spool, log, "S2", {"--lock", "vm:shared"}, s / "jobs.release");
   std::string x = queue(spool, log, "X", {"--lock", "vm"});
@@ -188,9 +198,7 @@ TEST_CASE("a supervisor SIGKILLed in the middle of a hand-over: the next in the 
   TempSpool spool;
   auto s = spool.scratch();
   auto log = s / "log";
-  std::string a = start_detached(
-      spool, logged_program(log, "A", s / "a.release"), {"--name", "A", "--lock", "L"});
-  REQUIRE(wait_until(deadline_in(60s), "A to start", [&] { return log_has(log, "start A"); }));
+  std::string a = start_running(spool, log, "A", {"--lock", "L"}, s / "a.release");
   std::string x1 = queue(spool, log, "X1", {"--lock", "L"});
 
   SECTION("the waiting successor dies: the one after it takes its place") {
