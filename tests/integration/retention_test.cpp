@@ -49,6 +49,20 @@ int old_stamp(const TempSpool& spool) {
   return fd;
 }
 
+// A finished run "source" and `count` copies of it that ended in 2020 (make_old_runs), and
+// the open .gc-stamp of old_stamp.
+struct OldRuns {
+  std::vector<std::string> doomed;
+  int stamp;
+};
+OldRuns old_runs_and_stamp(const TempSpool& spool, int count) {
+  REQUIRE(run_chaperone(spool, {"run", "--name", "source", "--", "true"}).exit_code == 0);
+  REQUIRE(wait_until(deadline_in(30s), "the supervisor of source to let go", [&] {
+    return run_lock_free(spool.run_dir("source"));
+  }));
+  return {make_old_runs(spool, "source", count), old_stamp(spool)};
+}
+
 bool stamp_lock_free(const TempSpool& spool) {
   int fd = ::open((spool.root() / ".gc-stamp").c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -65,12 +79,9 @@ TEST_CASE("run -d claiming the retention hour returns before the gc, which then 
           "old runs",
           "[integration][retention]") {
   TempSpool spool;
-  REQUIRE(run_chaperone(spool, {"run", "--name", "source", "--", "true"}).exit_code == 0);
-  REQUIRE(wait_until(deadline_in(30s), "the supervisor of source to let go", [&] {
-    return run_lock_free(spool.run_dir("source"));
-  }));
-  std::vector<std::string> doomed = make_old_runs(spool, "source", 300);
-  int stamp = old_stamp(spool);
+  OldRuns old = old_runs_and_stamp(spool, 300);
+  const std::vector<std::string>& doomed = old.doomed;
+  int stamp = old.stamp;
   // Hold the gc's turn, as an earlier gc still working on a large spool would: the new gc
   // must wait for it, and the launch must not wait for either.
   REQUIRE(::flock(stamp, LOCK_EX) == 0);
@@ -106,12 +117,9 @@ TEST_CASE("run -d claiming the retention hour returns before the gc, which then 
 TEST_CASE("an attached run claiming the retention hour leaves no zombie and no second gc",
           "[integration][retention]") {
   TempSpool spool;
-  REQUIRE(run_chaperone(spool, {"run", "--name", "source", "--", "true"}).exit_code == 0);
-  REQUIRE(wait_until(deadline_in(30s), "the supervisor of source to let go", [&] {
-    return run_lock_free(spool.run_dir("source"));
-  }));
-  std::vector<std::string> doomed = make_old_runs(spool, "source", 20);
-  int stamp = old_stamp(spool);
+  OldRuns old = old_runs_and_stamp(spool, 20);
+  const std::vector<std::string>& doomed = old.doomed;
+  int stamp = old.stamp;
   REQUIRE(::flock(stamp, LOCK_EX) == 0);
   std::filesystem::path fifo = spool.scratch() / "gate";
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
