@@ -251,8 +251,26 @@ bool start_supervisor(const spool::SpoolRoot& root,
   bool published = false;
   spool::FileLock reader_mark =
       spool::mark_as_reader(spool::RunDir(staged.staged_path, staged.dir.run_id()));
+  // If the supervisor cannot be exec'ed (E2BIG, ENOMEM, a binary replaced under us: its
+  // path was checked above), its child records that in the run as a final `failed` state,
+  // once the rename below has happened or not, as the supervisor would have.
+  auto record_exec_failure = [&staged, &request](int exec_errno) {
+    Publication publication{k_publish_fd, staged.staged_path};
+    if (!await_publication(publication, staged.dir.path(), 3)) {
+      return; // never visible: nothing to record
+    }
+    spool::RunState state = staged.dir.read_state();
+    state.state = spool::RunStatus::failed;
+    state.exit_code = spool::k_exit_chaperone_failed;
+    state.error = "exec " + request.supervisor_path.string() + ": " + std::strerror(exec_errno);
+    state.end_time = spool::format_utc(std::chrono::system_clock::now());
+    staged.dir.write_state(state);
+  };
   try {
-    pid = spawn_process(spawn);
+    // Not waiting for the exec saves the caller the loading of the supervisor's image: the
+    // lock is already held (fd 3 shares our open file description), and the supervisor
+    // starts only once the rename below is decided.
+    pid = spawn_without_waiting(spawn, record_exec_failure);
     publish_source = spool::Fd(); // only the supervisor may hold the read end now
     published = spool::publish_run(staged);
   } catch (...) {

@@ -82,8 +82,10 @@ struct LaunchedRun {
 // in a hidden temp dir with its lock held, the supervisor is started with that lock, and only
 // then is the dir renamed into place: a run is visible only once its supervisor holds it, so
 // a caller killed at any moment leaves no `lost` run that never ran (at most a hidden temp
-// dir that `gc` sweeps). If the supervisor cannot be started nothing is created and
-// std::system_error is thrown.
+// dir that `gc` sweeps). If the supervisor process cannot be created (fork, a missing or
+// unexecutable supervisor path) nothing is created and std::system_error is thrown. The exec
+// itself is not waited for: should it fail, the run ends `failed` (exit code 125) with
+// "exec PATH: REASON" as its error. Forks: call it from a single-threaded process.
 LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& request);
 
 // The supervisor binary next to the running executable (/proc/self/exe), or in
