@@ -59,6 +59,10 @@ struct LaunchRequest {
   // period: 15 ms at times on a busy machine); the supervisor then pays it after the final
   // state, not the caller on its way to the exit status.
   bool share_watch = false;
+  // Hold LaunchedRun::reader_mark from before the run becomes visible (a caller that will
+  // follow it). Off for `run -d`: one file fewer to create on the way back; the first reader
+  // creates it.
+  bool mark_reader = true;
 };
 
 // The run-dir file that holds LaunchRequest::stdin_data.
