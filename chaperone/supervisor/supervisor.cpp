@@ -319,6 +319,7 @@ void Supervisor::start_program() {
         std::move(pipe_read[stream]),
         stream == 0 ? m_stdout.get() : m_stderr.get(),
         stream == 1 ? m_options.nonce : std::string(),
+        cmdbuild::before_first_marker(m_remote.target().mode),
         limited ? m_options.max_output : std::numeric_limits<std::uint64_t>::max(),
         std::move(callbacks));
   }
