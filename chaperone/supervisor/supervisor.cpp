@@ -27,7 +27,6 @@
 #include <uv.h>
 
 #include <fcntl.h>
-#include <malloc.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -659,12 +658,7 @@ int Supervisor::run() {
       m_run.start_spec_writeback();
       reap(); // it may have exited already
     }
-    if (m_phase != Phase::final) {
-      // From here on the supervisor mostly sleeps for the run's life: the start-up's garbage
-      // (parsed spec and state, argument vectors) goes back to the kernel rather than
-      // staying resident in every supervisor (scripts/bench section 5).
-      (void)::malloc_trim(0);
-    }
+
     if (m_phase != Phase::final) {
       uv_run(&m_loop, UV_RUN_DEFAULT);
     }
