@@ -678,6 +678,13 @@ int Supervisor::run() {
       }
     }
   }
+  if (m_phase == Phase::final && !has_on_exit(spec)) {
+    // Nothing more goes into the run (the final state is durable, leftovers' linger is
+    // over): the next step of a chain, and the `run`, `wait` or `gc` that waits for us to
+    // let go, have it now, not after the loop's teardown and our exit.
+    m_gate.held.clear();
+    m_lock = spool::FileLock();
+  }
   for (auto& relay : m_relays) {
     if (relay) {
       relay->close_handle(); // the loop below completes the close; freed with us
