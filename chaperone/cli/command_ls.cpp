@@ -73,6 +73,8 @@ void add_ls_command(CLI::App& app, CliContext& context) {
       // One readdir of <root>/.callbacks: runs whose callbacks a killed sender left undelivered.
       ensure_callback_senders(root->path(), default_callback_sender_path());
       listing = list_for_ls(*root);
+      context.log->debug(
+          "ls: {} runs, stat on {} thread(s)", listing->runs.size(), listing->threads);
       for (const ListedRun& row : listing->runs) {
         if (args->limit >= 0 && static_cast<int>(rows.size()) >= args->limit) {
           break;
