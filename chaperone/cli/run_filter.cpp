@@ -127,14 +127,6 @@ private:
   std::string m_path;
 };
 
-// True while the indexed line still describes the run on disk, as scan_runs() stat it.
-bool current(const spool::RunEntry& entry, const RunStat& stat, const spool::IndexedRun& indexed) {
-  return indexed.keys.dir_inode == entry.dir_inode
-         && stat.state.same(indexed.keys.state_size, indexed.keys.state_mtime_ns)
-         && (!indexed.keys.spec_size
-             || stat.spec.same(*indexed.keys.spec_size, indexed.keys.spec_mtime_ns));
-}
-
 std::optional<spool::IndexKeys> keys_now(int root_fd, RunPath& path, const spool::RunEntry& entry) {
   struct stat state {};
   struct stat spec {};
@@ -196,8 +188,7 @@ std::unique_ptr<Listing> list_for_ls(const spool::SpoolRoot& root) {
   listing->runs.reserve(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
     spool::RunEntry& entry = entries[i];
-    const spool::IndexedRun* indexed = listing->index.find(entry.run_id);
-    if (indexed != nullptr && current(entry, scan.stats[i], *indexed)) {
+    if (const spool::IndexedRun* indexed = scan.lines[i]) {
       ListedRun row;
       row.run_id = indexed->run_id;
       row.state = indexed->state;

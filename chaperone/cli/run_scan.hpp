@@ -37,13 +37,17 @@ struct RunScan {
   spool::IndexFile index;
   std::vector<spool::RunEntry> entries; // directory order
   std::vector<RunStat> stats;           // stats[i] is entries[i]'s
-  unsigned threads = 1;                 // how many did the stats (for -vv)
+  // lines[i]: entries[i]'s line in the index while it still describes the run (the same
+  // directory inode, state.json and spec.json sizes and mtimes as stats[i]), else nullptr.
+  std::vector<const spool::IndexedRun*> lines;
+  unsigned threads = 1; // how many did the stats (for -vv)
 };
 
-// Spools smaller than this are scanned on one thread: a thread costs more than it saves.
-constexpr size_t k_scan_threaded_min_runs = 512;
+// An index smaller than this (some 200 runs) is read, and the runs stat, on one thread: a
+// thread costs more than it saves.
+constexpr size_t k_scan_threaded_min_index_bytes = 64 * 1024;
 
-// Reads the root. Two threads when the root holds at least k_scan_threaded_min_runs runs and
+// Reads the root. Two threads when the index has at least k_scan_threaded_min_index_bytes and
 // this process may run on two CPUs or more (sched_getaffinity); one otherwise, or when no
 // thread can be made. The result does not depend on the number of threads.
 RunScan scan_runs(const spool::SpoolRoot& root);
