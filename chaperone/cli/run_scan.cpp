@@ -4,13 +4,13 @@
 #include "spool/error.hpp"
 
 #include <fcntl.h>
-#include <limits.h>
 #include <sched.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <climits>
 #include <cstring>
 #include <exception>
 #include <optional>

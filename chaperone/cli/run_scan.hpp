@@ -45,7 +45,7 @@ struct RunScan {
 
 // An index smaller than this (some 200 runs) is read, and the runs stat, on one thread: a
 // thread costs more than it saves.
-constexpr size_t k_scan_threaded_min_index_bytes = 64 * 1024;
+constexpr size_t k_scan_threaded_min_index_bytes = size_t{64} * 1024;
 
 // Reads the root. Two threads when the index has at least k_scan_threaded_min_index_bytes and
 // this process may run on two CPUs or more (sched_getaffinity); one otherwise, or when no
