@@ -197,3 +197,52 @@ TEST_CASE("run, wait and attach return only once the supervisor let go of the ru
     return run_lock_free(spool.run_dir("hook"));
   }));
 }
+
+TEST_CASE("a supervisor that cannot be exec'ed leaves a failed run that says why",
+          "[integration][spool-files]") {
+  // `run` does not wait for the supervisor's exec (it would cost every launch the loading of
+  // the image); an exec that fails after the path was checked must still be told, in the
+  // run, with the syscall, the path and the reason. Here: a front end beside a
+  // "chaperone-supervisor" that is executable but no program (ENOEXEC).
+  TempSpool spool;
+  std::filesystem::path bin = spool.scratch() / "bin";
+  std::filesystem::create_directories(bin);
+  std::filesystem::path front_end = bin / "chaperone";
+  std::error_code link_error;
+  std::filesystem::create_hard_link(chaperone_path(), front_end, link_error);
+  if (link_error) {
+    std::filesystem::copy_file(chaperone_path(), front_end);
+  }
+  std::filesystem::path supervisor = bin / "chaperone-supervisor";
+  write_whole_file(supervisor, "not a program\n");
+  std::filesystem::permissions(supervisor, std::filesystem::perms::owner_all);
+  RunOptions through_copy;
+  through_copy.wrapper = {"sh", "-c", "shift; exec \"$0\" \"$@\"", front_end.string()};
+  const std::string reason = "exec " + supervisor.string() + ": Exec format error";
+
+  RunResult attached =
+      run_chaperone(spool, {"run", "--name", "a", "--", "echo", "hi"}, through_copy);
+  INFO("run: " << attached.out << attached.err);
+  CHECK(attached.exit_code == 125);
+  CHECK(attached.out.empty());
+  REQUIRE(attached.err_lines().size() == 1);
+  CHECK(attached.err_lines()[0] == "chaperone: run a failed: " + reason);
+
+  RunResult detached =
+      run_chaperone(spool, {"run", "-d", "--name", "d", "--", "echo", "hi"}, through_copy);
+  CHECK(detached.exit_code == 0);
+  CHECK(detached.out == "d\n");
+  RunResult waited = run_chaperone(spool, {"wait", "d"});
+  INFO("wait: " << waited.err);
+  CHECK(waited.exit_code == 125);
+  for (const char* id : {"a", "d"}) {
+    nlohmann::json st = spool.state(id);
+    CHECK(st["state"] == "failed");
+    CHECK(st["exit_code"] == 125);
+    CHECK(st["error"] == reason);
+    CHECK(run_lock_free(spool.run_dir(id)));
+    CHECK(std::filesystem::file_size(spool.run_dir(id) / "stdout") == 0);
+  }
+  // Nothing hidden left behind: only the two runs (and the index) in the root.
+  CHECK(spool.listing() == std::vector<std::string>{".index.jsonl", "a", "d"});
+}
