@@ -55,15 +55,22 @@ AtomicFile::~AtomicFile() {
 void AtomicFile::write(std::string_view data) {
   write_all(m_fd.get(), data, m_temp_path.string());
   m_length += data.size();
+  m_cut = false;
 }
 
 void AtomicFile::cut_to_length() {
-  if (m_reused && ::ftruncate(m_fd.get(), static_cast<off_t>(m_length)) != 0) {
-    throw_errno("ftruncate " + m_temp_path.string());
+  // Once: ftruncate sets the mtime, which must stay what set_mtime() made it (the index
+  // records it).
+  if (m_reused && !m_cut) {
+    if (::ftruncate(m_fd.get(), static_cast<off_t>(m_length)) != 0) {
+      throw_errno("ftruncate " + m_temp_path.string());
+    }
+    m_cut = true;
   }
 }
 
 void AtomicFile::set_mtime(const struct timespec& time) {
+  cut_to_length(); // before: a later cut would change the mtime set here
   const struct timespec times[2] = {time, time};
   if (::futimens(m_fd.get(), times) != 0) {
     throw_errno("futimens " + m_temp_path.string());
