@@ -59,18 +59,19 @@ void AtomicFile::write(std::string_view data) {
 }
 
 void AtomicFile::cut_to_length() {
-  // Once: ftruncate sets the mtime, which must stay what set_mtime() made it (the index
-  // records it).
-  if (m_reused && !m_cut) {
-    if (::ftruncate(m_fd.get(), static_cast<off_t>(m_length)) != 0) {
-      throw_errno("ftruncate " + m_temp_path.string());
-    }
-    m_cut = true;
+  // Once only after the last write: every ftruncate sets the mtime (even to the same size),
+  // which would undo set_mtime().
+  if (!m_reused || m_cut) {
+    return;
   }
+  if (::ftruncate(m_fd.get(), static_cast<off_t>(m_length)) != 0) {
+    throw_errno("ftruncate " + m_temp_path.string());
+  }
+  m_cut = true;
 }
 
 void AtomicFile::set_mtime(const struct timespec& time) {
-  cut_to_length(); // before: a later cut would change the mtime set here
+  cut_to_length(); // a truncate later would move the mtime again
   const struct timespec times[2] = {time, time};
   if (::futimens(m_fd.get(), times) != 0) {
     throw_errno("futimens " + m_temp_path.string());
@@ -88,9 +89,7 @@ void AtomicFile::sync(const std::vector<SyncTarget>& along) {
 }
 
 void AtomicFile::commit(const std::vector<std::filesystem::path>& also_dirs) {
-  if (!m_synced) {
-    cut_to_length(); // sync() did it otherwise (durable)
-  }
+  cut_to_length();
   sync();
   m_fd.reset();
   if (::rename(m_temp_path.c_str(), m_destination.c_str()) != 0) {

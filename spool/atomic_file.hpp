@@ -60,7 +60,7 @@ private:
   bool m_committed = false;
   bool m_reused = false;      // the temp is the caller's file: truncate it, never unlink it
   std::uint64_t m_length = 0; // bytes written so far
-  bool m_cut = false;         // the reused file was cut to m_length (after the last write)
+  bool m_cut = false;         // truncated to m_length since the last write
 
   void cut_to_length();
 };

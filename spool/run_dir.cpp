@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -58,6 +59,23 @@ nlohmann::json RunDir::read_spec() const {
   }
   return spec;
 }
+
+namespace {
+
+// No block or no inode left for us (root may use the blocks reserved for it, as its writes
+// do). File systems without an inode count (f_files 0) never count as out of inodes.
+bool file_system_is_full(const std::filesystem::path& dir) {
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0) {
+    return false; // not knowing is no reason to say so
+  }
+  bool root = ::geteuid() == 0;
+  bool no_blocks = (root ? fs.f_bfree : fs.f_bavail) == 0;
+  bool no_inodes = fs.f_files > 0 && (root ? fs.f_ffree : fs.f_favail) == 0;
+  return no_blocks || no_inodes;
+}
+
+} // namespace
 
 void RunDir::write_state(const RunState& state) const {
   // Invalid UTF-8 (from argv or paths) is replaced rather than making the write fail: a
@@ -113,7 +131,15 @@ void RunDir::write_state(const RunState& state) const {
     file.commit();
   };
   try {
-    publish(render(state));
+    if (final && file_system_is_full(m_path)) {
+      // The program may have lost output to it (its writes go straight to the spool files);
+      // the reserve still takes the final state, which says so.
+      RunState noted = state;
+      noted.extra["spool_disk_full"] = true;
+      publish(render(noted));
+    } else {
+      publish(render(state));
+    }
   } catch (const std::system_error& e) {
     if (e.code().value() != ENOSPC || ::unlink(file(k_reserve_file).c_str()) != 0) {
       throw;
