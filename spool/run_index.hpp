@@ -113,12 +113,13 @@ public:
 
 private:
   void insert(IndexedRun run);
+  void grow(); // doubles m_slots (at least 16) and puts m_runs back in
 
   std::string m_text;
   std::deque<std::string> m_arena; // decoded strings that had escapes
   std::vector<IndexedRun> m_runs;
   // Open addressing over m_runs (high half: the id's hash; low half: index + 1, 0 is empty),
-  // a power of two at least twice the lines: one probe, mostly, no node per run, and a
+  // a power of two at least twice the runs: one probe, mostly, no node per run, and a
   // mismatch seldom touches m_runs (std::unordered_map cost more than all the parsing at
   // 100,000 runs).
   std::vector<std::uint64_t> m_slots;

@@ -67,6 +67,7 @@ struct Listing {
   std::deque<nlohmann::json> summaries;
   std::deque<std::string> strings;
   std::vector<ListedRun> runs;
+  unsigned threads = 1; // that stat the runs (scan_runs)
 };
 std::unique_ptr<Listing> list_for_ls(const spool::SpoolRoot& root);
 

@@ -152,6 +152,32 @@ TEST_CASE("a damaged, truncated or foreign index line is skipped, never misread"
   }
 }
 
+TEST_CASE("an index of lines shorter than its table was sized for grows it and finds every run",
+          "[unit][spool][index]") {
+  // The table is sized from the file (256 bytes a line) without counting the lines first; these
+  // lines have some 130 bytes, so it must grow on the way, and a later line still wins.
+  std::string text;
+  for (int i = 0; i < 3000; ++i) {
+    nlohmann::json summary = {
+        {"run_id", "r" + std::to_string(i)}, {"state", "exited"}, {"command", "true"}};
+    text += spool::index_line(summary, sample_keys());
+  }
+  REQUIRE(text.size() / 3000 < 200);
+  nlohmann::json later = {{"run_id", "r17"}, {"state", "failed"}, {"command", "true"}};
+  text += spool::index_line(later, sample_keys());
+  spool::IndexFile index = spool::IndexFile::parse(text);
+  CHECK(index.lines() == 3001);
+  CHECK(index.size() == 3000);
+  for (int i = 0; i < 3000; ++i) {
+    const spool::IndexedRun* run = index.find("r" + std::to_string(i));
+    REQUIRE(run != nullptr);
+    CHECK(run->run_id == "r" + std::to_string(i));
+  }
+  CHECK(index.find("r17")->state == "failed");
+  CHECK(index.find("r3000") == nullptr);
+  CHECK(index.find("r") == nullptr);
+}
+
 TEST_CASE("version 1 index lines (JSON objects) are still read", "[unit][spool][index]") {
   nlohmann::json v1 = sample_summary("old");
   v1["ino"] = 77;
