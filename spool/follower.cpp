@@ -10,7 +10,6 @@
 #include <uv.h>
 
 #include <fcntl.h>
-#include <sched.h>
 #include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -36,42 +35,16 @@ constexpr std::uint64_t k_poll_interval_ms = 100;
 // signals and state changes are seen between batches.
 constexpr std::uint64_t k_step_limit = std::uint64_t{1} << 20;
 constexpr int k_steps_per_wakeup = 64;
+// A step that finds less than this while output streams: the writer adds less between two
+// looks than a look costs (see catch_up); the next look waits this long.
+constexpr std::uint64_t k_small_step = std::uint64_t{16} * 1024;
+constexpr std::uint64_t k_batch_delay_ms = 1;
+// The run dir's own events (none is reported through a child: see watch_state_file).
 constexpr std::uint32_t k_dir_mask =
-    IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+    IN_MOVED_TO | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
 // While a run is `starting` its lock is held by the front end, which has no pidfd to watch;
 // recheck that short window on a timer.
 constexpr std::uint64_t k_starting_recheck_ms = 200;
-
-// Puts the calling thread under SCHED_BATCH for its lifetime (FollowOptions::yield_to_writer),
-// if it runs under SCHED_OTHER; restores that after (no SCHED_RESET_ON_FORK: without
-// CAP_SYS_NICE it could not be cleared again). Best effort: a refusal leaves the policy alone.
-class BatchScheduling {
-public:
-  explicit BatchScheduling(bool wanted) {
-    int policy = ::sched_getscheduler(0);
-    if (!wanted || policy < 0 || (policy & ~SCHED_RESET_ON_FORK) != SCHED_OTHER
-        || ::sched_getparam(0, &m_param) != 0) {
-      return;
-    }
-    sched_param batch{};
-    if (::sched_setscheduler(0, SCHED_BATCH, &batch) == 0) {
-      m_restore = policy;
-    }
-  }
-  BatchScheduling(const BatchScheduling&) = delete;
-  BatchScheduling& operator=(const BatchScheduling&) = delete;
-  BatchScheduling(BatchScheduling&&) = delete;
-  BatchScheduling& operator=(BatchScheduling&&) = delete;
-  ~BatchScheduling() {
-    if (m_restore >= 0) {
-      (void)::sched_setscheduler(0, m_restore, &m_param);
-    }
-  }
-
-private:
-  sched_param m_param{};
-  int m_restore = -1;
-};
 
 } // namespace
 
@@ -110,9 +83,11 @@ private:
   void drain_to_current_size(Stream stream);
   // Delivers the appends to `streams` after a wakeup for them, then re-arms their watches.
   void catch_up(const bool (&streams)[2]);
-  // One step on each stream in `streams`: delivers what is new; returns whether anything was.
-  bool deliver_new(const bool (&streams)[2]);
+  // One step on each stream in `streams`: delivers what is new; returns how much that was.
+  std::uint64_t deliver_new(const bool (&streams)[2]);
   void arm_stream(Stream stream);
+  void watch_state_file();
+  void set_dir_mask();
   // Re-reads state.json (unless `state` is given) and acts on it.
   void step();
   void act_on_state();
@@ -137,6 +112,7 @@ private:
   static void on_dir_event(uv_poll_t* handle, int status, int events);
   static void on_supervisor_exit(uv_poll_t* handle, int status, int events);
   static void on_timer(uv_timer_t* handle);
+  static void on_batch_timer(uv_timer_t* handle);
   static void on_signal(uv_signal_t* handle, int signum);
   static void on_deadline(uv_timer_t* handle);
 
@@ -154,9 +130,12 @@ private:
   // flags so the object has no padding holes (clang-tidy optin.performance.Padding).
   bool m_dir_watch_open = false;
   bool m_timer_open = false;
+  bool m_batch_timer_open = false;
+  bool m_batch_streams[2] = {false, false}; // what the batch timer's look is for
   bool m_deadline_open = false;
   bool m_pidfd_poll_open = false;
-  bool m_dir_modify = false; // no stream watch could be had: the dir watch asks for IN_MODIFY
+  bool m_dir_modify = false;      // no stream watch could be had: the dir asks for IN_MODIFY
+  bool m_dir_close_write = false; // state.json is missing: the dir asks for IN_CLOSE_WRITE
   std::exception_ptr m_error;
 
   uv_loop_t m_loop{};
@@ -168,8 +147,10 @@ private:
   int m_watch = -1;   // our watch on the run dir in it
   // One-shot IN_MODIFY watches on the stream files (-1: none armed; see arm_stream).
   int m_stream_watches[2] = {-1, -1};
+  int m_state_watch = -1; // IN_CLOSE_WRITE on state.json (see watch_state_file)
   uv_poll_t m_dir_watch{};
   uv_timer_t m_timer{};
+  uv_timer_t m_batch_timer{};
   uv_timer_t m_deadline{};
   Fd m_pidfd;
   uv_poll_t m_pidfd_poll{};
@@ -293,9 +274,10 @@ bool Follower::Impl::start_watch() {
     }
     m_inotify = m_own_inotify.get();
   }
-  // IN_MOVED_TO: state.json renamed into place; IN_CLOSE_WRITE and IN_DELETE: written in
-  // place or removed by some other tool (the spool is an open format). The *_SELF events: the
-  // run dir went away. Appends are watched on the stream files themselves (arm_stream).
+  // IN_MOVED_TO: state.json renamed into place; IN_DELETE: removed by some other tool (the
+  // spool is an open format), which may also write it in place (watch_state_file). The
+  // *_SELF events: the run dir went away. Appends are watched on the stream files
+  // themselves (arm_stream).
   m_watch = ::inotify_add_watch(m_inotify, m_run.path().c_str(), k_dir_mask);
   if (m_watch < 0) {
     if (errno == ENOSPC || errno == ENOMEM) {
@@ -313,6 +295,7 @@ bool Follower::Impl::start_watch() {
   }
   m_dir_watch.data = this;
   m_dir_watch_open = true;
+  watch_state_file();
   for (Stream stream : {Stream::out, Stream::err}) {
     if (wanted(stream)) {
       arm_stream(stream);
@@ -348,6 +331,11 @@ void Follower::Impl::read_dir_events() {
       const char* name = event->len > 0 ? event->name : "";
       if ((event->mask & IN_Q_OVERFLOW) != 0) {
         streams[0] = streams[1] = state = true;
+      } else if (event->wd == m_state_watch) {
+        state = true; // written in place (IN_CLOSE_WRITE), or its inode went (IN_IGNORED)
+        if ((event->mask & IN_IGNORED) != 0) {
+          m_state_watch = -1;
+        }
       } else if (event->wd == m_stream_watches[0] || event->wd == m_stream_watches[1]) {
         // The one-shot fired (IN_MODIFY), or the watch went with its file (IN_IGNORED):
         // either way it is gone, and catch_up looks at the stream and arms it again.
@@ -355,7 +343,7 @@ void Follower::Impl::read_dir_events() {
         streams[i] = true;
         m_stream_watches[i] = -1;
       } else if (event->wd != m_watch) {
-        // The IN_IGNORED that follows a one-shot's IN_MODIFY, for a watch already gone.
+        // The IN_IGNORED that follows a one-shot's IN_MODIFY, or of a replaced state.json.
       } else if ((event->mask & IN_MODIFY) != 0 && std::strcmp(name, k_stdout_file) == 0) {
         streams[0] = true; // m_dir_modify
       } else if ((event->mask & IN_MODIFY) != 0 && std::strcmp(name, k_stderr_file) == 0) {
@@ -379,19 +367,20 @@ void Follower::Impl::read_dir_events() {
     catch_up(streams);
   }
   if (state && !m_done) {
+    watch_state_file(); // a rename put a new inode there: watch that one, then read it
     step();
   }
 }
 
-bool Follower::Impl::deliver_new(const bool (&streams)[2]) {
-  bool delivered = false;
+std::uint64_t Follower::Impl::deliver_new(const bool (&streams)[2]) {
+  std::uint64_t delivered = 0;
   for (Stream stream : {Stream::out, Stream::err}) {
     int i = index(stream);
     if (streams[i] && wanted(stream)) {
       std::uint64_t n =
           m_sink.copy_available(stream, m_stream_fds[i].get(), m_offsets[i], k_step_limit);
       m_offsets[i] += n;
-      delivered = delivered || n > 0;
+      delivered += n;
     }
   }
   return delivered;
@@ -416,11 +405,8 @@ void Follower::Impl::arm_stream(Stream stream) {
   }
   if (errno == ENOSPC || errno == ENOMEM) {
     // Out of watches: the dir watch, which we have, asks for every append instead.
-    if (::inotify_add_watch(m_inotify, m_run.path().c_str(), k_dir_mask | IN_MODIFY) < 0
-        && errno != ENOENT) {
-      throw_errno("inotify watch on " + m_run.path().string());
-    }
     m_dir_modify = true;
+    set_dir_mask();
     return;
   }
   // ENOENT: the file is gone (its dir too, or soon): the dir watch re-reads the state.
@@ -429,13 +415,60 @@ void Follower::Impl::arm_stream(Stream stream) {
   }
 }
 
-// After a wakeup for appends to `streams` (whose one-shot watches have fired): delivers in
-// steps until a step finds nothing new (or a batch of steps is done, to let the loop run),
-// then arms the watches again and delivers up to the sizes seen after that. An append
-// updates the size before it notifies, so every append that last look does not cover fires
-// the new watch: no append is left without a delivery or a wakeup.
+// A state.json written in place (not renamed into place, as chaperone does) is seen by an
+// IN_CLOSE_WRITE watch on the file itself, renewed after each rename. On the run dir that
+// event would be reported through its children, and then every append to stdout pays a walk
+// to the dir and back (dget_parent/dput: 10% of a program writing 128-byte lines, perf). Only
+// while state.json is missing does the dir ask for it, to see it written there.
+void Follower::Impl::watch_state_file() {
+  std::string path = m_run.file(k_state_file).string();
+  int wd = ::inotify_add_watch(m_inotify, path.c_str(), IN_CLOSE_WRITE);
+  if (wd < 0 && errno != ENOENT && errno != ENOSPC && errno != ENOMEM) {
+    throw_errno("inotify watch on " + path);
+  }
+  m_state_watch = wd;
+  if (m_dir_close_write != (wd < 0)) {
+    m_dir_close_write = wd < 0;
+    set_dir_mask();
+  }
+}
+
+void Follower::Impl::set_dir_mask() {
+  std::uint32_t mask =
+      k_dir_mask | (m_dir_modify ? IN_MODIFY : 0U) | (m_dir_close_write ? IN_CLOSE_WRITE : 0U);
+  // ENOENT: the run dir is gone; its IN_DELETE_SELF is queued and re-reads the state.
+  if (::inotify_add_watch(m_inotify, m_run.path().c_str(), mask) < 0 && errno != ENOENT) {
+    throw_errno("inotify watch on " + m_run.path().string());
+  }
+}
+
+// After a wakeup for appends to `streams` (whose one-shot watches have fired), or the batch
+// timer: delivers in steps until a step finds nothing new (or a batch of steps is done, to let
+// the loop run), then arms the watches again and delivers up to the sizes seen after that. An
+// append updates the size before it notifies, so every append that last look does not cover
+// fires the new watch: no append is left without a delivery or a wakeup.
+//
+// A step that finds only a little means the writer is slower than we are: looking again at
+// once would hand the consumer a few lines per look (a pipe's reader woken for each, both
+// switching with us on a shared CPU: 40,000 context switches for 64 MiB of 128-byte lines),
+// and arming the watch would wake us at the next append for as little. So the next look
+// waits k_batch_delay_ms, with no watch armed (the appends meanwhile cost the writer
+// nothing). Output that keeps coming is thus delivered at most that much later; the first
+// bytes after a quiet spell go out at once, and a quiet run sets no timer.
 void Follower::Impl::catch_up(const bool (&streams)[2]) {
-  for (int step = 0; step < k_steps_per_wakeup && deliver_new(streams); ++step) {
+  for (int look = 0; look < k_steps_per_wakeup; ++look) {
+    std::uint64_t delivered = deliver_new(streams);
+    if (delivered == 0) {
+      break;
+    }
+    if (delivered < k_small_step) {
+      m_batch_streams[0] = m_batch_streams[0] || streams[0];
+      m_batch_streams[1] = m_batch_streams[1] || streams[1];
+      if (uv_is_active(reinterpret_cast<uv_handle_t*>(&m_batch_timer)) == 0) {
+        uv_timer_start(&m_batch_timer, on_batch_timer, k_batch_delay_ms, 0);
+      }
+      return;
+    }
   }
   for (Stream stream : {Stream::out, Stream::err}) {
     if (streams[index(stream)] && wanted(stream)) {
@@ -443,6 +476,17 @@ void Follower::Impl::catch_up(const bool (&streams)[2]) {
       drain_to_current_size(stream);
     }
   }
+}
+
+void Follower::Impl::on_batch_timer(uv_timer_t* handle) {
+  auto* self = static_cast<Impl*>(handle->data);
+  self->guarded([&] {
+    bool streams[2] = {self->m_batch_streams[0], self->m_batch_streams[1]};
+    self->m_batch_streams[0] = self->m_batch_streams[1] = false;
+    if (!self->m_done) {
+      self->catch_up(streams);
+    }
+  });
 }
 
 void Follower::Impl::on_dir_event(uv_poll_t* handle, int status, int) {
@@ -508,8 +552,6 @@ void Follower::Impl::on_signal(uv_signal_t* handle, int signum) {
 }
 
 RunState Follower::Impl::run() {
-  BatchScheduling batch(m_options.yield_to_writer && m_options.follow
-                        && (m_options.want_stdout || m_options.want_stderr));
   int rc = uv_loop_init(&m_loop);
   if (rc != 0) {
     throw_error_code(-rc, "uv_loop_init");
@@ -518,6 +560,9 @@ RunState Follower::Impl::run() {
     uv_timer_init(&m_loop, &m_timer);
     m_timer.data = this;
     m_timer_open = true;
+    uv_timer_init(&m_loop, &m_batch_timer);
+    m_batch_timer.data = this;
+    m_batch_timer_open = true;
     if (m_options.timeout) {
       uv_timer_init(&m_loop, &m_deadline);
       m_deadline.data = this;
@@ -573,6 +618,9 @@ RunState Follower::Impl::run() {
   if (m_timer_open) {
     close_handle(&m_timer);
   }
+  if (m_batch_timer_open) {
+    close_handle(&m_batch_timer);
+  }
   if (m_deadline_open) {
     close_handle(&m_deadline);
   }
@@ -587,6 +635,9 @@ RunState Follower::Impl::run() {
   if (m_watch >= 0 && !m_own_inotify.valid()) {
     // A lent instance lives on elsewhere: nothing more should queue in it for us.
     (void)::inotify_rm_watch(m_inotify, m_watch);
+    if (m_state_watch >= 0) {
+      (void)::inotify_rm_watch(m_inotify, m_state_watch);
+    }
     for (int wd : m_stream_watches) {
       if (wd >= 0) {
         (void)::inotify_rm_watch(m_inotify, wd);

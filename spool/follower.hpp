@@ -44,25 +44,19 @@ struct FollowOptions {
   // instance waits for the kernel's mark reaper (an SRCU grace period, 15 ms and more on a
   // busy machine), and the process that closes it last pays that on its way out.
   int inotify_fd = -1;
-  // Run the following thread under SCHED_BATCH while run() delivers output (restored when it
-  // returns). Woken by an append, the follower then waits for a free CPU or the end of the
-  // writer's time slice instead of preempting the program that writes: on a machine with
-  // fewer free CPUs than writer, follower and consumer, preempting it on every append halved
-  // a streamed program's rate (128-byte lines piped on 2 CPUs: 48,000 to 200,000 context
-  // switches per 64 MiB, 2,300 with this). A follower on an idle CPU is woken as at once.
-  bool yield_to_writer = false;
 };
 
 // Follows one run through an inotify watch on its directory (a raw inotify fd in the libuv
 // loop, asking only for what it acts on: a rename of state.json re-reads the state) and, for
 // each stream it delivers, a one-shot IN_MODIFY watch on the stream's file: the first append
-// wakes it, it delivers until it has caught up (the appends meanwhile raise no event, which a
-// program writing small lines would pay for), then asks for the next one and looks once more
-// (spool/follower.cpp, catch_up). A follower that delivers no output never wakes for appends. It
-// subscribes before it reads, so no write falls between. The supervisor's liveness is watched with
-// a pidfd, so its death is noticed at once and the run is reported `lost`
-// (RunDir::read_state_resolving_lost). If inotify cannot be had (instance or watch limits), it
-// warns once and rechecks every 100 ms instead.
+// wakes it and goes out at once; it then delivers until it has caught up, looking again 1 ms
+// later while output keeps coming in small amounts (the appends meanwhile raise no event,
+// which a program writing small lines would pay for), and asks for the next append once a
+// look finds nothing (spool/follower.cpp, catch_up). A follower that delivers no output never
+// wakes for appends, and a quiet run wakes no follower. It subscribes before it reads, so no
+// write falls between. The supervisor's liveness is watched with a pidfd, so its death is
+// noticed at once and the run is reported `lost` (RunDir::read_state_resolving_lost). If
+// inotify cannot be had (instance or watch limits), it warns once and rechecks every 100 ms.
 class Follower {
 public:
   Follower(RunDir run, FollowOptions options, OutputSink& sink);

@@ -46,7 +46,6 @@ int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliCon
   follow.want_stdout = options.want_stdout;
   follow.want_stderr = options.want_stderr;
   follow.inotify_fd = options.inotify_fd;
-  follow.yield_to_writer = true; // streaming must not preempt the program (spool/follower.hpp)
   follow.logger = context.log;
   follow.signals = {SIGINT, SIGTERM, SIGHUP};
   bool detached = false;

@@ -42,7 +42,6 @@ void add_tail_command(CLI::App& app, CliContext& context) {
     std::uint64_t offset = offset_of_last_lines(run.stream_path(stream), args->lines);
     follow.stdout_offset = follow.stderr_offset = offset;
     follow.follow = args->follow;
-    follow.yield_to_writer = true; // streaming must not preempt the program (spool/follower.hpp)
     follow.logger = context.log;
     // Both streams go to our stdout: tail prints the one chosen stream as data.
     spool::FdSink sink(STDOUT_FILENO, STDOUT_FILENO);

@@ -4,14 +4,12 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
-#include <sstream>
 
 using namespace chaperone::test;
 
@@ -409,44 +407,4 @@ TEST_CASE("an attached run's supervisor holds the front end's inotify instance, 
   RunResult r = front.finish();
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 0);
-}
-
-TEST_CASE("an attached front end streams under SCHED_BATCH; its supervisor and program do not",
-          "[integration][follow][attach]") {
-  // Woken by an append, a front end that preempted the writing program cost a program piping
-  // 128-byte lines half its rate on 2 CPUs: it follows under SCHED_BATCH (no wakeup
-  // preemption). The processes it starts before that keep the normal policy.
-  TempSpool spool;
-  std::filesystem::path gate = spool.scratch() / "gate";
-  REQUIRE(::mkfifo(gate.c_str(), 0600) == 0);
-  ChaperoneProcess front(
-      spool,
-      {"run", "--name", "batch", "--", "sh", "-c", "echo started; read x < \"$0\"", gate.string()},
-      within(30s));
-  // Field 41 of /proc/PID/stat: the scheduling policy (0 SCHED_OTHER, 3 SCHED_BATCH).
-  auto policy_of = [](int pid) {
-    std::string stat = read_whole_file("/proc/" + std::to_string(pid) + "/stat");
-    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-    std::string field;
-    for (int i = 3; i <= 41 && fields >> field; ++i) {
-    }
-    return std::stoi(field);
-  };
-  REQUIRE(front.read_until(deadline_in(20s), "the program's first line", [&] {
-    return front.out().find("started") != std::string::npos;
-  }));
-  nlohmann::json state = spool.state("batch");
-  CHECK(policy_of(front.pid()) == SCHED_BATCH);
-  CHECK(policy_of(state.at("supervisor_pid").get<int>()) == SCHED_OTHER);
-  CHECK(policy_of(state.at("pid").get<int>()) == SCHED_OTHER);
-  {
-    int fd = ::open(gate.c_str(), O_WRONLY | O_CLOEXEC);
-    REQUIRE(fd >= 0);
-    CHECK(::write(fd, "\n", 1) == 1);
-    ::close(fd);
-  }
-  RunResult r = front.finish();
-  INFO("stderr: " << r.err);
-  CHECK(r.exit_code == 0);
-  CHECK(r.out == "started\n");
 }

@@ -11,7 +11,6 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
@@ -672,26 +671,102 @@ TEST_CASE("a follower whose append watch is one-shot misses no append that lands
   CHECK(seen_off.load() > 0); // the one-shot fired and the steps ran without it
 }
 
-TEST_CASE("a follower with yield_to_writer delivers under SCHED_BATCH and restores the policy",
-          "[unit][follower]") {
-  // Woken by an append, a SCHED_BATCH thread does not preempt the program that writes (it
-  // waits for a free CPU or the end of the writer's slice). Only while run() delivers.
-  const bool yield = GENERATE(true, false);
-  INFO("yield_to_writer " << yield);
+TEST_CASE("a follower sees a final state.json written in place", "[unit][follower]") {
+  // chaperone renames each state into place, but the spool is an open format: a state.json
+  // written in place is seen through an IN_CLOSE_WRITE watch on the file itself (the run dir
+  // asks only for its own events, so that an append to stdout does not walk to the dir).
   TempSpool spool;
-  test::FixtureRun run = test::make_run(spool, "batch");
+  test::FixtureRun run = test::make_run(spool, "in-place");
   Appender out(run.dir, spool::Stream::out);
-  REQUIRE(out.append("line\n"));
-  REQUIRE((::sched_getscheduler(0) & ~SCHED_RESET_ON_FORK) == SCHED_OTHER);
-  int policy_in_delivery = -1;
-  spool::CallbackSink sink([&](spool::Stream, std::string_view) {
-    policy_in_delivery = ::sched_getscheduler(0);
-    test::finish_run(run.dir); // the follower ends at the state this makes
+  REQUIRE(out.append("before\n"));
+  spool::RunState final_state = run.dir.read_state();
+  final_state.state = spool::RunStatus::exited;
+  final_state.exit_code = 0;
+  final_state.return_code = 0;
+  final_state.stdout_bytes = 7;
+  std::promise<spool::RunState> result;
+  Collected got;
+  std::thread follower_thread([&] {
+    try {
+      result.set_value(follow(run.dir, {}, got));
+    } catch (...) {
+      result.set_exception(std::current_exception());
+    }
   });
-  spool::FollowOptions options;
-  options.yield_to_writer = yield;
-  spool::Follower follower(run.dir, options, sink);
-  CHECK(follower.run().state == spool::RunStatus::exited);
-  CHECK(policy_in_delivery == (yield ? SCHED_BATCH : SCHED_OTHER));
-  CHECK(::sched_getscheduler(0) == SCHED_OTHER);
+  REQUIRE(test::wait_until(test::deadline_in(10s), "the follower to deliver the first line", [&] {
+    return got.delivered.load() == 7;
+  }));
+  {
+    // Open, truncate, write, close: one inode throughout, no rename.
+    std::filesystem::path path = run.dir.file(spool::k_state_file);
+    int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    std::string text = final_state.to_json().dump();
+    CHECK(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    ::close(fd);
+  }
+  std::future<spool::RunState> done = result.get_future();
+  bool returned = done.wait_for(10s) == std::future_status::ready;
+  if (!returned) {
+    test::finish_run(run.dir); // renamed into place: ends it either way
+  }
+  follower_thread.join();
+  REQUIRE(returned);
+  CHECK(done.get().state == spool::RunStatus::exited);
+  CHECK(got.out == "before\n");
+}
+
+TEST_CASE("a follower of a program writing small lines at full speed wakes about once a "
+          "millisecond, not every few lines",
+          "[unit][follower]") {
+  // Each look that finds only a few lines makes the next one wait (catch_up), with no watch
+  // armed meanwhile: a wakeup per few lines cost the writer an inotify event each and, on a
+  // shared CPU, a context switch of the follower and of the pipe's reader. Each wakeup is a
+  // voluntary context switch of the follower's thread; the bound allows three a millisecond,
+  // so load, which only stretches the time, cannot break it.
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "lines");
+  Appender out(run.dir, spool::Stream::out);
+  std::atomic<bool> started{false};
+  std::atomic<long> switches{-1};
+  std::atomic<long> elapsed_ms{-1};
+  Collected got;
+  std::promise<spool::RunState> result;
+  std::thread follower_thread([&] {
+    try {
+      spool::FollowOptions options;
+      options.on_state = [&](const spool::RunState&) { started = true; };
+      rusage before{};
+      ::getrusage(RUSAGE_THREAD, &before);
+      auto t0 = std::chrono::steady_clock::now();
+      spool::RunState state = follow(run.dir, std::move(options), got);
+      elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - t0)
+                       .count();
+      rusage after{};
+      ::getrusage(RUSAGE_THREAD, &after);
+      switches = after.ru_nvcsw - before.ru_nvcsw;
+      result.set_value(state);
+    } catch (...) {
+      result.set_exception(std::current_exception());
+    }
+  });
+  test::wait_until(
+      test::deadline_in(10s), "the follower to read the state", [&] { return started.load(); });
+  constexpr int k_lines = 20000;
+  const std::string line(99, 'x');
+  for (int i = 0; i < k_lines; ++i) {
+    REQUIRE(out.append(line + "\n"));
+  }
+  test::finish_run(run.dir);
+  std::future<spool::RunState> done = result.get_future();
+  REQUIRE(done.wait_for(20s) == std::future_status::ready);
+  follower_thread.join();
+  CHECK(done.get().state == spool::RunStatus::exited);
+  CHECK(got.out == spool.output("lines", "stdout"));
+  CHECK(got.out.size() == std::size_t{k_lines} * 100);
+  INFO("voluntary context switches of the follower: " << switches.load() << " in "
+                                                      << elapsed_ms.load() << " ms");
+  CHECK(switches.load() >= 0);
+  CHECK(switches.load() <= 3 * elapsed_ms.load() + 50);
 }

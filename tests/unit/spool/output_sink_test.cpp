@@ -126,9 +126,10 @@ TEST_CASE("copy_available delivers up to the file's current end, at most the lim
   // the size. Each call is one step: a limit smaller than what is there leaves the rest.
   const std::string target = GENERATE(as<std::string>(), "file", "append-file", "callback");
   INFO("sink: " << target);
+  constexpr std::size_t k_first = std::size_t{100} * 1024; // there at first; then 300 KiB
   TempSpool spool;
-  std::string data = test::pattern_bytes(5, 0, 300 * 1024 + 7);
-  test::write_whole_file(spool.scratch() / "source", data.substr(0, 100 * 1024));
+  std::string data = test::pattern_bytes(5, 0, 3 * k_first + 7);
+  test::write_whole_file(spool.scratch() / "source", data.substr(0, k_first));
   int source = open_read(spool.scratch() / "source");
   int append = target == "append-file" ? O_APPEND : 0;
   int out =
@@ -143,14 +144,14 @@ TEST_CASE("copy_available delivers up to the file's current end, at most the lim
   std::uint64_t offset = 5;
   CHECK(sink.copy_available(spool::Stream::out, source, offset, 1000) == 1000);
   offset += 1000;
-  CHECK(sink.copy_available(spool::Stream::out, source, offset, 1 << 20) == 100 * 1024 - offset);
-  offset = 100 * 1024;
+  CHECK(sink.copy_available(spool::Stream::out, source, offset, 1 << 20) == k_first - offset);
+  offset = k_first;
   CHECK(sink.copy_available(spool::Stream::out, source, offset, 1 << 20) == 0);
   // The file grows: the next calls see the new end.
   {
     int writer = ::open((spool.scratch() / "source").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     REQUIRE(writer >= 0);
-    std::string rest = data.substr(100 * 1024);
+    std::string rest = data.substr(k_first);
     REQUIRE(::write(writer, rest.data(), rest.size()) == static_cast<ssize_t>(rest.size()));
     ::close(writer);
   }
