@@ -266,8 +266,9 @@ std::vector<std::string> ssh_prefix(const Target& target) {
 
 // Wraps the far side's argv into the local argv for an ssh mode.
 std::vector<std::string> ssh_command(const Target& target,
-                                     const std::vector<std::string>& far_side_argv) {
-  std::string line = remote_command_line(far_side_argv);
+                                     const std::vector<std::string>& far_side_argv,
+                                     PerlStart start = PerlStart::quiet) {
+  std::string line = remote_command_line(far_side_argv, start);
   if (line.size() > k_max_remote_command_line) {
     throw std::invalid_argument("argv: the remote command line would be "
                                 + std::to_string(line.size()) + " bytes, over Linux's limit of "
@@ -324,6 +325,10 @@ bool is_ssh_mode(TargetMode mode) {
          || mode == TargetMode::sudo_then_ssh;
 }
 
+BeforeFirstMarker before_first_marker(TargetMode mode) {
+  return is_ssh_mode(mode) ? BeforeFirstMarker::drop_perl_locale_warnings : BeforeFirstMarker::keep;
+}
+
 Command build_command(const Program& program, const Target& target, const std::string& nonce) {
   validate_program(program);
   validate_target(target);
@@ -356,7 +361,9 @@ Command build_command(const Program& program, const Target& target, const std::s
       command.far_side_argv.end(), k_far_side_perl.begin(), k_far_side_perl.end());
   command.far_side_argv.emplace_back(k_remote_wrapper_pl);
   append_wrapper_params(command.far_side_argv, program, nonce);
-  command.argv = ssh_command(target, command.far_side_argv);
+  // A run's stderr goes through a MarkerFilter that drops what perl says about the locale
+  // before the wrapper's first marker: the line can skip env (see PerlStart::direct).
+  command.argv = ssh_command(target, command.far_side_argv, PerlStart::direct);
   command.nonce = nonce;
   return command;
 }

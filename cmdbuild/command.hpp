@@ -2,6 +2,8 @@
 // Pure: no I/O, no logging, no environment lookups. Owns all shell quoting.
 #pragma once
 
+#include "cmdbuild/marker.hpp"
+
 #include <sys/types.h>
 
 #include <optional>
@@ -23,6 +25,11 @@ std::optional<TargetMode> parse_target_mode(const std::string& name);
 TargetMode default_mode(bool has_host, bool has_sudo_user);
 // True for ssh, ssh_then_sudo and sudo_then_ssh.
 bool is_ssh_mode(TargetMode mode);
+// How a run's MarkerFilter treats stderr before the far side's first marker: in ssh modes
+// the line starts perl without env (PerlStart::direct) and that stretch is never the
+// program's (the wrapper reports "pid" before the program may run), so perl's locale
+// warnings there are dropped; in local and sudo modes everything is kept.
+BeforeFirstMarker before_first_marker(TargetMode mode);
 
 struct Program {
   std::vector<std::string> argv;                        // argv[0] is looked up in PATH
@@ -52,7 +59,8 @@ struct Target {
 struct Command {
   std::vector<std::string> argv; // exec this locally (argv[0] looked up in PATH)
   // Non-empty when the far side may write tagged lines on stderr (see marker.hpp): the
-  // supervisor feeds stderr through a MarkerFilter built with this nonce. In ssh modes the
+  // supervisor feeds stderr through a MarkerFilter built with this nonce and
+  // before_first_marker(mode). In ssh modes the
   // far side always reports pid, pgid and the final status this way; in local and sudo
   // modes only a failed chdir is reported (the exit status is the caller's own child's).
   std::string nonce;

@@ -126,11 +126,12 @@ const std::string_view k_remote_eval_pl =
 
 const std::vector<std::string> k_far_side_perl{"env", "PERL_BADLANG=0", "perl", "-e"};
 
-std::string remote_command_line(const std::vector<std::string>& argv) {
+std::string remote_command_line(const std::vector<std::string>& argv, PerlStart start) {
   static constexpr char k_hex[] = "0123456789abcdef";
   bool fused = argv.size() > k_far_side_perl.size()
                && std::equal(k_far_side_perl.begin(), k_far_side_perl.end(), argv.begin());
-  std::string line = "exec env PERL_BADLANG=0 perl -e '";
+  std::string line =
+      start == PerlStart::quiet ? "exec env PERL_BADLANG=0 perl -e '" : "exec perl -e '";
   line.append(fused ? k_remote_eval_pl : k_remote_stub_pl).append("' ");
   bool first = true;
   for (std::size_t i = fused ? k_far_side_perl.size() : 0; i < argv.size(); ++i) {

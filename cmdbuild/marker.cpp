@@ -58,7 +58,8 @@ std::string marker_line(std::string_view nonce, std::string_view event) {
   return line;
 }
 
-MarkerFilter::MarkerFilter(std::string_view nonce) {
+MarkerFilter::MarkerFilter(std::string_view nonce, BeforeFirstMarker before_first)
+    : m_filter_startup(before_first == BeforeFirstMarker::drop_perl_locale_warnings) {
   validate_nonce(nonce);
   m_needle = "\n";
   m_needle.append(k_marker_tag).append(" ").append(nonce).append(" ");
@@ -71,23 +72,23 @@ std::string MarkerFilter::feed(std::string_view bytes) {
   while (pos < m_pending.size()) {
     std::size_t nl = m_pending.find('\n', pos);
     if (nl == std::string::npos) {
-      out.append(m_pending, pos);
+      emit(out, std::string_view(m_pending).substr(pos));
       pos = m_pending.size();
       break;
     }
-    out.append(m_pending, pos, nl - pos);
+    emit(out, std::string_view(m_pending).substr(pos, nl - pos));
     std::string_view rest = std::string_view(m_pending).substr(nl);
     if (rest.size() < m_needle.size()) {
       if (m_needle.compare(0, rest.size(), rest) == 0) {
         pos = nl; // could still become a marker: hold back from this newline on
         break;
       }
-      out.push_back('\n');
+      emit(out, "\n");
       pos = nl + 1;
       continue;
     }
     if (rest.compare(0, m_needle.size(), m_needle) != 0) {
-      out.push_back('\n');
+      emit(out, "\n");
       pos = nl + 1;
       continue;
     }
@@ -95,13 +96,14 @@ std::string MarkerFilter::feed(std::string_view bytes) {
     std::size_t end = m_pending.find('\n', event_start);
     if (end == std::string::npos) {
       if (m_pending.size() - event_start > k_max_event_length) {
-        out.push_back('\n');
+        emit(out, "\n");
         pos = nl + 1;
         continue;
       }
       pos = nl; // a marker whose end has not arrived yet
       break;
     }
+    end_startup(out);
     handle_event(std::string_view(m_pending).substr(event_start, end - event_start));
     pos = end + 1;
   }
@@ -111,8 +113,64 @@ std::string MarkerFilter::feed(std::string_view bytes) {
 
 std::string MarkerFilter::finish() {
   std::string out;
-  out.swap(m_pending);
+  end_startup(out);
+  out.append(m_pending);
+  m_pending.clear();
   return out;
+}
+
+void MarkerFilter::emit(std::string& out, std::string_view bytes) {
+  if (!m_filter_startup) {
+    out.append(bytes);
+    return;
+  }
+  // Whole lines only: a warning is recognised by its start, and perl may write it in pieces.
+  m_startup_line.append(bytes);
+  std::size_t start = 0;
+  std::size_t nl = 0;
+  while ((nl = m_startup_line.find('\n', start)) != std::string::npos) {
+    std::string_view line = std::string_view(m_startup_line).substr(start, nl + 1 - start);
+    if (!is_locale_warning(line)) {
+      out.append(line);
+    }
+    start = nl + 1;
+  }
+  m_startup_line.erase(0, start);
+  if (m_startup_line.size() > k_max_event_length) {
+    // No warning line is this long: pass it on rather than hold it until a newline.
+    m_in_locale_warning = false;
+    out.append(m_startup_line);
+    m_startup_line.clear();
+  }
+}
+
+void MarkerFilter::end_startup(std::string& out) {
+  if (m_filter_startup) {
+    out.append(m_startup_line);
+    m_startup_line.clear();
+    m_filter_startup = false;
+  }
+}
+
+bool MarkerFilter::is_locale_warning(std::string_view line) {
+  // perl 5's init_i18nl10n: "Setting locale failed." (or "... failed for the categories:"),
+  // "Please check that your locale settings:", tab-indented VAR = "value" lines, "    are
+  // supported and installed on your system.", "Falling back to ...".
+  constexpr std::string_view k_first = "perl: warning: Setting locale failed";
+  constexpr std::string_view k_prefix = "perl: warning: ";
+  if (line.substr(0, k_first.size()) == k_first) {
+    m_in_locale_warning = true;
+    return true;
+  }
+  constexpr std::string_view k_last = "perl: warning: Falling back to";
+  if (m_in_locale_warning
+      && (line.substr(0, k_prefix.size()) == k_prefix || line.front() == '\t'
+          || line.front() == ' ')) {
+    m_in_locale_warning = line.substr(0, k_last.size()) != k_last;
+    return true;
+  }
+  m_in_locale_warning = false;
+  return false;
 }
 
 void MarkerFilter::handle_event(std::string_view event) {

@@ -25,6 +25,16 @@ namespace chaperone::cmdbuild {
 
 inline constexpr std::string_view k_marker_tag = "chaperone-marker";
 
+// What a MarkerFilter does with the stream before the first marker carrying its nonce.
+enum class BeforeFirstMarker {
+  keep, // every byte is passed on (local and sudo modes: the program may already write)
+  // Drop perl's own start-up complaint about the locale, the block from a line beginning
+  // "perl: warning: Setting locale failed" through its "perl: warning: ..." and indented
+  // lines (ssh modes, where the far side's perl starts without PERL_BADLANG=0 and the
+  // program cannot run before the wrapper's "pid" marker). Any other line is kept.
+  drop_perl_locale_warnings,
+};
+
 // The bytes the far side writes for `event` (e.g. "exit 3"). Throws std::invalid_argument for
 // a bad nonce or an event containing a newline.
 std::string marker_line(std::string_view nonce, std::string_view event);
@@ -35,7 +45,8 @@ void validate_nonce(std::string_view nonce);
 class MarkerFilter {
 public:
   // Throws std::invalid_argument for a bad nonce (see validate_nonce).
-  explicit MarkerFilter(std::string_view nonce);
+  explicit MarkerFilter(std::string_view nonce,
+                        BeforeFirstMarker before_first = BeforeFirstMarker::keep);
 
   // Takes the next chunk of the far side's stderr; returns the bytes that belong to the
   // program, in order. Bytes that may begin a marker are held back until the line is
@@ -59,9 +70,17 @@ public:
 
 private:
   void handle_event(std::string_view event);
+  // Appends program bytes to `out`, through the start-up filter until the first marker.
+  void emit(std::string& out, std::string_view bytes);
+  // The first marker arrived: whatever the start-up filter still holds is passed on.
+  void end_startup(std::string& out);
+  bool is_locale_warning(std::string_view line);
 
   std::string m_needle; // "\n" tag " " nonce " "
   std::string m_pending;
+  bool m_filter_startup = false; // drop_perl_locale_warnings and no marker seen yet
+  std::string m_startup_line;    // an incomplete line before the first marker
+  bool m_in_locale_warning = false;
   std::optional<pid_t> m_pid;
   std::optional<pid_t> m_pgid;
   std::optional<int> m_exit_code;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <system_error>
 
 namespace chaperone::spool {
 
@@ -27,17 +28,50 @@ AtomicFile::AtomicFile(std::filesystem::path destination, Durability durability)
   m_temp_path = templ;
 }
 
+AtomicFile::AtomicFile(std::filesystem::path destination,
+                       const std::filesystem::path& existing,
+                       Durability durability)
+    : m_destination(std::move(destination)), m_temp_path(existing), m_durability(durability),
+      m_reused(true) {
+  // O_NONBLOCK: a fifo planted under that name must not hang us (it fails the check below).
+  m_fd = open_or_throw(existing, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
+  struct stat st {};
+  if (::fstat(m_fd.get(), &st) != 0) {
+    throw_errno("fstat " + existing.string());
+  }
+  // One name only: writing through a second one would change another file's content.
+  if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+    throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                            existing.string() + ": not a regular file with one name");
+  }
+}
+
 AtomicFile::~AtomicFile() {
-  if (!m_committed && !m_temp_path.empty()) {
+  if (!m_committed && !m_reused && !m_temp_path.empty()) {
     ::unlink(m_temp_path.c_str());
   }
 }
 
 void AtomicFile::write(std::string_view data) {
   write_all(m_fd.get(), data, m_temp_path.string());
+  m_length += data.size();
+  m_cut = false;
+}
+
+void AtomicFile::cut_to_length() {
+  // Once only after the last write: every ftruncate sets the mtime (even to the same size),
+  // which would undo set_mtime().
+  if (!m_reused || m_cut) {
+    return;
+  }
+  if (::ftruncate(m_fd.get(), static_cast<off_t>(m_length)) != 0) {
+    throw_errno("ftruncate " + m_temp_path.string());
+  }
+  m_cut = true;
 }
 
 void AtomicFile::set_mtime(const struct timespec& time) {
+  cut_to_length(); // a truncate later would move the mtime again
   const struct timespec times[2] = {time, time};
   if (::futimens(m_fd.get(), times) != 0) {
     throw_errno("futimens " + m_temp_path.string());
@@ -46,6 +80,7 @@ void AtomicFile::set_mtime(const struct timespec& time) {
 
 void AtomicFile::sync(const std::vector<SyncTarget>& along) {
   if (m_durability == Durability::durable && !m_synced) {
+    cut_to_length();
     std::vector<SyncTarget> targets{{m_fd.get(), m_temp_path.string()}};
     targets.insert(targets.end(), along.begin(), along.end());
     fsync_together(targets);
@@ -54,6 +89,7 @@ void AtomicFile::sync(const std::vector<SyncTarget>& along) {
 }
 
 void AtomicFile::commit(const std::vector<std::filesystem::path>& also_dirs) {
+  cut_to_length();
   sync();
   m_fd.reset();
   if (::rename(m_temp_path.c_str(), m_destination.c_str()) != 0) {

@@ -4,6 +4,7 @@
 #include "spool/fd.hpp"
 #include "spool/io.hpp"
 
+#include <cstdint>
 #include <ctime>
 #include <filesystem>
 #include <string_view>
@@ -24,6 +25,13 @@ class AtomicFile {
 public:
   explicit AtomicFile(std::filesystem::path destination,
                       Durability durability = Durability::durable);
+  // Uses `existing`, a file the caller owns beside the destination (e.g. a reserve of
+  // allocated blocks), as the temp file: written from offset 0 and cut to length before the
+  // rename. No inode is created, and within its size no block allocated (so no ENOSPC).
+  // Throws system_error (ENOENT if it is not there). Left alone if never committed.
+  AtomicFile(std::filesystem::path destination,
+             const std::filesystem::path& existing,
+             Durability durability);
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
   AtomicFile(AtomicFile&&) = delete;
@@ -50,6 +58,11 @@ private:
   Durability m_durability;
   bool m_synced = false;
   bool m_committed = false;
+  bool m_reused = false;      // the temp is the caller's file: truncate it, never unlink it
+  std::uint64_t m_length = 0; // bytes written so far
+  bool m_cut = false;         // truncated to m_length since the last write
+
+  void cut_to_length();
 };
 
 // Convenience: AtomicFile(path, durability).write(data).commit().

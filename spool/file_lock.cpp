@@ -80,14 +80,14 @@ bool FileLock::wait_until_free(const std::filesystem::path& path, std::chrono::m
     throw_errno("open " + path.string());
   }
   auto deadline = std::chrono::steady_clock::now() + limit;
-  std::chrono::microseconds pause{50};
+  std::chrono::microseconds pause{20};
   while (!try_flock(fd.get(), LOCK_SH, path)) {
     if (std::chrono::steady_clock::now() >= deadline) {
       return false;
     }
     timespec ts{0, static_cast<long>(pause.count()) * 1000};
     (void)::nanosleep(&ts, nullptr); // EINTR: just look again
-    pause = std::min(pause * 2, std::chrono::microseconds{2000});
+    pause = std::min(pause * 2, std::chrono::microseconds{250});
   }
   return true; // the shared probe is released when fd closes
 }

@@ -36,9 +36,11 @@ public:
   static bool is_held_by_someone(const std::filesystem::path& path);
 
   // Waits until nobody holds an exclusive flock on `path` (a missing file counts as free),
-  // for at most `limit`; true if it became free. Polls with a short backoff (50 us doubling
-  // to 2 ms): meant for a holder known to be letting go (a supervisor past its final state),
-  // not for a long wait. Throws system_error on failures other than the lock being held.
+  // for at most `limit`; true if it became free. Polls with a short backoff (20 us doubling
+  // to 250 us: the supervisor's let-go after its final state takes about a millisecond, its
+  // directory fsyncs, and a coarser step showed as up to half a millisecond of overshoot on
+  // every attached run): meant for a holder known to be letting go, not for a long wait. Throws
+  // system_error on failures other than the lock being held.
   static bool wait_until_free(const std::filesystem::path& path, std::chrono::milliseconds limit);
 
   bool held() const { return m_fd.valid(); }

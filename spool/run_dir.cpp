@@ -10,12 +10,14 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
 
@@ -58,6 +60,23 @@ nlohmann::json RunDir::read_spec() const {
   return spec;
 }
 
+namespace {
+
+// No block or no inode left for us (root may use the blocks reserved for it, as its writes
+// do). File systems without an inode count (f_files 0) never count as out of inodes.
+bool file_system_is_full(const std::filesystem::path& dir) {
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0) {
+    return false; // not knowing is no reason to say so
+  }
+  bool root = ::geteuid() == 0;
+  bool no_blocks = (root ? fs.f_bfree : fs.f_bavail) == 0;
+  bool no_inodes = fs.f_files > 0 && (root ? fs.f_ffree : fs.f_favail) == 0;
+  return no_blocks || no_inodes;
+}
+
+} // namespace
+
 void RunDir::write_state(const RunState& state) const {
   // Invalid UTF-8 (from argv or paths) is replaced rather than making the write fail: a
   // state must always be recordable. spec.json says when argv was not exact.
@@ -67,8 +86,22 @@ void RunDir::write_state(const RunState& state) const {
   // Only the final state must survive a crash: it is the one that cannot be recomputed.
   bool final = is_final(state.state);
   auto publish = [&](const std::string& text) {
-    AtomicFile file(this->file(k_state_file),
-                    final ? Durability::durable : Durability::atomic_only);
+    std::optional<AtomicFile> reserved;
+    if (final && text.size() <= k_reserve_bytes) {
+      // The final state is written into the reserve itself, which becomes state.json: the
+      // blocks it holds are there for exactly this write, and no inode is made (on a file
+      // system that just deleted many, making one can take long).
+      try {
+        reserved.emplace(this->file(k_state_file), this->file(k_reserve_file), Durability::durable);
+      } catch (const std::system_error&) {
+        // Gone (given back at ENOSPC, or a run from before) or not a file: a temp file then.
+      }
+    }
+    std::optional<AtomicFile> temp;
+    if (!reserved) {
+      temp.emplace(this->file(k_state_file), final ? Durability::durable : Durability::atomic_only);
+    }
+    AtomicFile& file = reserved ? *reserved : *temp;
     file.write(text);
     if (final) {
       // Indexed before it becomes visible, with the exact size and mtime it will have.
@@ -98,7 +131,15 @@ void RunDir::write_state(const RunState& state) const {
     file.commit();
   };
   try {
-    publish(render(state));
+    if (final && file_system_is_full(m_path)) {
+      // The program may have lost output to it (its writes go straight to the spool files);
+      // the reserve still takes the final state, which says so.
+      RunState noted = state;
+      noted.extra["spool_disk_full"] = true;
+      publish(render(noted));
+    } else {
+      publish(render(state));
+    }
   } catch (const std::system_error& e) {
     if (e.code().value() != ENOSPC || ::unlink(file(k_reserve_file).c_str()) != 0) {
       throw;
@@ -219,49 +260,70 @@ RunState RunDir::read_state_resolving_lost() const {
   return state;
 }
 
-StagedRun stage_run(const SpoolRoot& root,
-                    const std::string& run_id,
-                    const nlohmann::json& spec,
-                    const RunState& initial_state,
-                    const std::vector<std::pair<std::string, std::string>>& extra_files) {
+StagedRun begin_staged_run(const SpoolRoot& root, const std::string& run_id) {
   std::string temp_template = (root.path() / ("." + run_id + ".XXXXXX")).string();
   if (::mkdtemp(temp_template.data()) == nullptr) {
     throw_errno("mkdtemp " + temp_template);
   }
   std::filesystem::path temp_dir = temp_template;
   try {
-    RunDir staged(temp_dir, run_id);
-    for (const char* name : {k_stdout_file, k_stderr_file}) {
-      open_or_throw(staged.file(name), O_WRONLY | O_CREAT | O_EXCL, 0600);
-    }
-    {
-      // Real blocks (not a sparse hole): their release is what makes room later.
-      Fd reserve = open_or_throw(staged.file(k_reserve_file), O_WRONLY | O_CREAT | O_EXCL, 0600);
-      if (int rc = ::posix_fallocate(reserve.get(), 0, k_reserve_bytes); rc != 0) {
-        throw_error_code(rc, "fallocate " + staged.file(k_reserve_file).string());
-      }
-    }
-    for (const auto& [name, content] : extra_files) {
-      Fd file = open_or_throw(staged.file(name.c_str()), O_WRONLY | O_CREAT | O_EXCL, 0600);
-      write_all(file.get(), content, "write " + staged.file(name.c_str()).string());
-      fsync_or_throw(file.get(), "fsync " + staged.file(name.c_str()).string());
-    }
-    FileLock lock = FileLock::try_exclusive(staged.file(k_lock_file));
+    FileLock lock = FileLock::try_exclusive(temp_dir / k_lock_file);
     if (!lock.held()) {
-      throw std::runtime_error("lock " + staged.file(k_lock_file).string() + " is held already");
+      throw std::runtime_error("lock " + (temp_dir / k_lock_file).string() + " is held already");
     }
-    // No fsync here: the staged dir is not durable yet either. The supervisor makes spec.json
-    // durable while the program runs, and write_state() before any final state.
-    write_file_atomically(staged.file(k_spec_file),
-                          spec.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
-                          Durability::atomic_only);
-    staged.write_state(initial_state);
     return StagedRun{temp_dir, RunDir(root.path() / run_id, run_id), std::move(lock)};
   } catch (...) {
     std::error_code ignored;
     std::filesystem::remove_all(temp_dir, ignored);
     throw;
   }
+}
+
+void fill_staged_run(const StagedRun& staged,
+                     const nlohmann::json& spec,
+                     const RunState& initial_state,
+                     const std::vector<std::pair<std::string, std::string>>& extra_files) {
+  RunDir building(staged.staged_path, staged.dir.run_id());
+  auto create = [&building](const char* name) {
+    return open_or_throw(building.file(name), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  };
+  for (const char* name : {k_stdout_file, k_stderr_file}) {
+    create(name);
+  }
+  {
+    // Real blocks (not a sparse hole): their release is what makes room later.
+    Fd reserve = create(k_reserve_file);
+    if (int rc = ::posix_fallocate(reserve.get(), 0, k_reserve_bytes); rc != 0) {
+      throw_error_code(rc, "fallocate " + building.file(k_reserve_file).string());
+    }
+  }
+  for (const auto& [name, content] : extra_files) {
+    Fd file = create(name.c_str());
+    write_all(file.get(), content, "write " + building.file(name.c_str()).string());
+    fsync_or_throw(file.get(), "fsync " + building.file(name.c_str()).string());
+  }
+  // No fsync here: the staged dir is not durable yet either. The supervisor makes spec.json
+  // durable while the program runs, and write_state() before any final state. Written in
+  // place, not through a temp file: nobody reads a staged run.
+  write_all(create(k_spec_file).get(),
+            spec.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+            "write " + building.file(k_spec_file).string());
+  building.write_state(initial_state);
+}
+
+StagedRun stage_run(const SpoolRoot& root,
+                    const std::string& run_id,
+                    const nlohmann::json& spec,
+                    const RunState& initial_state,
+                    const std::vector<std::pair<std::string, std::string>>& extra_files) {
+  StagedRun staged = begin_staged_run(root, run_id);
+  try {
+    fill_staged_run(staged, spec, initial_state, extra_files);
+  } catch (...) {
+    discard_staged_run(staged);
+    throw;
+  }
+  return staged;
 }
 
 bool publish_run(const StagedRun& staged) {

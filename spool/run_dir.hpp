@@ -100,6 +100,17 @@ struct StagedRun {
   FileLock lock;                     // held LOCK_EX; hand it to the supervisor
 };
 
+// The first step of stage_run: the hidden temp dir and its lock, held. A supervisor can be
+// started with the lock from here on, while fill_staged_run writes the rest.
+StagedRun begin_staged_run(const SpoolRoot& root, const std::string& run_id);
+
+// The rest of stage_run. Throws std::system_error naming the failing call; the caller
+// discards the staged run then.
+void fill_staged_run(const StagedRun& staged,
+                     const nlohmann::json& spec,
+                     const RunState& initial_state,
+                     const std::vector<std::pair<std::string, std::string>>& extra_files = {});
+
 // Builds a run in a hidden temp dir (spec.json, state.json, empty stdout and stderr, lock
 // held). Throws std::system_error naming the failing call; nothing is left behind.
 // `extra_files` (name, content) are created 0600 (and fsynced) in the run before it is

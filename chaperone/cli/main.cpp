@@ -19,6 +19,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <string_view>
 
 namespace {
 
@@ -34,6 +35,61 @@ void ensure_standard_fds() {
       }
     }
   }
+}
+
+using AddCommand = void (*)(CLI::App&, chaperone::CliContext&);
+
+struct CommandEntry {
+  const char* name;
+  AddCommand add;
+  bool alone; // may be built without the others (its parse and errors never name them)
+};
+
+// In the order `chaperone --help` lists them.
+constexpr CommandEntry k_commands[] = {
+    {"run", chaperone::add_run_command, true},
+    {"attach", chaperone::add_attach_command, true},
+    {"tail", chaperone::add_tail_command, true},
+    {"wait", chaperone::add_wait_command, true},
+    {"status", chaperone::add_status_command, true},
+    {"ls", chaperone::add_ls_command, true},
+    {"kill", chaperone::add_kill_command, true},
+    {"cmd", chaperone::add_cmd_command, false},
+    {"agent", chaperone::add_agent_command, false},
+    {"gc", chaperone::add_gc_command, true},
+    {"watch", chaperone::add_watch_command, true},
+    {"show", chaperone::add_show_command, true},
+    {"complete", chaperone::add_complete_command, false},
+};
+
+// The command a call names, when it is one that can be built alone and no help or version
+// is asked for anywhere before a `--`.
+const CommandEntry* sole_command(int argc, char** argv) {
+  const CommandEntry* named = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view word = argv[i];
+    if (word == "--") {
+      break;
+    }
+    if (word == "-h" || word.substr(0, 6) == "--help" || word == "--version") {
+      return nullptr;
+    }
+    if (word == "--spool") {
+      ++i; // its value is no command name
+      continue;
+    }
+    if (named == nullptr && !word.empty() && word[0] != '-') {
+      for (const CommandEntry& entry : k_commands) {
+        if (word == entry.name) {
+          named = &entry;
+        }
+      }
+      if (named == nullptr || !named->alone) {
+        return nullptr;
+      }
+    }
+  }
+  return named;
 }
 
 } // namespace
@@ -56,19 +112,17 @@ int main(int argc, char** argv) try {
   context.envp = environ;
   context.log = chaperone::make_stderr_logger(0);
   app.parse_complete_callback([&] { context.log = chaperone::make_stderr_logger(verbosity); });
-  chaperone::add_run_command(app, context);
-  chaperone::add_attach_command(app, context);
-  chaperone::add_tail_command(app, context);
-  chaperone::add_wait_command(app, context);
-  chaperone::add_status_command(app, context);
-  chaperone::add_ls_command(app, context);
-  chaperone::add_kill_command(app, context);
-  chaperone::add_cmd_command(app, context);
-  chaperone::add_agent_command(app, context);
-  chaperone::add_gc_command(app, context);
-  chaperone::add_watch_command(app, context);
-  chaperone::add_show_command(app, context);
-  chaperone::add_complete_command(app, context);
+  // Building every command's options costs each call a few hundred microseconds, which
+  // scripts calling `run` or `status` in a loop feel. A call that names one of these
+  // commands and asks for no help gets only that command; everything else (help, errors
+  // about the command name, completion) sees them all.
+  if (auto only = sole_command(argc, argv)) {
+    only->add(app, context);
+  } else {
+    for (const CommandEntry& entry : k_commands) {
+      entry.add(app, context);
+    }
+  }
   app.footer(chaperone::main_help_footer());
   const char* spool_help = "Spool root (default: $CHAPERONE_SPOOL, else "
                            "$XDG_STATE_HOME/chaperone/spool, else ~/.local/state/chaperone/spool)";

@@ -181,25 +181,10 @@ bool start_supervisor(const spool::SpoolRoot& root,
     spec["program"]["stdin"] = options.stdin_path;
     files.emplace_back(k_stdin_data_file, *request.stdin_data);
   }
-  spool::StagedRun staged = spool::stage_run(root, run_id, spec, initial, files);
+  // Only the dir and its lock first: the supervisor loads while the rest is written (it
+  // touches nothing before the rename below is decided).
+  spool::StagedRun staged = spool::begin_staged_run(root, run_id);
   options.run_dir = staged.dir.path();
-  if (request.hold_far) {
-    // The far `run` options, --env values included: kept out of spec.json (names only) and
-    // removed by the mirror once the far run exists.
-    std::string body;
-    for (const std::string& arg : far_run_args(request)) {
-      body += arg;
-      body.push_back('\0');
-    }
-    try {
-      spool::Fd fd = spool::open_or_throw(
-          staged.staged_path / k_far_launch_args, O_WRONLY | O_CREAT | O_EXCL, 0600);
-      spool::write_all(fd.get(), body, k_far_launch_args);
-    } catch (...) {
-      spool::discard_staged_run(staged);
-      throw;
-    }
-  }
   // The supervisor reads this pipe to EOF before it touches the run: it then knows that the
   // rename below has happened (or never will).
   int pipe_fds[2];
@@ -249,11 +234,44 @@ bool start_supervisor(const spool::SpoolRoot& root,
   spawn.search_path = false;
   pid_t pid = 0;
   bool published = false;
-  spool::FileLock reader_mark =
-      spool::mark_as_reader(spool::RunDir(staged.staged_path, staged.dir.run_id()));
+  spool::FileLock reader_mark;
+  // If the supervisor cannot be exec'ed (E2BIG, ENOMEM, a binary replaced under us: its
+  // path was checked above), its child records that in the run as a final `failed` state,
+  // once the rename below has happened or not, as the supervisor would have.
+  auto record_exec_failure = [&staged, &request](int exec_errno) {
+    Publication publication{k_publish_fd, staged.staged_path};
+    if (!await_publication(publication, staged.dir.path(), 3)) {
+      return; // never visible: nothing to record
+    }
+    spool::RunState state = staged.dir.read_state();
+    state.state = spool::RunStatus::failed;
+    state.exit_code = spool::k_exit_chaperone_failed;
+    state.error = "exec " + request.supervisor_path.string() + ": " + std::strerror(exec_errno);
+    state.end_time = spool::format_utc(std::chrono::system_clock::now());
+    staged.dir.write_state(state);
+  };
   try {
-    pid = spawn_process(spawn);
+    // Not waiting for the exec saves the caller the loading of the supervisor's image: the
+    // lock is already held (fd 3 shares our open file description), and the supervisor
+    // starts only once the rename below is decided.
+    pid = spawn_without_waiting(spawn, record_exec_failure);
     publish_source = spool::Fd(); // only the supervisor may hold the read end now
+    spool::fill_staged_run(staged, spec, initial, files);
+    if (request.hold_far) {
+      // The far `run` options, --env values included: kept out of spec.json (names only) and
+      // removed by the mirror once the far run exists.
+      std::string body;
+      for (const std::string& arg : far_run_args(request)) {
+        body += arg;
+        body.push_back('\0');
+      }
+      spool::Fd fd = spool::open_or_throw(
+          staged.staged_path / k_far_launch_args, O_WRONLY | O_CREAT | O_EXCL, 0600);
+      spool::write_all(fd.get(), body, k_far_launch_args);
+    }
+    if (request.mark_reader) {
+      reader_mark = spool::mark_as_reader(spool::RunDir(staged.staged_path, staged.dir.run_id()));
+    }
     published = spool::publish_run(staged);
   } catch (...) {
     spool::discard_staged_run(staged);

@@ -59,6 +59,10 @@ struct LaunchRequest {
   // period: 15 ms at times on a busy machine); the supervisor then pays it after the final
   // state, not the caller on its way to the exit status.
   bool share_watch = false;
+  // Hold LaunchedRun::reader_mark from before the run becomes visible (a caller that will
+  // follow it). Off for `run -d`: one file fewer to create on the way back; the first reader
+  // creates it.
+  bool mark_reader = true;
 };
 
 // The run-dir file that holds LaunchRequest::stdin_data.
@@ -82,8 +86,10 @@ struct LaunchedRun {
 // in a hidden temp dir with its lock held, the supervisor is started with that lock, and only
 // then is the dir renamed into place: a run is visible only once its supervisor holds it, so
 // a caller killed at any moment leaves no `lost` run that never ran (at most a hidden temp
-// dir that `gc` sweeps). If the supervisor cannot be started nothing is created and
-// std::system_error is thrown.
+// dir that `gc` sweeps). If the supervisor process cannot be created (fork, a missing or
+// unexecutable supervisor path) nothing is created and std::system_error is thrown. The exec
+// itself is not waited for: should it fail, the run ends `failed` (exit code 125) with
+// "exec PATH: REASON" as its error. Forks: call it from a single-threaded process.
 LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& request);
 
 // The supervisor binary next to the running executable (/proc/self/exe), or in

@@ -16,12 +16,21 @@ extern char** environ; // NOLINT(readability-redundant-declaration)
 
 namespace chaperone {
 
+bool has_on_exit(const nlohmann::json& spec) noexcept {
+  auto config = spec.find("config");
+  if (config == spec.end() || !config->is_object()) {
+    return false;
+  }
+  auto on_exit = config->find("on_exit");
+  return on_exit != config->end() && on_exit->is_string();
+}
+
 void run_on_exit(const spool::RunDir& run,
                  const nlohmann::json& spec,
                  const std::shared_ptr<spdlog::logger>& log) noexcept {
   try {
     const nlohmann::json config = spec.value("config", nlohmann::json::object());
-    if (!config.contains("on_exit") || !config["on_exit"].is_string()) {
+    if (!has_on_exit(spec)) {
       return;
     }
     std::string command = config["on_exit"].get<std::string>();

@@ -19,6 +19,9 @@ namespace chaperone {
 // CHAPERONE_STATE added to the supervisor's environment; waits for it and records
 // {"command", "exit_code", "log"} as state.json "on_exit". The run's own outcome is never
 // changed. Never throws (a failure to start it is what gets recorded).
+// Whether spec.config.on_exit names a command.
+bool has_on_exit(const nlohmann::json& spec) noexcept;
+
 void run_on_exit(const spool::RunDir& run,
                  const nlohmann::json& spec,
                  const std::shared_ptr<spdlog::logger>& log) noexcept;

@@ -14,12 +14,13 @@ OutputRelay::OutputRelay(uv_loop_t* loop,
                          spool::Fd pipe,
                          int file_fd,
                          const std::string& nonce,
+                         cmdbuild::BeforeFirstMarker before_first,
                          std::uint64_t limit,
                          OutputRelayCallbacks callbacks)
     : m_pipe(std::move(pipe)), m_file_fd(file_fd), m_limit(limit),
       m_callbacks(std::move(callbacks)) {
   if (!nonce.empty()) {
-    m_filter.emplace(nonce);
+    m_filter.emplace(nonce, before_first);
   }
   if (int rc = uv_poll_init(loop, &m_poll, m_pipe.get()); rc != 0) {
     spool::throw_error_code(-rc, "uv_poll_init output pipe");

@@ -28,13 +28,14 @@ struct OutputRelayCallbacks {
 class OutputRelay {
 public:
   // Reads `pipe` (a non-blocking read end) on `loop` and appends to `file_fd`. A non-empty
-  // `nonce` filters the stream through a MarkerFilter; at most `limit` bytes of program
-  // output are written, the rest counted in dropped(). Throws std::system_error if the poll
-  // handle cannot be set up.
+  // `nonce` filters the stream through a MarkerFilter(nonce, before_first); at most `limit`
+  // bytes of program output are written, the rest counted in dropped(). Throws
+  // std::system_error if the poll handle cannot be set up.
   OutputRelay(uv_loop_t* loop,
               spool::Fd pipe,
               int file_fd,
               const std::string& nonce,
+              cmdbuild::BeforeFirstMarker before_first,
               std::uint64_t limit,
               OutputRelayCallbacks callbacks);
   OutputRelay(const OutputRelay&) = delete;

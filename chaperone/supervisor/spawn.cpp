@@ -104,6 +104,75 @@ std::vector<std::string> exec_candidates(const std::string& program, char** env)
   return candidates;
 }
 
+// After fork, the part both fork paths share: session or group, default signals, stdio and
+// the extra fds, cwd, every other fd closed except `keep_fd`, then exec. Only
+// async-signal-safe calls, no allocation. Returns the errno of the failure.
+int prepare_and_exec(const SpawnRequest& request,
+                     const std::vector<char*>& argv,
+                     char** env,
+                     const std::vector<char*>& candidates,
+                     int keep_fd) {
+  if (request.new_session) {
+    ::setsid();
+  } else if (request.new_process_group) {
+    ::setpgid(0, 0);
+  }
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  for (int signum = 1; signum < NSIG; ++signum) {
+    ::sigaction(signum, &default_action, nullptr); // fails harmlessly for KILL/STOP
+  }
+  sigset_t empty;
+  sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+  int stdio[3] = {request.stdin_fd, request.stdout_fd, request.stderr_fd};
+  for (int target = 0; target < 3; ++target) {
+    int source = stdio[target];
+    if (source < 0) {
+      source = ::open("/dev/null", target == 0 ? O_RDONLY : O_WRONLY);
+      if (source < 0) {
+        return errno;
+      }
+    }
+    if (source == target) {
+      ::fcntl(target, F_SETFD, 0);
+    } else if (::dup2(source, target) < 0) {
+      return errno;
+    }
+  }
+  int first_unused = 3;
+  for (auto [source, target] : request.extra_fds) {
+    if (::dup2(source, target) < 0) {
+      return errno;
+    }
+    first_unused = std::max(first_unused, target + 1);
+  }
+  if (request.cwd_fd >= 0 && ::fchdir(request.cwd_fd) != 0) {
+    return errno;
+  }
+  // Everything else goes, except `keep_fd` (close-on-exec already).
+  if (keep_fd >= first_unused) {
+    for (int fd = first_unused; fd < keep_fd; ++fd) {
+      ::close(fd);
+    }
+    ::syscall(SYS_close_range, keep_fd + 1, ~0U, 0);
+  } else {
+    ::syscall(SYS_close_range, first_unused, ~0U, 0);
+  }
+  int saved = ENOENT;
+  for (char* candidate : candidates) {
+    ::execve(candidate, argv.data(), env);
+    // As execvp: keep looking after ENOENT/ENOTDIR, remember EACCES, stop on anything else.
+    if (errno == EACCES) {
+      saved = EACCES;
+    } else if (errno != ENOENT && errno != ENOTDIR) {
+      saved = errno;
+      break;
+    }
+  }
+  return saved;
+}
+
 // After fork: only async-signal-safe calls, no allocation. Reports an errno through
 // `error_fd` (close-on-exec, so a successful exec closes it with nothing written).
 [[noreturn]] void exec_child(const SpawnRequest& request,
@@ -135,73 +204,27 @@ std::vector<std::string> exec_candidates(const std::string& program, char** env)
     ::_exit(127);
   }
   ::close(go_fd);
-  if (request.new_session) {
-    ::setsid();
-  } else if (request.new_process_group) {
-    ::setpgid(0, 0);
-  }
-  struct sigaction default_action {};
-  default_action.sa_handler = SIG_DFL;
-  for (int signum = 1; signum < NSIG; ++signum) {
-    ::sigaction(signum, &default_action, nullptr); // fails harmlessly for KILL/STOP
-  }
-  sigset_t empty;
-  sigemptyset(&empty);
-  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
-  int stdio[3] = {request.stdin_fd, request.stdout_fd, request.stderr_fd};
-  for (int target = 0; target < 3; ++target) {
-    int source = stdio[target];
-    if (source < 0) {
-      source = ::open("/dev/null", target == 0 ? O_RDONLY : O_WRONLY);
-      if (source < 0) {
-        fail(errno);
-      }
-    }
-    if (source == target) {
-      ::fcntl(target, F_SETFD, 0);
-    } else if (::dup2(source, target) < 0) {
-      fail(errno);
-    }
-  }
-  int first_unused = 3;
-  for (auto [source, target] : request.extra_fds) {
-    if (::dup2(source, target) < 0) {
-      fail(errno);
-    }
-    first_unused = std::max(first_unused, target + 1);
-  }
-  if (request.cwd_fd >= 0 && ::fchdir(request.cwd_fd) != 0) {
-    fail(errno);
-  }
-  // Everything else goes, except the error pipe (close-on-exec already).
-  for (int fd = first_unused; fd < error_fd; ++fd) {
-    ::close(fd);
-  }
-  ::syscall(SYS_close_range, error_fd + 1, ~0U, 0);
-  int saved = ENOENT;
-  for (char* candidate : candidates) {
-    ::execve(candidate, argv.data(), env);
-    // As execvp: keep looking after ENOENT/ENOTDIR, remember EACCES, stop on anything else.
-    if (errno == EACCES) {
-      saved = EACCES;
-    } else if (errno != ENOENT && errno != ENOTDIR) {
-      saved = errno;
-      break;
-    }
-  }
-  fail(saved);
+  fail(prepare_and_exec(request, argv, env, candidates, error_fd));
   ::_exit(127); // not reached: fail() exits
 }
 
-pid_t fork_exec(const SpawnRequest& request, const std::vector<char*>& argv, char** env) {
-  std::vector<std::string> candidates = request.search_path
-                                            ? exec_candidates(request.argv.front(), env)
-                                            : std::vector<std::string>{request.argv.front()};
-  std::vector<char*> candidate_ptrs;
-  candidate_ptrs.reserve(candidates.size());
-  for (std::string& candidate : candidates) {
-    candidate_ptrs.push_back(candidate.data());
+std::vector<std::string> candidates_for(const SpawnRequest& request, char** env) {
+  return request.search_path ? exec_candidates(request.argv.front(), env)
+                             : std::vector<std::string>{request.argv.front()};
+}
+
+std::vector<char*> pointers_to(std::vector<std::string>& strings) {
+  std::vector<char*> pointers;
+  pointers.reserve(strings.size());
+  for (std::string& text : strings) {
+    pointers.push_back(text.data());
   }
+  return pointers;
+}
+
+pid_t fork_exec(const SpawnRequest& request, const std::vector<char*>& argv, char** env) {
+  std::vector<std::string> candidates = candidates_for(request, env);
+  std::vector<char*> candidate_ptrs = pointers_to(candidates);
   int error_pipe[2];
   if (::pipe2(error_pipe, O_CLOEXEC) != 0) {
     spool::throw_errno("pipe2");
@@ -267,28 +290,70 @@ pid_t fork_exec(const SpawnRequest& request, const std::vector<char*>& argv, cha
   return pid;
 }
 
-} // namespace
+// argv and envp as execve wants them, pointing into `request`.
+struct ExecVectors {
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+  char** env = environ;
+};
 
-pid_t spawn_process(const SpawnRequest& request) {
+ExecVectors exec_vectors(const SpawnRequest& request) {
   if (request.argv.empty()) {
     throw std::system_error(std::make_error_code(std::errc::invalid_argument), "spawn: empty argv");
   }
-  std::vector<char*> argv;
-  argv.reserve(request.argv.size() + 1);
+  ExecVectors vectors;
+  vectors.argv.reserve(request.argv.size() + 1);
   for (const std::string& arg : request.argv) {
-    argv.push_back(const_cast<char*>(arg.c_str()));
+    vectors.argv.push_back(const_cast<char*>(arg.c_str()));
   }
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  char** env = environ;
+  vectors.argv.push_back(nullptr);
   if (request.env) {
-    envp.reserve(request.env->size() + 1);
+    vectors.envp.reserve(request.env->size() + 1);
     for (const std::string& entry : *request.env) {
-      envp.push_back(const_cast<char*>(entry.c_str()));
+      vectors.envp.push_back(const_cast<char*>(entry.c_str()));
     }
-    envp.push_back(nullptr);
-    env = envp.data();
+    vectors.envp.push_back(nullptr);
+    vectors.env = vectors.envp.data();
   }
+  return vectors;
+}
+
+} // namespace
+
+pid_t spawn_without_waiting(const SpawnRequest& request,
+                            const std::function<void(int)>& on_exec_failure) {
+  ExecVectors vectors = exec_vectors(request);
+  std::vector<std::string> candidates = candidates_for(request, vectors.env);
+  std::vector<char*> candidate_ptrs = pointers_to(candidates);
+  // No signal may run a handler of ours in the child before its dispositions are reset.
+  sigset_t all;
+  sigset_t before;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &before);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int error = prepare_and_exec(request, vectors.argv, vectors.env, candidate_ptrs, -1);
+    if (on_exec_failure) {
+      try {
+        on_exec_failure(error);
+      } catch (...) {
+        // Nobody is left to tell: the run then reads as lost (its lock is free).
+      }
+    }
+    ::_exit(127);
+  }
+  int fork_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  if (pid < 0) {
+    spool::throw_error_code(fork_errno, "fork");
+  }
+  return pid;
+}
+
+pid_t spawn_process(const SpawnRequest& request) {
+  ExecVectors vectors = exec_vectors(request);
+  std::vector<char*>& argv = vectors.argv;
+  char** env = vectors.env;
   if (request.parent_death_signal != 0) {
     return fork_exec(request, argv, env);
   }

@@ -42,4 +42,14 @@ struct SpawnRequest {
 // ("posix_spawn ARGV0: No such file or directory").
 pid_t spawn_process(const SpawnRequest& request);
 
+// As spawn_process, but returns as soon as the child exists, without waiting for its exec
+// (posix_spawn's vfork blocks the caller until the new image is loaded: about a millisecond
+// for a static binary, more when the machine is busy). If the exec fails, `on_exec_failure`
+// runs in the child with the errno (every fd but stdio and extra_fds closed, signals at
+// their defaults), which then exits 127. The child is a fork of the caller, so the caller
+// must be single-threaded (the handler may allocate). parent_death_signal and before_exec
+// are not supported here.
+pid_t spawn_without_waiting(const SpawnRequest& request,
+                            const std::function<void(int exec_errno)>& on_exec_failure);
+
 } // namespace chaperone

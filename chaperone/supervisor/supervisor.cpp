@@ -318,6 +318,7 @@ void Supervisor::start_program() {
         std::move(pipe_read[stream]),
         stream == 0 ? m_stdout.get() : m_stderr.get(),
         stream == 1 ? m_options.nonce : std::string(),
+        cmdbuild::before_first_marker(m_remote.target().mode),
         limited ? m_options.max_output : std::numeric_limits<std::uint64_t>::max(),
         std::move(callbacks));
   }
@@ -657,6 +658,7 @@ int Supervisor::run() {
       m_run.start_spec_writeback();
       reap(); // it may have exited already
     }
+
     if (m_phase != Phase::final) {
       uv_run(&m_loop, UV_RUN_DEFAULT);
     }
@@ -675,6 +677,13 @@ int Supervisor::run() {
         m_log->error("cannot record failure: {}", e2.what());
       }
     }
+  }
+  if (m_phase == Phase::final && !has_on_exit(spec)) {
+    // Nothing more goes into the run (the final state is durable, leftovers' linger is
+    // over): the next step of a chain, and the `run`, `wait` or `gc` that waits for us to
+    // let go, have it now, not after the loop's teardown and our exit.
+    m_gate.held.clear();
+    m_lock = spool::FileLock();
   }
   for (auto& relay : m_relays) {
     if (relay) {

@@ -104,6 +104,14 @@ KillRounds kill_supervisors(TempSpool& spool, int iterations, unsigned seed, int
     // state.json parses whatever moment the kill came at.
     nlohmann::json raw;
     REQUIRE_NOTHROW(raw = spool.state(name));
+    // The program dies with its supervisor (PR_SET_PDEATHSIG), a moment later: until its exec
+    // it is a copy of the supervisor that still holds the run's lock, and a reader looking
+    // then rightly sees a held lock. Look once the program is gone as well.
+    if (raw["pid"].is_number()) {
+      REQUIRE(wait_until(deadline_in(10s), "the program to die with its supervisor", [&] {
+        return !process_running(raw["pid"].get<pid_t>());
+      }));
+    }
     RunOptions options;
     options.deadline = 20s;
     RunResult status = run_chaperone(spool, {"status", "--json", name}, options);

@@ -393,6 +393,12 @@ TEST_CASE("an attached run's supervisor holds the front end's inotify instance, 
   int supervisor = state.at("supervisor_pid").get<int>();
   int program = state.at("pid").get<int>();
   CHECK(fd_target(supervisor, 5) == "anon_inode:inotify");
+  // `running` is recorded before the program's exec (no moment runs unrecorded); until the
+  // exec the child is a copy of the supervisor, fds and all. What it inherits is what it
+  // holds once it is `sh`.
+  REQUIRE(wait_until(deadline_in(20s), "the program to have exec'ed sh", [&] {
+    return read_whole_file("/proc/" + std::to_string(program) + "/comm") == "sh\n";
+  }));
   for (const auto& entry :
        std::filesystem::directory_iterator("/proc/" + std::to_string(program) + "/fd")) {
     std::error_code error;

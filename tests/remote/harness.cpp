@@ -145,7 +145,11 @@ Run run_program(const cmdbuild::Program& program,
                 const std::string& input) {
   std::string nonce = random_nonce();
   cmdbuild::Command command = cmdbuild::build_command(program, target, nonce);
-  Run result{{}, {}, cmdbuild::MarkerFilter(nonce), std::nullopt, nonce};
+  Run result{{},
+             {},
+             cmdbuild::MarkerFilter(nonce, cmdbuild::before_first_marker(target.mode)),
+             std::nullopt,
+             nonce};
   Child child(command.argv, input, &result.filter);
   result.outcome = child.finish(std::chrono::seconds(120));
   result.err = child.filtered_err();

@@ -157,7 +157,7 @@ TEST_CASE("a remote kill reaches the whole far-side group and leaves no process"
       INFO("mode " << cmdbuild::to_string(mode) << ", login " << user);
       cmdbuild::Target target = sshd.target(mode, user);
       std::string nonce = random_nonce();
-      cmdbuild::MarkerFilter filter(nonce);
+      cmdbuild::MarkerFilter filter(nonce, cmdbuild::before_first_marker(mode));
       // A background grandchild too: the whole group must go, not just the leader.
       cmdbuild::Command command =
           cmdbuild::build_command(shell("sleep 300 & sleep 300; wait"), target, nonce);

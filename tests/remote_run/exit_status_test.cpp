@@ -19,6 +19,7 @@ const std::vector<Outcome> k_outcomes{
     {"exit 1", 1, std::nullopt},
     {"exit 42", 42, std::nullopt},
     {"exit 255", 255, std::nullopt},
+    {"exit 137", 137, std::nullopt}, // the same number as a death by KILL: still an exit
     {"kill -TERM $$", 143, 15},
     {"kill -KILL $$", 137, 9},
 };

@@ -132,3 +132,31 @@ TEST_CASE("marker look-alikes with another nonce are the program's own stderr an
   CHECK(state["return_code"] == 7);
   CHECK(state["remote"]["pid"] != 1);
 }
+
+TEST_CASE("with a login whose locale the far side lacks (fish), the far perl's start-up warning "
+          "never reaches the spool and a far program's own perl warning does",
+          "[ssh][sudo]") {
+  for (Via via : ssh_vias()) {
+    INFO(to_string(via));
+    TempSpool spool;
+    // fish exports LC_CTYPE=en_US.UTF-8, which this machine lacks: the far side's perl, started
+    // without PERL_BADLANG, complains before the wrapper's first marker (the unit test of the
+    // far line shows it does), and the run's filter drops exactly that.
+    Args quiet{"--name", "quiet"};
+    Args options = sshd().options({via, "chapfish"});
+    quiet.insert(quiet.end(), options.begin(), options.end());
+    RunResult q = run_chaperone(spool, run_args(quiet, {"sh", "-c", "echo err >&2; exit 4"}));
+    INFO("run stderr: " << show_bytes(q.err));
+    CHECK(q.exit_code == 4);
+    CHECK(show_bytes(spool.output("quiet", "stderr")) == show_bytes("err\n"));
+    // After the "pid" marker every byte is the program's, perl's warnings too.
+    Args own{"--name", "own", "--env", "LC_ALL=xx_XX.UTF-8"};
+    own.insert(own.end(), options.begin(), options.end());
+    RunResult o = run_chaperone(spool, run_args(own, {"perl", "-e", "exit 5"}));
+    CHECK(o.exit_code == 5);
+    std::string err = spool.output("own", "stderr");
+    INFO("stderr: " << show_bytes(err));
+    CHECK(err.rfind("perl: warning: Setting locale failed", 0) == 0);
+    CHECK(err.find("chaperone-marker") == std::string::npos);
+  }
+}

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -57,7 +58,12 @@ Argv concat(std::initializer_list<Argv> parts) {
 // Decodes the remote command line back into the argv the far side execs. The fused form
 // (k_remote_eval_pl) runs the wrapper in the stub's own perl: the same as exec'ing
 // k_far_side_perl with the rest.
-Argv decode_remote_line(const std::string& line) {
+// Both starts (PerlStart) are accepted.
+Argv decode_remote_line(std::string line) {
+  std::string direct = "exec perl -e '";
+  if (line.compare(0, direct.size(), direct) == 0) {
+    line = "exec env PERL_BADLANG=0 perl -e '" + line.substr(direct.size());
+  }
   std::string exec_prefix =
       "exec env PERL_BADLANG=0 perl -e '" + std::string(k_remote_stub_pl) + "' ";
   std::string eval_prefix =
@@ -222,10 +228,10 @@ TEST_CASE("the remote command line is quote-free but for one plain single-quoted
       CHECK(stub.find(bad) == std::string_view::npos);
     }
   }
-  // The wrapper runs in the stub's perl (one exec of perl on the far side, not two).
+  // The wrapper runs in the stub's perl (one exec of perl on the far side, not two), and
+  // the login shell execs that perl itself, without env (PerlStart::direct).
   std::size_t hex_start = line.rfind(' ') + 1;
-  CHECK(line.substr(0, hex_start)
-        == "exec env PERL_BADLANG=0 perl -e '" + std::string(k_remote_eval_pl) + "' ");
+  CHECK(line.substr(0, hex_start) == "exec perl -e '" + std::string(k_remote_eval_pl) + "' ");
   CHECK(line.find_first_not_of("0123456789abcdef", hex_start) == std::string::npos);
   CHECK(decode_remote_line(line) == c.far_side_argv);
 }
@@ -275,6 +281,43 @@ TEST_CASE("a far perl script runs in the stub's own perl with its argv byte for 
   Argv broken = k_far_side_perl;
   broken.emplace_back("print (;");
   CHECK(run_remote_line(remote_command_line(broken) + " 2>/dev/null").second == 255);
+}
+
+TEST_CASE("a run's far line starts perl without env: perl's locale warning before the first "
+          "marker is dropped, the program's own is kept",
+          "[cmdbuild]") {
+  // The run's far side as sshd starts it for a login whose locale the far side lacks (fish
+  // sets LC_CTYPE=en_US.UTF-8; ssh sends the caller's LANG): its stderr through the run's
+  // filter.
+  struct Far {
+    std::string raw;
+    std::string err;
+    std::optional<int> exit_code;
+  };
+  auto far_stderr = [](const Argv& argv) {
+    Program p;
+    p.argv = argv;
+    Command c = build_command(p, ssh_target(), k_nonce);
+    std::string raw = run_remote_line("unset PERL_BADLANG; export LC_ALL=xx_XX.UTF-8; "
+                                      + c.argv.back() + " 2>&1 >/dev/null")
+                          .first;
+    MarkerFilter filter(k_nonce, before_first_marker(TargetMode::ssh));
+    std::string err = filter.feed(raw);
+    err += filter.finish();
+    return Far{raw, err, filter.exit_code()};
+  };
+  const std::string warning = "perl: warning: Setting locale failed";
+  Far quiet = far_stderr({"sh", "-c", "echo prog >&2"});
+  INFO("raw: " << quiet.raw);
+  REQUIRE(quiet.raw.find(warning) != std::string::npos); // the far perl did complain
+  CHECK(quiet.raw.find(warning) < quiet.raw.find("chaperone-marker"));
+  CHECK(quiet.err == "prog\n");
+  CHECK(quiet.exit_code == 0);
+  // A program that is itself perl complains after the "pid" marker: its bytes, kept.
+  Far own = far_stderr({"perl", "-e", "exit 3"});
+  INFO("raw: " << own.raw);
+  CHECK(own.err.rfind(warning, 0) == 0);
+  CHECK(own.exit_code == 3);
 }
 
 TEST_CASE("the nonce-guarded far kill finds the wrapper that runs in the stub's perl",

@@ -132,3 +132,63 @@ TEST_CASE("cwd, error and malformed events are parsed or counted", "[cmdbuild]")
   CHECK_FALSE(filter.finished());
   CHECK_FALSE(filter.pid().has_value());
 }
+
+namespace {
+
+// What perl 5.36 writes at start-up when the login's locale is missing (fish's LC_CTYPE).
+const std::string k_perl_locale_warning = "perl: warning: Setting locale failed.\n"
+                                          "perl: warning: Please check that your locale "
+                                          "settings:\n"
+                                          "\tLANGUAGE = (unset),\n"
+                                          "\tLC_ALL = (unset),\n"
+                                          "\tLC_CTYPE = \"en_US.UTF-8\",\n"
+                                          "\tLANG = (unset)\n"
+                                          "    are supported and installed on your system.\n"
+                                          "perl: warning: Falling back to the standard locale "
+                                          "(\"C\").\n";
+
+} // namespace
+
+TEST_CASE("in ssh modes perl's locale warning before the first marker is dropped, at every "
+          "chunk boundary, and everything else is kept",
+          "[cmdbuild]") {
+  // Before the first marker: the login's own line, perl's block, an indented login line
+  // (kept: the block has ended), an unterminated line cut by the marker. After it: the
+  // program's own identical warning, which is its output and kept.
+  std::string before = "motd line\n" + k_perl_locale_warning + "  indented login line\nhalf";
+  std::string after = "prog\n" + k_perl_locale_warning + "end";
+  std::string stream = before + mark("pid 7 7") + after + mark("exit 0");
+  std::string expected = "motd line\n  indented login line\nhalf" + after;
+  for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
+    MarkerFilter filter(k_nonce, BeforeFirstMarker::drop_perl_locale_warnings);
+    INFO("cut at " << cut);
+    REQUIRE(run_chunks(filter, stream, cut) == expected);
+    CHECK(filter.pid() == 7);
+    CHECK(filter.exit_code() == 0);
+  }
+  MarkerFilter byte_by_byte(k_nonce, BeforeFirstMarker::drop_perl_locale_warnings);
+  std::string out;
+  for (char c : stream) {
+    out += byte_by_byte.feed(std::string_view(&c, 1));
+  }
+  out += byte_by_byte.finish();
+  CHECK(out == expected);
+  // The default keeps every byte: local and sudo modes, where the program may already write.
+  MarkerFilter keep(k_nonce);
+  CHECK(run_chunks(keep, stream, 5) == before + after);
+}
+
+TEST_CASE("without any marker (ssh failed, no perl) only perl's locale warning is dropped and "
+          "the rest comes out at EOF",
+          "[cmdbuild]") {
+  MarkerFilter filter(k_nonce, BeforeFirstMarker::drop_perl_locale_warnings);
+  std::string out = filter.feed(k_perl_locale_warning + "sh: 1: exec: perl: not found\nno nl");
+  CHECK(out == "sh: 1: exec: perl: not found\n");
+  CHECK(filter.finish() == "no nl");
+  CHECK_FALSE(filter.pid().has_value());
+  // A long line before any marker is not held back until its newline.
+  MarkerFilter endless(k_nonce, BeforeFirstMarker::drop_perl_locale_warnings);
+  std::string body(10000, 'y');
+  CHECK(endless.feed(body) == body);
+  CHECK(endless.finish().empty());
+}

@@ -190,3 +190,62 @@ TEST_CASE("a durable commit with further dirs renames and syncs them, naming a m
   file.write("again");
   CHECK_THROWS_WITH(file.commit({spool.scratch() / "gone"}), Catch::Contains("gone"));
 }
+
+TEST_CASE("AtomicFile over an existing file writes into it, cuts it to length and renames it",
+          "[unit][atomic_file]") {
+  TempSpool spool;
+  std::filesystem::path target = spool.scratch() / "state.json";
+  std::filesystem::path reserve = spool.scratch() / ".state.reserve";
+  test::write_whole_file(target, "old");
+  {
+    spool::Fd fd = spool::open_or_throw(reserve, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    REQUIRE(::posix_fallocate(fd.get(), 0, 65536) == 0);
+  }
+  struct stat before {};
+  REQUIRE(::stat(reserve.c_str(), &before) == 0);
+  for (auto durability : {spool::Durability::durable, spool::Durability::atomic_only}) {
+    if (durability == spool::Durability::atomic_only) {
+      test::write_whole_file(reserve, std::string(1000, 'z'));
+      REQUIRE(::stat(reserve.c_str(), &before) == 0);
+    }
+    test::write_whole_file(target, "old");
+    {
+      spool::AtomicFile file(target, reserve, durability);
+      file.write("new ");
+      file.write("content");
+      CHECK(test::read_whole_file(target) == "old"); // nothing visible before commit
+      file.commit();
+    }
+    CHECK(test::read_whole_file(target) == "new content"); // cut to what was written
+    struct stat after {};
+    REQUIRE(::stat(target.c_str(), &after) == 0);
+    CHECK(after.st_ino == before.st_ino); // the same inode: none was made
+    CHECK(entries(spool.scratch()) == std::vector<std::string>{"state.json"});
+  }
+}
+
+TEST_CASE("AtomicFile over an existing file refuses a missing, linked or non-regular one and "
+          "leaves it",
+          "[unit][atomic_file]") {
+  TempSpool spool;
+  std::filesystem::path target = spool.scratch() / "state.json";
+  std::filesystem::path reserve = spool.scratch() / ".state.reserve";
+  test::write_whole_file(target, "old");
+  CHECK_THROWS_AS(spool::AtomicFile(target, reserve, spool::Durability::durable),
+                  std::system_error);
+  REQUIRE(::mkfifo(reserve.c_str(), 0600) == 0); // must not hang on open
+  CHECK_THROWS_AS(spool::AtomicFile(target, reserve, spool::Durability::durable),
+                  std::system_error);
+  std::filesystem::remove(reserve);
+  test::write_whole_file(reserve, "reserve");
+  std::filesystem::create_hard_link(reserve, spool.scratch() / "other-name");
+  CHECK_THROWS_AS(spool::AtomicFile(target, reserve, spool::Durability::durable),
+                  std::system_error);
+  std::filesystem::remove(spool.scratch() / "other-name");
+  {
+    spool::AtomicFile file(target, reserve, spool::Durability::durable);
+    file.write("never committed");
+  }
+  CHECK(test::read_whole_file(target) == "old");
+  CHECK(std::filesystem::exists(reserve)); // the caller's file stays
+}
