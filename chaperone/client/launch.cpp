@@ -238,7 +238,8 @@ bool start_supervisor(const spool::SpoolRoot& root,
   // If the supervisor cannot be exec'ed (E2BIG, ENOMEM, a binary replaced under us: its
   // path was checked above), its child records that in the run as a final `failed` state,
   // once the rename below has happened or not, as the supervisor would have.
-  auto record_exec_failure = [&staged, &request](int exec_errno) {
+  const std::string first_exec = spawn.argv.front(); // the supervisor, or its wrapper
+  auto record_exec_failure = [&staged, &first_exec](int exec_errno) {
     Publication publication{k_publish_fd, staged.staged_path};
     if (!await_publication(publication, staged.dir.path(), 3)) {
       return; // never visible: nothing to record
@@ -246,7 +247,7 @@ bool start_supervisor(const spool::SpoolRoot& root,
     spool::RunState state = staged.dir.read_state();
     state.state = spool::RunStatus::failed;
     state.exit_code = spool::k_exit_chaperone_failed;
-    state.error = "exec " + request.supervisor_path.string() + ": " + std::strerror(exec_errno);
+    state.error = "exec " + first_exec + ": " + std::strerror(exec_errno);
     state.end_time = spool::format_utc(std::chrono::system_clock::now());
     staged.dir.write_state(state);
   };

@@ -19,6 +19,11 @@
 //                                   under ROOT write its status to a temp file, fsync it,
 //                                   rename it into place and fsync the dir; exit with the
 //                                   program's status
+//   probe durable-detached ROOT PROGRAM [ARGS...]
+//                                   the same under a detached holder, chaperone's shape: a
+//                                   forked child (no exec) in its own session runs PROGRAM
+//                                   and writes the durable status; the caller waits for the
+//                                   holder and exits with the program's status
 //
 // Built by scripts/bench with g++ -O2; no dependency beyond the C++ standard library.
 #include <dirent.h>
@@ -330,6 +335,26 @@ int cmd_durable(const std::string& root, char** program) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+int cmd_durable_detached(const std::string& root, char** program) {
+  pid_t holder = ::fork();
+  if (holder < 0) {
+    die("fork");
+  }
+  if (holder == 0) {
+    if (::setsid() < 0) {
+      die("setsid");
+    }
+    ::_exit(cmd_durable(root, program));
+  }
+  int status = 0;
+  while (::waitpid(holder, &status, 0) < 0) {
+    if (errno != EINTR) {
+      die("waitpid");
+    }
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 // The floor of `chaperone ls` over indexed runs: one readdir of ROOT and an fstatat of
 // state.json and spec.json per run (what it must look at to notice damage), nothing else.
 int cmd_statfloor(const std::string& root) {
@@ -359,6 +384,7 @@ int usage() {
                "usage: probe write block|line BYTES | produce COUNT INTERVAL_MS [DELAY_MS] | "
                "consume COUNT OUT"
                " | synth SRC_DIR ROOT FIRST COUNT | durable ROOT PROGRAM [ARGS...]"
+               " | durable-detached ROOT PROGRAM [ARGS...]"
                " | statfloor ROOT\n");
   return 2;
 }
@@ -379,6 +405,9 @@ int main(int argc, char** argv) {
   }
   if (args.size() == 5 && args[0] == "synth") {
     return cmd_synth(args[1], args[2], std::atol(args[3].c_str()), std::atol(args[4].c_str()));
+  }
+  if (args.size() >= 3 && args[0] == "durable-detached") {
+    return cmd_durable_detached(args[1], argv + 3);
   }
   if (args.size() >= 3 && args[0] == "durable") {
     return cmd_durable(args[1], argv + 3);
