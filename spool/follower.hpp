@@ -46,13 +46,17 @@ struct FollowOptions {
   int inotify_fd = -1;
 };
 
-// Follows one run through one inotify watch on its directory (a raw inotify fd in the libuv
-// loop, asking only for what it acts on): after each batch of events, each appended stream
-// is read to the file's current size, and a rename of state.json re-reads the state; a
-// follower that delivers no output never wakes for appends. It subscribes before it reads, so no
-// write falls between. The supervisor's liveness is watched with a pidfd, so its death is noticed
-// at once and the run is reported `lost` (RunDir::read_state_resolving_lost). If inotify cannot be
-// had (instance or watch limits), it warns once and rechecks every 100 ms instead.
+// Follows one run through an inotify watch on its directory (a raw inotify fd in the libuv
+// loop, asking only for what it acts on: a rename of state.json re-reads the state) and, for
+// each stream it delivers, a one-shot IN_MODIFY watch on the stream's file: the first append
+// wakes it and goes out at once; it then delivers until it has caught up, looking again 1 ms
+// later while output keeps coming in small amounts (the appends meanwhile raise no event,
+// which a program writing small lines would pay for), and asks for the next append once a
+// look finds nothing (spool/follower.cpp, catch_up). A follower that delivers no output never
+// wakes for appends, and a quiet run wakes no follower. It subscribes before it reads, so no
+// write falls between. The supervisor's liveness is watched with a pidfd, so its death is
+// noticed at once and the run is reported `lost` (RunDir::read_state_resolving_lost). If
+// inotify cannot be had (instance or watch limits), it warns once and rechecks every 100 ms.
 class Follower {
 public:
   Follower(RunDir run, FollowOptions options, OutputSink& sink);

@@ -6,6 +6,7 @@
 
 #include <poll.h>
 #include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -51,6 +52,54 @@ void wait_writable(int fd) {
 }
 
 } // namespace
+
+std::uint64_t OutputSink::copy_available(Stream stream,
+                                         int source_fd,
+                                         std::uint64_t offset,
+                                         std::uint64_t limit) {
+  struct stat st {};
+  if (::fstat(source_fd, &st) != 0) {
+    throw_errno(std::string("fstat spool ") + stream_name(stream));
+  }
+  auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size <= offset) {
+    return 0;
+  }
+  std::uint64_t length = size - offset < limit ? size - offset : limit;
+  copy(stream, source_fd, offset, length);
+  return length;
+}
+
+std::uint64_t
+FdSink::copy_available(Stream stream, int source_fd, std::uint64_t offset, std::uint64_t limit) {
+  int index = stream == Stream::out ? 0 : 1;
+  int out = m_fds[index];
+  if (out < 0 || !m_use_sendfile[index]) {
+    return OutputSink::copy_available(stream, source_fd, offset, limit);
+  }
+  // One sendfile: it stops at the file's end (0: nothing new) and, into a pipe, at the pipe's
+  // room, so one call is one bounded step of a follower's loop.
+  for (;;) {
+    auto position = static_cast<off_t>(offset);
+    size_t chunk = limit > (1U << 30) ? (1U << 30) : static_cast<size_t>(limit);
+    ssize_t n = ::sendfile(out, source_fd, &position, chunk);
+    if (n >= 0) {
+      return static_cast<std::uint64_t>(n);
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    if (errno == EAGAIN) {
+      wait_writable(out);
+      continue;
+    }
+    if (errno == EINVAL || errno == ENOSYS) {
+      m_use_sendfile[index] = false; // e.g. an fd opened with O_APPEND
+      return OutputSink::copy_available(stream, source_fd, offset, limit);
+    }
+    throw_errno(std::string("sendfile to ") + stream_name(stream));
+  }
+}
 
 void FdSink::copy(Stream stream, int source_fd, std::uint64_t offset, std::uint64_t length) {
   int index = stream == Stream::out ? 0 : 1;

@@ -21,6 +21,13 @@ public:
   // Delivers bytes [offset, offset + length) of `stream`, read from `source_fd` (the spool
   // file, opened read-only). Must deliver all of them or throw.
   virtual void copy(Stream stream, int source_fd, std::uint64_t offset, std::uint64_t length) = 0;
+
+  // Delivers what `source_fd` holds from `offset` on, at most `limit` bytes, and returns how
+  // many: 0 when nothing is there yet. For a follower that does not know where the file ends
+  // (a stream still growing): the return says it, no fstat first. This one looks at the size
+  // and calls copy(); FdSink learns the end from sendfile's own return.
+  virtual std::uint64_t
+  copy_available(Stream stream, int source_fd, std::uint64_t offset, std::uint64_t limit);
 };
 
 // Writes each stream to an fd with sendfile(2), which copies inside the kernel; falls back
@@ -30,6 +37,8 @@ class FdSink final : public OutputSink {
 public:
   FdSink(int stdout_fd, int stderr_fd) : m_fds{stdout_fd, stderr_fd} {}
   void copy(Stream stream, int source_fd, std::uint64_t offset, std::uint64_t length) override;
+  std::uint64_t
+  copy_available(Stream stream, int source_fd, std::uint64_t offset, std::uint64_t limit) override;
 
 private:
   int m_fds[2];

@@ -1,6 +1,7 @@
 // tests/unit/spool/follower_test.cpp: the Follower delivers exactly the bytes from its start
 // offsets, never misses a write that races with its start, ends exactly at the recorded
 // final lengths, and notices a dead supervisor at once.
+#include "spool/fd.hpp"
 #include "spool/follower.hpp"
 #include "tests/support/pattern.hpp"
 #include "tests/support/temp_spool.hpp"
@@ -12,14 +13,19 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 using namespace chaperone;
@@ -465,4 +471,302 @@ TEST_CASE("a follower delivers a burst of appends made between two wakeups in on
   follower_thread.join();
   CHECK(got == "first\n" + burst);
   CHECK(chunks.load() == 2);
+}
+
+namespace {
+
+// Whether inotify instance `fd` has a watch asking for IN_MODIFY on inode `inode` now
+// (/proc/self/fdinfo lists each watch with its inode in hex). No Catch macros: threads call it.
+bool armed_for_appends(int fd, ino_t inode) {
+  std::ifstream info("/proc/self/fdinfo/" + std::to_string(fd));
+  std::string line;
+  while (std::getline(info, line)) {
+    std::size_t ino = line.find(" ino:");
+    std::size_t mask = line.find(" mask:");
+    if (line.rfind("inotify wd:", 0) != 0 || ino == std::string::npos
+        || mask == std::string::npos) {
+      continue;
+    }
+    if (std::stoul(line.substr(ino + 5), nullptr, 16) == inode
+        && (std::stoul(line.substr(mask + 6), nullptr, 16) & IN_MODIFY) != 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Hands each chunk to a function, like CallbackSink, and calls `at_caught_up` whenever a
+// follower's look for new bytes finds none: the moment between its last look and re-arming
+// its watch, where an append raises no event. The test appends there.
+class EdgeSink final : public spool::OutputSink {
+public:
+  using Chunk = std::function<void(spool::Stream, std::string_view)>;
+  EdgeSink(Chunk on_chunk, std::function<void()> at_caught_up)
+      : m_on_chunk(std::move(on_chunk)), m_at_caught_up(std::move(at_caught_up)) {}
+  void copy(spool::Stream stream, int fd, std::uint64_t offset, std::uint64_t length) override {
+    std::string buffer(length, '\0');
+    ssize_t n = ::pread(fd, buffer.data(), length, static_cast<off_t>(offset));
+    if (n != static_cast<ssize_t>(length)) {
+      throw std::runtime_error("short pread in EdgeSink");
+    }
+    m_on_chunk(stream, buffer);
+  }
+  std::uint64_t
+  copy_available(spool::Stream stream, int fd, std::uint64_t offset, std::uint64_t limit) override {
+    std::uint64_t n = OutputSink::copy_available(stream, fd, offset, limit);
+    if (n == 0) {
+      m_at_caught_up();
+    }
+    return n;
+  }
+
+private:
+  Chunk m_on_chunk;
+  std::function<void()> m_at_caught_up;
+};
+
+} // namespace
+
+TEST_CASE("a follower whose append watch is one-shot misses no append that lands as it catches up",
+          "[unit][follower]") {
+  // The follower's IN_MODIFY watch on a stream file is one-shot: the first append after it is
+  // armed fires it and the appends after that raise no event while the follower delivers in
+  // steps; once a step finds nothing it re-arms and looks once more. Rounds of bursts, each
+  // ending with the writer idle until everything arrived: an append that raised no event and
+  // that the look after re-arming missed would never be delivered, and its round would time
+  // out. Every other round also appends from inside a delivery (while the watch is off), and
+  // every third one right when a look has found nothing new, before the watch is re-armed
+  // (that sink's copy_available calls back there). Through such a sink (both streams) and
+  // through FdSink's sendfile into a one-page pipe (the one a terminal or `| cat` gets).
+  const std::string sink_kind = GENERATE(as<std::string>(), "callback", "pipe");
+  const bool via_pipe = sink_kind == "pipe";
+  INFO("sink: " << sink_kind);
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "catch-up");
+  Appender out(run.dir, spool::Stream::out);
+  Appender err(run.dir, spool::Stream::err);
+  spool::Fd inotify{::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)};
+  REQUIRE(inotify.valid());
+  struct stat stdout_stat {};
+  REQUIRE(::stat(run.dir.stream_path(spool::Stream::out).c_str(), &stdout_stat) == 0);
+  const ino_t stdout_inode = stdout_stat.st_ino;
+
+  std::atomic<std::uint64_t> written{0}; // bytes appended to both streams
+  std::atomic<std::uint64_t> delivered{0};
+  std::atomic<int> inject{0};   // appends still to make from inside deliveries
+  std::atomic<int> at_edge{0};  // appends still to make when a look finds nothing new
+  std::atomic<int> seen_off{0}; // deliveries made while no watch asked for stdout's appends
+  std::atomic<bool> inject_failed{false};
+  std::string got[2];
+  // Runs in the thread that receives the bytes, once per chunk.
+  auto on_chunk = [&](spool::Stream stream, std::string_view chunk) {
+    if (!armed_for_appends(inotify.get(), stdout_inode)) {
+      ++seen_off;
+    }
+    got[stream == spool::Stream::out ? 0 : 1].append(chunk);
+    if (inject.load() > 0) {
+      --inject;
+      std::string record = "appended during a delivery\n";
+      if (!out.append(record)) {
+        inject_failed = true;
+      }
+      written += record.size(); // before `delivered` grows: the writer's wait stays honest
+    }
+    delivered += chunk.size();
+  };
+
+  spool::FollowOptions options;
+  options.inotify_fd = inotify.get();
+  options.want_stderr = !via_pipe;
+  int pipe_fds[2] = {-1, -1};
+  REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+  spool::Fd pipe_read{pipe_fds[0]};
+  spool::Fd pipe_write{pipe_fds[1]};
+  // One page: sendfile blocks on a full pipe while the writer goes on.
+  REQUIRE(::fcntl(pipe_write.get(), F_SETPIPE_SZ, 4096) >= 0);
+  std::thread reader;
+  if (via_pipe) {
+    reader = std::thread([&] {
+      char buffer[4096];
+      ssize_t n = 0;
+      while ((n = ::read(pipe_read.get(), buffer, sizeof buffer)) > 0) {
+        on_chunk(spool::Stream::out, std::string_view(buffer, static_cast<std::size_t>(n)));
+      }
+    });
+  }
+  std::promise<spool::RunState> result;
+  std::thread follower_thread([&] {
+    try {
+      EdgeSink callback_sink(on_chunk, [&] {
+        if (at_edge.load() > 0) {
+          --at_edge;
+          std::string record = "appended as the follower caught up\n";
+          if (!out.append(record)) {
+            inject_failed = true;
+          }
+          written += record.size();
+        }
+      });
+      spool::FdSink pipe_sink(pipe_write.get(), -1);
+      spool::Follower follower(run.dir,
+                               options,
+                               via_pipe ? static_cast<spool::OutputSink&>(pipe_sink)
+                                        : static_cast<spool::OutputSink&>(callback_sink));
+      result.set_value(follower.run());
+    } catch (...) {
+      result.set_exception(std::current_exception());
+    }
+  });
+
+  std::mt19937 random(std::random_device{}());
+  constexpr int k_rounds = 300;
+  bool appends_ok = true;
+  // No REQUIRE until the threads are joined: a failed round ends the loop, the final state
+  // then ends the follower.
+  for (int round = 0; round < k_rounds && appends_ok; ++round) {
+    if (round % 2 == 1) {
+      inject = 1 + static_cast<int>(random() % 8);
+    }
+    if (round % 3 == 2) {
+      at_edge = 1 + static_cast<int>(random() % 3);
+    }
+    auto records = 1 + random() % 40;
+    for (unsigned i = 0; i < records && appends_ok; ++i) {
+      std::string record = std::to_string(round) + "." + std::to_string(i) + ":"
+                           + std::string(random() % 300, static_cast<char>('a' + i % 26)) + "\n";
+      bool to_err = !via_pipe && random() % 4 == 0;
+      appends_ok = (to_err ? err : out).append(record);
+      written += record.size();
+      for (auto spin = random() % 4; spin > 0; --spin) {
+        std::this_thread::yield();
+      }
+    }
+    INFO("round " << round);
+    if (!test::wait_until(test::deadline_in(10s), "every byte of the round delivered", [&] {
+          return delivered.load() == written.load();
+        })) {
+      break;
+    }
+  }
+  test::finish_run(run.dir);
+  std::future<spool::RunState> done = result.get_future();
+  bool returned = done.wait_for(20s) == std::future_status::ready;
+  if (returned) {
+    follower_thread.join();
+  } else {
+    follower_thread.detach(); // reported below; the process ends with the test run
+  }
+  pipe_write.reset(); // the reader sees EOF
+  if (reader.joinable()) {
+    reader.join();
+  }
+  CHECK(appends_ok);
+  REQUIRE(returned);
+  CHECK(done.get().state == spool::RunStatus::exited);
+  CHECK_FALSE(inject_failed.load());
+  CHECK(got[0] == spool.output("catch-up", "stdout"));
+  CHECK(got[1] == (via_pipe ? std::string() : spool.output("catch-up", "stderr")));
+  CHECK(delivered.load() == written.load());
+  INFO("deliveries made with no watch on stdout's appends: " << seen_off.load());
+  CHECK(seen_off.load() > 0); // the one-shot fired and the steps ran without it
+}
+
+TEST_CASE("a follower sees a final state.json written in place", "[unit][follower]") {
+  // chaperone renames each state into place, but the spool is an open format: a state.json
+  // written in place is seen through an IN_CLOSE_WRITE watch on the file itself (the run dir
+  // asks only for its own events, so that an append to stdout does not walk to the dir).
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "in-place");
+  Appender out(run.dir, spool::Stream::out);
+  REQUIRE(out.append("before\n"));
+  spool::RunState final_state = run.dir.read_state();
+  final_state.state = spool::RunStatus::exited;
+  final_state.exit_code = 0;
+  final_state.return_code = 0;
+  final_state.stdout_bytes = 7;
+  std::promise<spool::RunState> result;
+  Collected got;
+  std::thread follower_thread([&] {
+    try {
+      result.set_value(follow(run.dir, {}, got));
+    } catch (...) {
+      result.set_exception(std::current_exception());
+    }
+  });
+  REQUIRE(test::wait_until(test::deadline_in(10s), "the follower to deliver the first line", [&] {
+    return got.delivered.load() == 7;
+  }));
+  {
+    // Open, truncate, write, close: one inode throughout, no rename.
+    std::filesystem::path path = run.dir.file(spool::k_state_file);
+    int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    std::string text = final_state.to_json().dump();
+    CHECK(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    ::close(fd);
+  }
+  std::future<spool::RunState> done = result.get_future();
+  bool returned = done.wait_for(10s) == std::future_status::ready;
+  if (!returned) {
+    test::finish_run(run.dir); // renamed into place: ends it either way
+  }
+  follower_thread.join();
+  REQUIRE(returned);
+  CHECK(done.get().state == spool::RunStatus::exited);
+  CHECK(got.out == "before\n");
+}
+
+TEST_CASE("a follower of a program writing small lines at full speed wakes about once a "
+          "millisecond, not every few lines",
+          "[unit][follower]") {
+  // Each look that finds only a few lines makes the next one wait (catch_up), with no watch
+  // armed meanwhile: a wakeup per few lines cost the writer an inotify event each and, on a
+  // shared CPU, a context switch of the follower and of the pipe's reader. Each wakeup is a
+  // voluntary context switch of the follower's thread; the bound allows three a millisecond,
+  // so load, which only stretches the time, cannot break it.
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "lines");
+  Appender out(run.dir, spool::Stream::out);
+  std::atomic<bool> started{false};
+  std::atomic<long> switches{-1};
+  std::atomic<long> elapsed_ms{-1};
+  Collected got;
+  std::promise<spool::RunState> result;
+  std::thread follower_thread([&] {
+    try {
+      spool::FollowOptions options;
+      options.on_state = [&](const spool::RunState&) { started = true; };
+      rusage before{};
+      ::getrusage(RUSAGE_THREAD, &before);
+      auto t0 = std::chrono::steady_clock::now();
+      spool::RunState state = follow(run.dir, std::move(options), got);
+      elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - t0)
+                       .count();
+      rusage after{};
+      ::getrusage(RUSAGE_THREAD, &after);
+      switches = after.ru_nvcsw - before.ru_nvcsw;
+      result.set_value(state);
+    } catch (...) {
+      result.set_exception(std::current_exception());
+    }
+  });
+  test::wait_until(
+      test::deadline_in(10s), "the follower to read the state", [&] { return started.load(); });
+  constexpr int k_lines = 20000;
+  const std::string line(99, 'x');
+  for (int i = 0; i < k_lines; ++i) {
+    REQUIRE(out.append(line + "\n"));
+  }
+  test::finish_run(run.dir);
+  std::future<spool::RunState> done = result.get_future();
+  REQUIRE(done.wait_for(20s) == std::future_status::ready);
+  follower_thread.join();
+  CHECK(done.get().state == spool::RunStatus::exited);
+  CHECK(got.out == spool.output("lines", "stdout"));
+  CHECK(got.out.size() == std::size_t{k_lines} * 100);
+  INFO("voluntary context switches of the follower: " << switches.load() << " in "
+                                                      << elapsed_ms.load() << " ms");
+  CHECK(switches.load() >= 0);
+  CHECK(switches.load() <= 3 * elapsed_ms.load() + 50);
 }

@@ -117,3 +117,54 @@ TEST_CASE("CallbackSink hands over the range in chunks of at most 1 MiB", "[unit
   CHECK(got == data.substr(1));
   CHECK(largest <= 1024 * 1024);
 }
+
+TEST_CASE("copy_available delivers up to the file's current end, at most the limit, and says 0 "
+          "there",
+          "[unit][output_sink]") {
+  // A follower learns where a growing file ends from what copy_available returns: FdSink from
+  // sendfile (into a file, or through pread and write for an O_APPEND fd), other sinks from
+  // the size. Each call is one step: a limit smaller than what is there leaves the rest.
+  const std::string target = GENERATE(as<std::string>(), "file", "append-file", "callback");
+  INFO("sink: " << target);
+  constexpr std::size_t k_first = std::size_t{100} * 1024; // there at first; then 300 KiB
+  TempSpool spool;
+  std::string data = test::pattern_bytes(5, 0, 3 * k_first + 7);
+  test::write_whole_file(spool.scratch() / "source", data.substr(0, k_first));
+  int source = open_read(spool.scratch() / "source");
+  int append = target == "append-file" ? O_APPEND : 0;
+  int out =
+      ::open((spool.scratch() / "out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | append, 0600);
+  REQUIRE(out >= 0);
+  std::string got;
+  spool::FdSink fd_sink(out, -1);
+  spool::CallbackSink callback_sink(
+      [&](spool::Stream, std::string_view chunk) { got.append(chunk); });
+  spool::OutputSink& sink = target == "callback" ? static_cast<spool::OutputSink&>(callback_sink)
+                                                 : static_cast<spool::OutputSink&>(fd_sink);
+  std::uint64_t offset = 5;
+  CHECK(sink.copy_available(spool::Stream::out, source, offset, 1000) == 1000);
+  offset += 1000;
+  CHECK(sink.copy_available(spool::Stream::out, source, offset, 1 << 20) == k_first - offset);
+  offset = k_first;
+  CHECK(sink.copy_available(spool::Stream::out, source, offset, 1 << 20) == 0);
+  // The file grows: the next calls see the new end.
+  {
+    int writer = ::open((spool.scratch() / "source").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    REQUIRE(writer >= 0);
+    std::string rest = data.substr(k_first);
+    REQUIRE(::write(writer, rest.data(), rest.size()) == static_cast<ssize_t>(rest.size()));
+    ::close(writer);
+  }
+  for (std::uint64_t n = 0;
+       (n = sink.copy_available(spool::Stream::out, source, offset, 1 << 16)) > 0;) {
+    CHECK(n <= (1U << 16));
+    offset += n;
+  }
+  CHECK(offset == data.size());
+  ::close(source);
+  ::close(out);
+  if (target != "callback") {
+    got = test::read_whole_file(spool.scratch() / "out");
+  }
+  CHECK(got == data.substr(5));
+}
