@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace chaperone::spool {
@@ -51,6 +52,32 @@ void wait_writable(int fd) {
   }
 }
 
+// One sendfile(2) of at most `limit` bytes from `offset`, retried on EINTR and, into a full
+// non-blocking pipe, once it has room. The bytes sent (0: the source ends at `offset`), or
+// nullopt if sendfile cannot serve this pair (EINVAL, ENOSYS: e.g. an O_APPEND target).
+std::optional<std::uint64_t>
+sendfile_step(int out, int source_fd, std::uint64_t offset, std::uint64_t limit, Stream stream) {
+  for (;;) {
+    auto position = static_cast<off_t>(offset);
+    size_t chunk = limit > (1U << 30) ? (1U << 30) : static_cast<size_t>(limit);
+    ssize_t n = ::sendfile(out, source_fd, &position, chunk);
+    if (n >= 0) {
+      return static_cast<std::uint64_t>(n);
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    if (errno == EAGAIN) {
+      wait_writable(out);
+      continue;
+    }
+    if (errno == EINVAL || errno == ENOSYS) {
+      return std::nullopt;
+    }
+    throw_errno(std::string("sendfile to ") + stream_name(stream));
+  }
+}
+
 } // namespace
 
 std::uint64_t OutputSink::copy_available(Stream stream,
@@ -79,26 +106,11 @@ FdSink::copy_available(Stream stream, int source_fd, std::uint64_t offset, std::
   }
   // One sendfile: it stops at the file's end (0: nothing new) and, into a pipe, at the pipe's
   // room, so one call is one bounded step of a follower's loop.
-  for (;;) {
-    auto position = static_cast<off_t>(offset);
-    size_t chunk = limit > (1U << 30) ? (1U << 30) : static_cast<size_t>(limit);
-    ssize_t n = ::sendfile(out, source_fd, &position, chunk);
-    if (n >= 0) {
-      return static_cast<std::uint64_t>(n);
-    }
-    if (errno == EINTR) {
-      continue;
-    }
-    if (errno == EAGAIN) {
-      wait_writable(out);
-      continue;
-    }
-    if (errno == EINVAL || errno == ENOSYS) {
-      m_use_sendfile[index] = false; // e.g. an fd opened with O_APPEND
-      return OutputSink::copy_available(stream, source_fd, offset, limit);
-    }
-    throw_errno(std::string("sendfile to ") + stream_name(stream));
+  if (std::optional<std::uint64_t> sent = sendfile_step(out, source_fd, offset, limit, stream)) {
+    return *sent;
   }
+  m_use_sendfile[index] = false; // e.g. an fd opened with O_APPEND
+  return OutputSink::copy_available(stream, source_fd, offset, limit);
 }
 
 void FdSink::copy(Stream stream, int source_fd, std::uint64_t offset, std::uint64_t length) {
@@ -107,32 +119,19 @@ void FdSink::copy(Stream stream, int source_fd, std::uint64_t offset, std::uint6
   if (out < 0) {
     return;
   }
-  std::string what = std::string("to ") + stream_name(stream);
   while (length > 0 && m_use_sendfile[index]) {
-    auto position = static_cast<off_t>(offset);
-    size_t chunk = length > (1U << 30) ? (1U << 30) : static_cast<size_t>(length);
-    ssize_t n = ::sendfile(out, source_fd, &position, chunk);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      if (errno == EAGAIN) {
-        wait_writable(out);
-        continue;
-      }
-      if (errno == EINVAL || errno == ENOSYS) {
-        m_use_sendfile[index] = false; // e.g. an fd opened with O_APPEND
-        break;
-      }
-      throw_errno("sendfile " + what);
+    std::optional<std::uint64_t> sent = sendfile_step(out, source_fd, offset, length, stream);
+    if (!sent) {
+      m_use_sendfile[index] = false; // e.g. an fd opened with O_APPEND
+      break;
     }
-    if (n == 0) {
+    if (*sent == 0) {
       throw std::system_error(std::make_error_code(std::errc::io_error),
                               std::string("spool ") + stream_name(stream)
                                   + " is shorter than recorded (truncated?)");
     }
-    offset += static_cast<std::uint64_t>(n);
-    length -= static_cast<std::uint64_t>(n);
+    offset += *sent;
+    length -= *sent;
   }
   if (length == 0) {
     return;
@@ -153,7 +152,7 @@ void FdSink::copy(Stream stream, int source_fd, std::uint64_t offset, std::uint6
           wait_writable(out);
           continue;
         }
-        throw_errno("write " + what);
+        throw_errno(std::string("write to ") + stream_name(stream));
       }
       rest.remove_prefix(static_cast<size_t>(written));
     }

@@ -86,22 +86,21 @@ void RunDir::write_state(const RunState& state) const {
   // Only the final state must survive a crash: it is the one that cannot be recomputed.
   bool final = is_final(state.state);
   auto publish = [&](const std::string& text) {
-    std::optional<AtomicFile> reserved;
+    std::optional<AtomicFile> into;
     if (final && text.size() <= k_reserve_bytes) {
       // The final state is written into the reserve itself, which becomes state.json: the
       // blocks it holds are there for exactly this write, and no inode is made (on a file
       // system that just deleted many, making one can take long).
       try {
-        reserved.emplace(this->file(k_state_file), this->file(k_reserve_file), Durability::durable);
+        into.emplace(this->file(k_state_file), this->file(k_reserve_file), Durability::durable);
       } catch (const std::system_error&) {
         // Gone (given back at ENOSPC, or a run from before) or not a file: a temp file then.
       }
     }
-    std::optional<AtomicFile> temp;
-    if (!reserved) {
-      temp.emplace(this->file(k_state_file), final ? Durability::durable : Durability::atomic_only);
+    if (!into) {
+      into.emplace(this->file(k_state_file), final ? Durability::durable : Durability::atomic_only);
     }
-    AtomicFile& file = reserved ? *reserved : *temp;
+    AtomicFile& file = *into;
     file.write(text);
     if (final) {
       // Indexed before it becomes visible, with the exact size and mtime it will have.

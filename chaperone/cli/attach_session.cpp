@@ -3,6 +3,7 @@
 
 #include "chaperone/cli/end_report.hpp"
 #include "chaperone/client/signal_run.hpp"
+#include "chaperone/supervisor/on_exit.hpp"
 #include "chaperone/supervisor/signal_name.hpp"
 #include "spool/event_sink.hpp"
 #include "spool/file_lock.hpp"
@@ -113,14 +114,8 @@ void wait_for_supervisor_to_let_go(const spool::RunDir& run, CliContext& context
     if (!spool::is_final(run.read_state().state)) {
       return; // detached (SIGHUP, EPIPE): the run goes on
     }
-    const nlohmann::json spec = run.read_spec();
-    auto config = spec.find("config");
-    if (config != spec.end() && config->is_object()) {
-      auto on_exit = config->find("on_exit");
-      if (on_exit != config->end() && on_exit->is_string()
-          && !on_exit->get<std::string>().empty()) {
-        return;
-      }
+    if (has_on_exit(run.read_spec())) {
+      return; // its command holds the run
     }
     if (!spool::FileLock::wait_until_free(run.file(spool::k_lock_file), std::chrono::seconds(10))) {
       context.log->debug("run {}: its supervisor still holds it after 10 s", run.run_id());
