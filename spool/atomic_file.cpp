@@ -44,6 +44,7 @@ AtomicFile::AtomicFile(std::filesystem::path destination,
     throw std::system_error(std::make_error_code(std::errc::invalid_argument),
                             existing.string() + ": not a regular file with one name");
   }
+  m_initial_size = static_cast<std::uint64_t>(st.st_size);
 }
 
 AtomicFile::~AtomicFile() {
@@ -64,10 +65,24 @@ void AtomicFile::cut_to_length() {
   if (!m_reused || m_cut) {
     return;
   }
+  // Past what was written is old content (must go), or only blocks preallocated past the
+  // end, which the same ftruncate frees unless the caller gives them back later.
+  if (m_keep_tail && m_length >= m_initial_size) {
+    m_cut = true;
+    return;
+  }
   if (::ftruncate(m_fd.get(), static_cast<off_t>(m_length)) != 0) {
     throw_errno("ftruncate " + m_temp_path.string());
   }
   m_cut = true;
+}
+
+Fd AtomicFile::duplicate_fd() const {
+  Fd copy{::fcntl(m_fd.get(), F_DUPFD_CLOEXEC, 0)};
+  if (!copy.valid()) {
+    throw_errno("dup " + m_temp_path.string());
+  }
+  return copy;
 }
 
 void AtomicFile::set_mtime(const struct timespec& time) {

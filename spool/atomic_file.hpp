@@ -26,9 +26,10 @@ public:
   explicit AtomicFile(std::filesystem::path destination,
                       Durability durability = Durability::durable);
   // Uses `existing`, a file the caller owns beside the destination (e.g. a reserve of
-  // allocated blocks), as the temp file: written from offset 0 and cut to length before the
-  // rename. No inode is created, and within its size no block allocated (so no ENOSPC).
-  // Throws system_error (ENOENT if it is not there). Left alone if never committed.
+  // allocated blocks, within its size or preallocated past its end), as the temp file:
+  // written from offset 0 and cut to length before the rename. No inode is created, and
+  // within the allocation no block allocated (so no ENOSPC). Throws system_error (ENOENT if
+  // it is not there). Left alone if never committed.
   AtomicFile(std::filesystem::path destination,
              const std::filesystem::path& existing,
              Durability durability);
@@ -39,6 +40,13 @@ public:
   ~AtomicFile();
 
   void write(std::string_view data);
+  // For a reused file that was empty (its blocks preallocated past the end): what was
+  // written is its whole content already, so the cut is skipped and the blocks past the end
+  // stay allocated, for the caller to give back later (ReleaseLater). Freeing them can wait
+  // for the device.
+  void keep_tail() { m_keep_tail = true; }
+  // A second fd on the temp file (before commit()), to act on the published file later.
+  Fd duplicate_fd() const;
   // Sets the temp file's modification time (kept by the rename), so a caller can record
   // size and mtime of what commit() will publish before it is visible.
   void set_mtime(const struct timespec& time);
@@ -58,9 +66,11 @@ private:
   Durability m_durability;
   bool m_synced = false;
   bool m_committed = false;
-  bool m_reused = false;      // the temp is the caller's file: truncate it, never unlink it
-  std::uint64_t m_length = 0; // bytes written so far
-  bool m_cut = false;         // truncated to m_length since the last write
+  bool m_reused = false;            // the temp is the caller's file: truncate it, never unlink it
+  std::uint64_t m_length = 0;       // bytes written so far
+  bool m_cut = false;               // truncated to m_length since the last write
+  bool m_keep_tail = false;         // keep_tail()
+  std::uint64_t m_initial_size = 0; // of a reused file, when opened
 
   void cut_to_length();
 };

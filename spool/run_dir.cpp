@@ -77,22 +77,29 @@ bool file_system_is_full(const std::filesystem::path& dir) {
 
 } // namespace
 
-void RunDir::write_state(const RunState& state) const {
-  // Invalid UTF-8 (from argv or paths) is replaced rather than making the write fail: a
-  // state must always be recordable. spec.json says when argv was not exact.
-  auto render = [](const RunState& s) {
-    return s.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  };
+namespace {
+
+// state.json's text. Invalid UTF-8 (from argv or paths) is replaced rather than making the
+// write fail: a state must always be recordable. spec.json says when argv was not exact.
+std::string render_state(const RunState& state) {
+  return state.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+} // namespace
+
+void RunDir::write_state(const RunState& state, ReleaseLater* later) const {
   // Only the final state must survive a crash: it is the one that cannot be recomputed.
   bool final = is_final(state.state);
   auto publish = [&](const std::string& text) {
     std::optional<AtomicFile> into;
+    bool in_reserve = false;
     if (final && text.size() <= k_reserve_bytes) {
       // The final state is written into the reserve itself, which becomes state.json: the
       // blocks it holds are there for exactly this write, and no inode is made (on a file
       // system that just deleted many, making one can take long).
       try {
         into.emplace(this->file(k_state_file), this->file(k_reserve_file), Durability::durable);
+        in_reserve = true;
       } catch (const std::system_error&) {
         // Gone (given back at ENOSPC, or a run from before) or not a file: a temp file then.
       }
@@ -101,7 +108,17 @@ void RunDir::write_state(const RunState& state) const {
       into.emplace(this->file(k_state_file), final ? Durability::durable : Durability::atomic_only);
     }
     AtomicFile& file = *into;
+    if (later != nullptr && in_reserve) {
+      file.keep_tail();
+    }
     file.write(text);
+    // The state replaced stays open with `later`: the rename then frees nothing.
+    auto keep_replaced = [&] {
+      if (later != nullptr) {
+        later->keep_open(Fd{::open(this->file(k_state_file).c_str(),
+                                   O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)});
+      }
+    };
     if (final) {
       // Indexed before it becomes visible, with the exact size and mtime it will have.
       timespec now{};
@@ -122,11 +139,17 @@ void RunDir::write_state(const RunState& state) const {
         along.push_back({spec.get(), "fsync " + this->file(k_spec_file).string()});
       }
       file.sync(along);
+      Fd published = later != nullptr && in_reserve ? file.duplicate_fd() : Fd();
+      keep_replaced();
       // The run dir (the rename) and the root (the run's own entry, never fsynced on the
       // launch path) become durable together, again one commit instead of two.
       file.commit({m_path.parent_path()});
+      if (published.valid()) {
+        later->trim_later(std::move(published), now);
+      }
       return;
     }
+    keep_replaced();
     file.commit();
   };
   try {
@@ -135,9 +158,9 @@ void RunDir::write_state(const RunState& state) const {
       // the reserve still takes the final state, which says so.
       RunState noted = state;
       noted.extra["spool_disk_full"] = true;
-      publish(render(noted));
+      publish(render_state(noted));
     } else {
-      publish(render(state));
+      publish(render_state(state));
     }
   } catch (const std::system_error& e) {
     if (e.code().value() != ENOSPC || ::unlink(file(k_reserve_file).c_str()) != 0) {
@@ -145,7 +168,7 @@ void RunDir::write_state(const RunState& state) const {
     }
     RunState noted = state;
     noted.extra["spool_disk_full"] = true;
-    publish(render(noted));
+    publish(render_state(noted));
   }
   if (final) {
     // Nothing more will be written: the space held for this moment goes back.
@@ -290,10 +313,18 @@ void fill_staged_run(const StagedRun& staged,
     create(name);
   }
   {
-    // Real blocks (not a sparse hole): their release is what makes room later.
+    // Real blocks (not a sparse hole): their release is what makes room later. Past the
+    // end (size 0), so that the final state written into it needs no cut to its length,
+    // which would free the rest at once (RunDir::write_state, ReleaseLater). A file system
+    // without FALLOC_FL_KEEP_SIZE gets them within the size, and the cut then.
     Fd reserve = create(k_reserve_file);
-    if (int rc = ::posix_fallocate(reserve.get(), 0, k_reserve_bytes); rc != 0) {
-      throw_error_code(rc, "fallocate " + building.file(k_reserve_file).string());
+    if (::fallocate(reserve.get(), FALLOC_FL_KEEP_SIZE, 0, k_reserve_bytes) != 0) {
+      if (errno != EOPNOTSUPP) {
+        throw_errno("fallocate " + building.file(k_reserve_file).string());
+      }
+      if (int rc = ::posix_fallocate(reserve.get(), 0, k_reserve_bytes); rc != 0) {
+        throw_error_code(rc, "fallocate " + building.file(k_reserve_file).string());
+      }
     }
   }
   for (const auto& [name, content] : extra_files) {
@@ -302,12 +333,15 @@ void fill_staged_run(const StagedRun& staged,
     fsync_or_throw(file.get(), "fsync " + building.file(name.c_str()).string());
   }
   // No fsync here: the staged dir is not durable yet either. The supervisor makes spec.json
-  // durable while the program runs, and write_state() before any final state. Written in
-  // place, not through a temp file: nobody reads a staged run.
+  // durable while the program runs, and write_state() before any final state. Both written
+  // in place, not through a temp file (an inode and a rename fewer): nobody reads a staged
+  // run.
   write_all(create(k_spec_file).get(),
             spec.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
             "write " + building.file(k_spec_file).string());
-  building.write_state(initial_state);
+  write_all(create(k_state_file).get(),
+            render_state(initial_state),
+            "write " + building.file(k_state_file).string());
 }
 
 StagedRun stage_run(const SpoolRoot& root,

@@ -3,6 +3,7 @@
 
 #include "spool/fd.hpp"
 #include "spool/file_lock.hpp"
+#include "spool/release_later.hpp"
 #include "spool/spool_root.hpp"
 #include "spool/state.hpp"
 
@@ -26,7 +27,9 @@ constexpr const char* k_stderr_file = "stderr";
 constexpr const char* k_lock_file = "lock";
 constexpr const char* k_log_file = "supervisor.log";
 // Space held back so that the final state can still be written when the program has filled
-// the file system: removed (freeing its blocks) only when a state write hits ENOSPC.
+// the file system: removed (freeing its blocks) only when a state write hits ENOSPC. Its
+// blocks are preallocated past its end (size 0), so that the final state written into it
+// has its length without a cut (fill_staged_run).
 constexpr const char* k_reserve_file = ".state.reserve";
 constexpr size_t k_reserve_bytes = size_t{64} * 1024;
 
@@ -50,7 +53,9 @@ public:
   // Replaces state.json atomically (AtomicFile); a final state also durably, with spec.json
   // made durable at the same time as the state's temp file, before the rename. On ENOSPC it gives
   // up the run's space reserve and tries once more, noting "spool_disk_full" in the state.
-  void write_state(const RunState& state) const;
+  // With `later` (the supervisor's), no block is freed on the way: the state replaced is
+  // kept open and the reserve's unused tail kept allocated until later->release().
+  void write_state(const RunState& state, ReleaseLater* later = nullptr) const;
   // fsync()s spec.json, which the launch writes without one; a missing spec is left alone.
   // write_state() does it before any final state becomes visible.
   void sync_spec() const;

@@ -21,6 +21,7 @@
 #include "spool/file_lock.hpp"
 #include "spool/host.hpp"
 #include "spool/io.hpp"
+#include "spool/release_later.hpp"
 #include "spool/run_dir.hpp"
 
 #include <spdlog/logger.h>
@@ -147,6 +148,9 @@ private:
   SupervisorOptions m_options;
   std::shared_ptr<spdlog::logger> m_log;
   spool::RunDir m_run;
+  // Blocks the state writes would free, given back once the run is let go: on some file
+  // systems each free waits for the device (spool/release_later.hpp).
+  spool::ReleaseLater m_release_later;
   spool::FileLock m_lock;
   GateResult m_gate; // --lock/--slots held for the program's life (gate.hpp)
   RunState m_state;
@@ -197,7 +201,7 @@ void Supervisor::write_failed(const std::string& error, int exit_code) {
     m_state.stdout_bytes = spool::file_size(m_stdout.get(), "stdout");
     m_state.stderr_bytes = spool::file_size(m_stderr.get(), "stderr");
   }
-  m_run.write_state(m_state);
+  m_run.write_state(m_state, &m_release_later);
   m_phase = Phase::final;
   m_log->error("run failed: {}", error);
 }
@@ -288,7 +292,7 @@ void Supervisor::start_program() {
     m_state.pid = pid;
     m_state.pgid = pid;
     m_state.pid_start_ticks = spool::process_start_ticks(pid);
-    m_run.write_state(m_state);
+    m_run.write_state(m_state, &m_release_later);
   };
   try {
     m_pid = spawn_process(request);
@@ -467,7 +471,7 @@ void Supervisor::finalize() {
           m_relays[stream]->dropped();
     }
   }
-  m_run.write_state(m_state);
+  m_run.write_state(m_state, &m_release_later);
   m_phase = Phase::final;
   m_log->info("final state {} exit_code={} stdout={} stderr={}",
               spool::to_string(m_state.state),
@@ -481,7 +485,7 @@ void Supervisor::on_output_limit(const std::string& stream) {
   m_state.extra["output_limit"] = {{"max_bytes", m_options.max_output},
                                    {"exceeded", stream},
                                    {"action", m_options.stop_on_max_output ? "stop" : "drop"}};
-  m_run.write_state(m_state);
+  m_run.write_state(m_state, &m_release_later);
   if (m_options.stop_on_max_output && m_phase == Phase::running) {
     m_output_limit_stop = true;
     begin_stopping("output limit");
@@ -518,7 +522,7 @@ void Supervisor::note_markers() {
       {"pgid", far->pgid() ? nlohmann::json(*far->pgid()) : nlohmann::json(nullptr)},
       {"host", m_remote.target().host}};
   m_state.extra["status_nonce"] = m_options.nonce;
-  m_run.write_state(m_state);
+  m_run.write_state(m_state, &m_release_later);
   m_log->info("far side: pid={} pgid={}", *far->pid(), far->pgid().value_or(-1));
 }
 
@@ -606,6 +610,11 @@ int Supervisor::run() {
   if (::fcntl(m_lock.fd(), F_SETFD, FD_CLOEXEC) != 0) {
     spool::throw_errno("fcntl lock fd");
   }
+  // The launch leaves spec.json without an fsync (it would delay every `run -d`); the final
+  // state makes it durable. Its write-out starts first thing, without waiting, so that it
+  // is on the disk by the time a short program has ended and the final fsync finds little
+  // to do (started after the spawn, it made that fsync the slowest step of a short run).
+  m_run.start_spec_writeback();
   m_state = m_run.read_state();
   nlohmann::json spec = m_run.read_spec();
   m_remote = RemoteSession(target_from_json(spec.at("target")), m_options.nonce, m_log);
@@ -620,7 +629,7 @@ int Supervisor::run() {
     m_state.error = *m_gate.skipped;
     m_state.exit_code = spool::k_exit_skipped;
     m_state.end_time = spool::format_utc(std::chrono::system_clock::now());
-    m_run.write_state(m_state);
+    m_run.write_state(m_state, &m_release_later);
     run_on_exit(m_run, spec, m_log);
     return 0;
   }
@@ -652,10 +661,6 @@ int Supervisor::run() {
   try {
     start_program();
     if (m_phase != Phase::final) {
-      // The launch leaves spec.json without an fsync (it would delay every `run -d`); the
-      // final state makes it durable. Its write-out starts now, without waiting, so that
-      // the fsync then finds little to do.
-      m_run.start_spec_writeback();
       reap(); // it may have exited already
     }
 
@@ -684,6 +689,7 @@ int Supervisor::run() {
     // let go, have it now, not after the loop's teardown and our exit.
     m_gate.held.clear();
     m_lock = spool::FileLock();
+    m_release_later.release();
   }
   for (auto& relay : m_relays) {
     if (relay) {
@@ -702,6 +708,7 @@ int Supervisor::run() {
   uv_loop_close(&m_loop);
   // The next run of a chain may start now; the run's own lock stays ours until on-exit ends.
   m_gate.held.clear();
+  m_release_later.release();
   if (m_phase == Phase::final) {
     run_on_exit(m_run, spec, m_log);
   }

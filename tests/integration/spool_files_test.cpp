@@ -5,9 +5,11 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 using namespace chaperone::test;
 
@@ -91,23 +93,36 @@ TEST_CASE("a run keeps a 64 KiB reserve while it lives and writes its final stat
   std::filesystem::path reserve = spool.run_dir(id) / ".state.reserve";
   REQUIRE(wait_for_state(spool, id, {"running"}));
   REQUIRE(std::filesystem::exists(reserve));
-  CHECK(std::filesystem::file_size(reserve) == 64 * 1024);
-  // Allocated, not a sparse promise: the blocks are there when the disk fills up.
+  // Empty, its blocks allocated past its end (so that the final state needs no cut), not a
+  // sparse promise: the blocks are there when the disk fills up.
+  CHECK(std::filesystem::file_size(reserve) == 0);
   struct stat st {};
   REQUIRE(::stat(reserve.c_str(), &st) == 0);
   CHECK(st.st_blocks * 512 >= 64 * 1024);
   write_whole_file(gate, "");
   CHECK(run_chaperone(spool, {"wait", id}).exit_code == 0);
   // The final state is written into the reserve, which becomes state.json (its blocks are
-  // there for that write), cut to the state's length.
+  // there for that write), of the state's length. The blocks past it go back once the
+  // supervisor has let go of the run, keeping the mtime.
   CHECK_FALSE(std::filesystem::exists(reserve));
   CHECK(spool.state(id)["state"] == "exited");
+  std::filesystem::path state_path = spool.run_dir(id) / "state.json";
   struct stat final_state {};
-  REQUIRE(::stat((spool.run_dir(id) / "state.json").c_str(), &final_state) == 0);
+  REQUIRE(::stat(state_path.c_str(), &final_state) == 0);
   CHECK(final_state.st_ino == st.st_ino);
-  CHECK(final_state.st_size
-        == static_cast<off_t>(read_whole_file(spool.run_dir(id) / "state.json").size()));
+  std::string text = read_whole_file(state_path);
+  CHECK(final_state.st_size == static_cast<off_t>(text.size()));
+  timespec published = final_state.st_mtim;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (final_state.st_blocks * 512 >= 64 * 1024 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    REQUIRE(::stat(state_path.c_str(), &final_state) == 0);
+  }
   CHECK(final_state.st_blocks * 512 < 64 * 1024);
+  CHECK(final_state.st_size == static_cast<off_t>(text.size()));
+  CHECK(final_state.st_mtim.tv_sec == published.tv_sec);
+  CHECK(final_state.st_mtim.tv_nsec == published.tv_nsec);
+  CHECK(read_whole_file(state_path) == text);
 }
 
 TEST_CASE("deleting .index.jsonl loses nothing: ls, status and wait answer as before",

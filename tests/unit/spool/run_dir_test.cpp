@@ -180,3 +180,90 @@ TEST_CASE("read_state_resolving_lost never changes a final state", "[unit][run_d
   CHECK(run.dir.read_state_resolving_lost().state == spool::RunStatus::exited);
   CHECK(test::read_whole_file(run.dir.file("state.json")) == before);
 }
+
+namespace {
+
+// How many of our fds still hold `path` after it was replaced (readlink: "PATH (deleted)").
+int held_replaced(const std::filesystem::path& path) {
+  int held = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code error;
+    std::filesystem::path target = std::filesystem::read_symlink(entry.path(), error);
+    if (!error && target.string() == path.string() + " (deleted)") {
+      ++held;
+    }
+  }
+  return held;
+}
+
+struct stat stat_of(const std::filesystem::path& path) {
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  return st;
+}
+
+} // namespace
+
+TEST_CASE("state writes with ReleaseLater free no block until release(), which trims the "
+          "final state's tail and keeps its mtime",
+          "[unit][run_dir]") {
+  TempSpool spool;
+  spool::SpoolRoot root = spool::SpoolRoot::open(spool.root(), false);
+  spool::RunState state = test::running_state("r1");
+  state.state = spool::RunStatus::starting;
+  spool::NewRun run = spool::create_run(root, "r1", nlohmann::json::object(), state);
+  std::filesystem::path reserve = run.dir.file(".state.reserve");
+  std::filesystem::path state_path = run.dir.file("state.json");
+  // The reserve's blocks are allocated past its end: it is empty.
+  struct stat st = stat_of(reserve);
+  CHECK(st.st_size == 0);
+  CHECK(st.st_blocks * 512 >= 64 * 1024);
+
+  spool::ReleaseLater later;
+  state.state = spool::RunStatus::running;
+  run.dir.write_state(state, &later);
+  CHECK(held_replaced(state_path) == 1); // the starting state, still open
+  state.state = spool::RunStatus::exited;
+  state.exit_code = 0;
+  state.return_code = 0;
+  run.dir.write_state(state, &later);
+  CHECK(held_replaced(state_path) == 2); // and the running one
+  CHECK_FALSE(std::filesystem::exists(reserve));
+  std::string text = test::read_whole_file(state_path);
+  CHECK(nlohmann::json::parse(text)["state"] == "exited");
+  st = stat_of(state_path);
+  CHECK(st.st_size == static_cast<off_t>(text.size())); // its length without a cut
+  CHECK(st.st_blocks * 512 >= 64 * 1024);               // the tail is still allocated
+  struct timespec recorded = st.st_mtim;
+
+  later.release();
+  CHECK(held_replaced(state_path) == 0);
+  st = stat_of(state_path);
+  CHECK(st.st_blocks * 512 < 64 * 1024); // trimmed
+  CHECK(st.st_size == static_cast<off_t>(text.size()));
+  CHECK(st.st_mtim.tv_sec == recorded.tv_sec); // what the index recorded
+  CHECK(st.st_mtim.tv_nsec == recorded.tv_nsec);
+  CHECK(test::read_whole_file(state_path) == text);
+  later.release(); // twice is harmless
+  CHECK(test::read_whole_file(state_path) == text);
+}
+
+TEST_CASE("a final state written without ReleaseLater is cut to its length at once",
+          "[unit][run_dir]") {
+  TempSpool spool;
+  spool::SpoolRoot root = spool::SpoolRoot::open(spool.root(), false);
+  spool::RunState state = test::running_state("r2");
+  spool::NewRun run = spool::create_run(root, "r2", nlohmann::json::object(), state);
+  std::filesystem::path state_path = run.dir.file("state.json");
+  state.state = spool::RunStatus::exited;
+  state.exit_code = 3;
+  state.return_code = 3;
+  run.dir.write_state(state);
+  CHECK(held_replaced(state_path) == 0);
+  std::string text = test::read_whole_file(state_path);
+  CHECK(nlohmann::json::parse(text)["exit_code"] == 3);
+  struct stat st = stat_of(state_path);
+  CHECK(st.st_size == static_cast<off_t>(text.size()));
+  CHECK(st.st_blocks * 512 < 64 * 1024);
+  CHECK_FALSE(std::filesystem::exists(run.dir.file(".state.reserve")));
+}
