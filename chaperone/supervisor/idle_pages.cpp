@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <link.h>
-#include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -49,7 +48,7 @@ int collect_read_only_segments(dl_phdr_info* info, std::size_t, void* data) {
 // Unmaps the pages of `range` from this process except the ones it holds as private
 // (anonymous) copies, which carry their own contents: /proc/self/pagemap tells them apart
 // (bit 63: present, bit 61: a page-cache page). The pagemap is read in blocks into a stack
-// buffer: heap use here would dirty a heap page that was just trimmed.
+// buffer: no heap page gets dirtied for it.
 void drop_file_pages(int pagemap, Range range) {
   constexpr std::uint64_t k_present = 1ULL << 63;
   constexpr std::uint64_t k_file = 1ULL << 61;
@@ -81,16 +80,14 @@ void drop_file_pages(int pagemap, Range range) {
 } // namespace
 
 void release_startup_pages() noexcept {
-  // Start-up's transient allocations (JSON parsing, paths, the spawn's argv) sit between
-  // the long-lived ones; the free pages among them go back to the kernel.
-  (void)::malloc_trim(0);
   Ranges ranges;
   (void)::dl_iterate_phdr(collect_read_only_segments, &ranges);
   int pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   if (pagemap < 0) {
     return;
   }
-  // Last, so that little code runs between the drop and the loop's first wait.
+  // After everything else here, so that little code runs between the drop and the loop's
+  // first wait.
   for (std::size_t i = 0; i < ranges.count; ++i) {
     drop_file_pages(pagemap, ranges.items[i]);
   }

@@ -6,14 +6,13 @@ namespace chaperone {
 
 // Called once, just before the supervisor's loop starts waiting. A supervisor lives as long
 // as its program, one per run, so what its start-up left mapped is paid per run for the
-// run's whole life (docs/bench/MEMORY-2026-12-02c.md):
-//  - the heap's free pages (malloc_trim);
-//  - the binary's read-only pages (code and constants) that start-up ran through: unmapped
-//    from this process only. They stay in the page cache, shared by every supervisor, and
-//    fault back in (minor faults, no I/O) when the loop and the end of the run need them.
+// run's whole life (docs/bench/MEMORY-2026-12-02c.md). Here: the binary's read-only pages
+// (code and constants) that start-up ran through are unmapped from this process. They stay
+// in the page cache, shared by every supervisor, and fault back in (minor faults, no I/O
+// while cached) when the loop and the end of the run need them.
 // A page of those mappings that this process holds as a private copy (a debugger's
 // breakpoint, a uprobe, an mprotect'ed write) is kept, contents and all.
-// Best effort: a step that fails (no /proc) is skipped; nothing is thrown.
+// Best effort: without /proc/self/pagemap nothing is dropped; nothing is thrown.
 void release_startup_pages() noexcept;
 
 } // namespace chaperone
