@@ -1,6 +1,8 @@
 // chaperone/supervisor/idle_pages.cpp: see idle_pages.hpp.
 #include "chaperone/supervisor/idle_pages.hpp"
 
+#include "spool/fd.hpp"
+
 #include <fcntl.h>
 #include <link.h>
 #include <sys/mman.h>
@@ -45,6 +47,15 @@ int collect_read_only_segments(dl_phdr_info* info, std::size_t, void* data) {
   return 1; // the first object is the executable itself (in a static one, the only one)
 }
 
+// Unmaps [begin, end) from this process. The addresses come from the program headers and
+// the pagemap, as integers: there is no pointer to derive them from.
+void drop_pages(std::uintptr_t begin, std::uintptr_t end) {
+  if (end > begin) {
+    // NOLINTNEXTLINE(performance-no-int-to-ptr)
+    (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
+}
+
 // Unmaps the pages of `range` from this process except the ones it holds as private
 // (anonymous) copies, which carry their own contents: /proc/self/pagemap tells them apart
 // (bit 63: present, bit 61: a page-cache page). The pagemap is read in blocks into a stack
@@ -65,16 +76,12 @@ void drop_file_pages(int pagemap, Range range) {
     for (std::size_t i = 0; i < count; ++i) {
       if ((entries[i] & (k_present | k_file)) == k_present) { // a private copy: keep it
         std::uintptr_t addr = block + i * page;
-        if (addr > run_begin) {
-          (void)::madvise(reinterpret_cast<void*>(run_begin), addr - run_begin, MADV_DONTNEED);
-        }
+        drop_pages(run_begin, addr);
         run_begin = addr + page;
       }
     }
   }
-  if (range.end > run_begin) {
-    (void)::madvise(reinterpret_cast<void*>(run_begin), range.end - run_begin, MADV_DONTNEED);
-  }
+  drop_pages(run_begin, range.end);
 }
 
 } // namespace
@@ -82,16 +89,15 @@ void drop_file_pages(int pagemap, Range range) {
 void release_startup_pages() noexcept {
   Ranges ranges;
   (void)::dl_iterate_phdr(collect_read_only_segments, &ranges);
-  int pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  if (pagemap < 0) {
+  spool::Fd pagemap{::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)};
+  if (pagemap.get() < 0) {
     return;
   }
   // After everything else here, so that little code runs between the drop and the loop's
   // first wait.
   for (std::size_t i = 0; i < ranges.count; ++i) {
-    drop_file_pages(pagemap, ranges.items[i]);
+    drop_file_pages(pagemap.get(), ranges.items[i]);
   }
-  (void)::close(pagemap);
 }
 
 } // namespace chaperone
