@@ -7,6 +7,7 @@
 
 #include "chaperone/supervisor/far_group_end.hpp"
 #include "chaperone/supervisor/gate.hpp"
+#include "chaperone/supervisor/idle_pages.hpp"
 #include "chaperone/supervisor/leftovers.hpp"
 #include "chaperone/supervisor/on_exit.hpp"
 #include "chaperone/supervisor/outcome.hpp"
@@ -665,6 +666,7 @@ int Supervisor::run() {
     }
 
     if (m_phase != Phase::final) {
+      release_startup_pages();
       uv_run(&m_loop, UV_RUN_DEFAULT);
     }
     if (m_fatal) {

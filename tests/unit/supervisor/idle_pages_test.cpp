@@ -1,0 +1,99 @@
+// tests/unit/supervisor/idle_pages_test.cpp: release_startup_pages() on this test process's
+// own mappings, read back through /proc/self/pagemap as the kernel reports them.
+#include "chaperone/supervisor/idle_pages.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <link.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+
+// Constants of the binary, in its read-only segment. The blob is larger than the largest
+// page-cache folio (2 MiB), so its middle page is only mapped again if something reads it.
+constexpr std::size_t k_blob_size = (4U << 20) + 2 * 4096;
+alignas(4096) extern const char k_idle_pages_blob[k_blob_size];
+alignas(4096) const char k_idle_pages_blob[k_blob_size] = {'b', 'l', 'o', 'b'};
+alignas(4096) extern const char k_idle_pages_copy[4096];
+alignas(4096) const char k_idle_pages_copy[4096] = {'f', 'i', 'l', 'e'};
+
+namespace chaperone {
+namespace {
+
+std::uint64_t pagemap_entry(const void* address) {
+  int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  std::uint64_t entry = 0;
+  auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  auto offset =
+      static_cast<off_t>(reinterpret_cast<std::uintptr_t>(address) / page * sizeof(entry));
+  ssize_t n = ::pread(fd, &entry, sizeof(entry), offset);
+  ::close(fd);
+  REQUIRE(n == static_cast<ssize_t>(sizeof(entry)));
+  return entry;
+}
+
+constexpr std::uint64_t k_present = 1ULL << 63;
+constexpr std::uint64_t k_file = 1ULL << 61;
+
+bool in_read_only_segment(const void* address) {
+  struct Query {
+    std::uintptr_t address;
+    bool found;
+  } query{reinterpret_cast<std::uintptr_t>(address), false};
+  ::dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* data) -> int {
+        auto* q = static_cast<Query*>(data);
+        for (ElfW(Half) i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+          std::uintptr_t begin = info->dlpi_addr + ph.p_vaddr;
+          if (ph.p_type == PT_LOAD && (ph.p_flags & PF_W) == 0 && q->address >= begin
+              && q->address < begin + ph.p_memsz) {
+            q->found = true;
+          }
+        }
+        return 1;
+      },
+      &query);
+  return query.found;
+}
+
+TEST_CASE("the binary's constants that were read are unmapped until read again", "[supervisor]") {
+  const volatile char* blob = k_idle_pages_blob;
+  REQUIRE(in_read_only_segment(k_idle_pages_blob));
+  unsigned sum = 0;
+  for (std::size_t i = 0; i < k_blob_size; i += 4096) {
+    sum += static_cast<unsigned char>(blob[i]);
+  }
+  CHECK(sum == 'b');
+  const char* middle = k_idle_pages_blob + k_blob_size / 2;
+  REQUIRE((pagemap_entry(middle) & (k_present | k_file)) == (k_present | k_file));
+
+  release_startup_pages();
+
+  CHECK((pagemap_entry(middle) & k_present) == 0);
+  CHECK(blob[0] == 'b'); // faults back in from the file
+  CHECK((pagemap_entry(k_idle_pages_blob) & k_present) == k_present);
+}
+
+TEST_CASE("a page of the binary held as a private copy keeps its contents", "[supervisor]") {
+  // What a debugger's breakpoint or a uprobe does to a page of code: the process gets its
+  // own copy. Dropping it would bring back the file's bytes.
+  void* page = const_cast<char*>(k_idle_pages_copy);
+  REQUIRE(in_read_only_segment(page));
+  REQUIRE(::mprotect(page, 4096, PROT_READ | PROT_WRITE) == 0);
+  static_cast<volatile char*>(page)[0] = 'C';
+  REQUIRE(::mprotect(page, 4096, PROT_READ) == 0);
+  REQUIRE((pagemap_entry(page) & (k_present | k_file)) == k_present);
+
+  release_startup_pages();
+
+  CHECK(static_cast<const volatile char*>(page)[0] == 'C');
+  CHECK((pagemap_entry(page) & (k_present | k_file)) == k_present);
+}
+
+} // namespace
+} // namespace chaperone
