@@ -409,7 +409,7 @@ TEST_CASE("wait watches a run's dir only for the dir's own events, and state.jso
   CHECK(r.exit_code == 0);
 }
 
-TEST_CASE("wait out of inotify watches still notices at once a supervisor SIGKILLed",
+TEST_CASE("wait out of inotify watches still notices a supervisor SIGKILLed",
           "[integration][follow][wait]") {
   // Two watches left (a user namespace's own limit, so nothing else on the machine is
   // short): the run dir and state.json; none for `lock`. The dir then asks for closes, and

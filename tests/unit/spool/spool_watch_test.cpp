@@ -97,6 +97,10 @@ TEST_CASE("a SpoolWatch sees a state.json written in place, also after states we
   REQUIRE(watch.add_run("in-place"));
   std::filesystem::path state_path = run.dir.file(spool::k_state_file);
   for (int round = 0; round < 3; ++round) {
+    // A reader holds the current state.json open across the replacement: the replaced inode
+    // lives on, so its watch is not dropped (no IN_IGNORED) and only the rename tells.
+    int old_reader = ::open(state_path.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(old_reader >= 0);
     // Renamed into place, as chaperone writes it: a new inode each time.
     spool::RunState state = run.dir.read_state();
     state.extra["round"] = round;
@@ -110,6 +114,7 @@ TEST_CASE("a SpoolWatch sees a state.json written in place, also after states we
     INFO("round " << round);
     REQUIRE(written.runs.count("in-place") == 1);
     CHECK(run.dir.read_state().extra["round"] == round + 100);
+    ::close(old_reader);
   }
   // The final state, written in place.
   write_in_place(state_path, final_of(run.dir).to_json().dump(), O_TRUNC);
