@@ -347,13 +347,13 @@ TEST_CASE("a reader's look at a live run does not wake the run's other readers (
     return true;
   };
   ChaperoneProcess waiter(spool, {"wait", id}, within(30s));
-  // Its first look.
-  REQUIRE(read_lock_closes(1, deadline_in(20s)));
+  // Its first two looks: before it subscribes and right after.
+  REQUIRE(read_lock_closes(2, deadline_in(20s)));
   // A file renamed into the run dir wakes it for a second look (any entry moved in; a file
   // merely written there does not: the dir asks only for its own events).
   write_whole_file(spool.scratch() / "nudge", "");
   std::filesystem::rename(spool.scratch() / "nudge", dir / "nudge");
-  REQUIRE(read_lock_closes(2, deadline_in(20s)));
+  REQUIRE(read_lock_closes(3, deadline_in(20s)));
   CHECK(closes_after_write == 0);
   {
     // Opening blocks until the program opens its end: then it reads the line and ends.
