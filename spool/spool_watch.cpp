@@ -2,6 +2,7 @@
 #include "spool/spool_watch.hpp"
 
 #include "spool/error.hpp"
+#include "spool/run_dir.hpp"
 
 #include <poll.h>
 #include <sys/inotify.h>
@@ -11,6 +12,19 @@
 #include <cstring>
 
 namespace chaperone::spool {
+
+namespace {
+
+// The run dir's own events: none of them is reported through a child, so the dir's
+// children stay unmarked and writes to them never look at the dir (see the header).
+constexpr std::uint32_t k_dir_mask =
+    IN_MOVED_TO | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW;
+
+bool names_watched_file(const std::string& name) {
+  return name == k_state_file || name == k_lock_file;
+}
+
+} // namespace
 
 SpoolWatch::SpoolWatch(const SpoolRoot& root, bool watch_root, bool watch_output)
     : m_root(root.path()), m_watch_output(watch_output),
@@ -27,36 +41,93 @@ SpoolWatch::SpoolWatch(const SpoolRoot& root, bool watch_root, bool watch_output
   }
 }
 
+std::uint32_t SpoolWatch::dir_mask(bool close_write) const {
+  return k_dir_mask | (m_watch_output ? IN_MODIFY : 0U) | (close_write ? IN_CLOSE_WRITE : 0U);
+}
+
 bool SpoolWatch::add_run(const std::string& run_id) {
-  if (m_wd_by_run.count(run_id) != 0) {
+  if (m_runs.count(run_id) != 0) {
     return true;
   }
   std::filesystem::path dir = m_root / run_id;
-  std::uint32_t mask =
-      IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW;
-  if (m_watch_output) {
-    mask |= IN_MODIFY;
-  }
-  int wd = ::inotify_add_watch(m_fd.get(), dir.c_str(), mask);
+  // The dir first: a state.json or lock replaced after this is seen (IN_MOVED_TO) even if the
+  // file watches below land on the inode it replaced.
+  int wd = ::inotify_add_watch(m_fd.get(), dir.c_str(), dir_mask(false));
   if (wd < 0) {
     if (errno == ENOENT || errno == ENOTDIR) {
       return false;
     }
     throw_errno("inotify_add_watch " + dir.string());
   }
-  m_runs_by_wd[wd] = run_id;
-  m_wd_by_run[run_id] = wd;
+  Run& run = m_runs[run_id];
+  run.dir_wd = wd;
+  m_run_by_wd[wd] = run_id;
+  watch_files(run_id, run);
   return true;
 }
 
-void SpoolWatch::remove_run(const std::string& run_id) {
-  auto it = m_wd_by_run.find(run_id);
-  if (it == m_wd_by_run.end()) {
+// Returns the wd watching `path` for IN_CLOSE_WRITE, or -1 if none can be had (the file is
+// missing, or no watch is left): the caller then has the dir ask for closes.
+int SpoolWatch::watch_file(const std::filesystem::path& path,
+                           int current_wd,
+                           const std::string& run_id) {
+  int wd = ::inotify_add_watch(m_fd.get(), path.c_str(), IN_CLOSE_WRITE | IN_DONT_FOLLOW);
+  if (wd < 0) {
+    // ENOENT: not there (now); ENOSPC/ENOMEM: watches used up (max_user_watches); EACCES:
+    // not ours to watch. None loses an event: the dir asks for closes instead.
+    if (errno != ENOENT && errno != ENOSPC && errno != ENOMEM && errno != EACCES) {
+      throw_errno("inotify_add_watch " + path.string());
+    }
+    return -1;
+  }
+  if (wd != current_wd) {
+    // A new inode (the file was replaced). The old wd stays mapped until its IN_IGNORED,
+    // which comes when the replaced inode is freed.
+    m_run_by_wd[wd] = run_id;
+  }
+  return wd;
+}
+
+void SpoolWatch::watch_files(const std::string& run_id, Run& run) {
+  std::filesystem::path dir = m_root / run_id;
+  run.state_wd = watch_file(dir / k_state_file, run.state_wd, run_id);
+  run.lock_wd = watch_file(dir / k_lock_file, run.lock_wd, run_id);
+  bool close_write = run.state_wd < 0 || run.lock_wd < 0;
+  if (close_write == run.dir_close_write) {
     return;
   }
-  (void)::inotify_rm_watch(m_fd.get(), it->second); // fails harmlessly if already gone
-  m_runs_by_wd.erase(it->second);
-  m_wd_by_run.erase(it);
+  // The file watches were placed before the dir stops asking: no close falls in between.
+  // Same inode, same wd: this only replaces the mask.
+  if (::inotify_add_watch(m_fd.get(), dir.c_str(), dir_mask(close_write)) < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) {
+      return; // gone: its IN_DELETE_SELF is queued
+    }
+    throw_errno("inotify_add_watch " + dir.string());
+  }
+  run.dir_close_write = close_write;
+}
+
+void SpoolWatch::forget_wd(int wd) {
+  (void)::inotify_rm_watch(m_fd.get(), wd); // fails harmlessly if already gone
+  m_run_by_wd.erase(wd);
+}
+
+void SpoolWatch::remove_run(const std::string& run_id) {
+  if (m_runs.erase(run_id) == 0) {
+    return;
+  }
+  for (auto it = m_run_by_wd.begin(); it != m_run_by_wd.end();) {
+    auto next = std::next(it);
+    if (it->second == run_id) {
+      forget_wd(it->first);
+    }
+    it = next;
+  }
+}
+
+bool SpoolWatch::dir_watches_closes(const std::string& run_id) const {
+  auto it = m_runs.find(run_id);
+  return it != m_runs.end() && it->second.dir_close_write;
 }
 
 SpoolChanges SpoolWatch::next(std::optional<std::chrono::steady_clock::time_point> deadline) {
@@ -87,6 +158,9 @@ SpoolChanges SpoolWatch::next(std::optional<std::chrono::steady_clock::time_poin
       }
       throw_errno("read inotify");
     }
+    // Runs whose files may have been replaced or removed: watched again once the batch is
+    // read, before the caller reads them.
+    std::set<std::string> rewatch;
     for (char* p = buffer; p < buffer + n;) {
       inotify_event event{};
       std::memcpy(&event, p, sizeof event);
@@ -94,8 +168,9 @@ SpoolChanges SpoolWatch::next(std::optional<std::chrono::steady_clock::time_poin
       p += sizeof event + event.len;
       if (event.mask & IN_Q_OVERFLOW) {
         // Events were dropped: every watched run may have changed, and new runs may exist.
-        for (const auto& [run_id, wd] : m_wd_by_run) {
+        for (const auto& [run_id, run] : m_runs) {
           changes.runs.insert(run_id);
+          rewatch.insert(run_id);
         }
         changes.appeared.insert(std::string());
         continue;
@@ -106,15 +181,47 @@ SpoolChanges SpoolWatch::next(std::optional<std::chrono::steady_clock::time_poin
         }
         continue;
       }
-      auto run = m_runs_by_wd.find(event.wd);
-      if (run == m_runs_by_wd.end()) {
+      auto owner = m_run_by_wd.find(event.wd);
+      if (owner == m_run_by_wd.end()) {
+        continue; // a run removed, or a wd taken off
+      }
+      std::string run_id = owner->second;
+      Run& run = m_runs.at(run_id);
+      if (event.wd == run.dir_wd) {
+        if (event.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+          changes.gone.insert(run_id);
+          continue;
+        }
+        if ((event.mask & IN_MODIFY) == 0 && names_watched_file(name)) {
+          rewatch.insert(run_id); // replaced (IN_MOVED_TO), removed, or closed on the dir
+        }
+        changes.runs.insert(run_id);
         continue;
       }
-      if (event.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
-        changes.gone.insert(run->second);
-        continue;
+      bool current = event.wd == run.state_wd || event.wd == run.lock_wd;
+      if (event.mask & IN_IGNORED) {
+        // The watched inode was freed (the file replaced or removed): forget its wd; if it
+        // was a current one, watch the path again (or fall back to the dir).
+        m_run_by_wd.erase(event.wd);
+        if (event.wd == run.state_wd) {
+          run.state_wd = -1;
+        }
+        if (event.wd == run.lock_wd) {
+          run.lock_wd = -1;
+        }
       }
-      changes.runs.insert(run->second);
+      if (current) {
+        if (event.mask & IN_IGNORED) {
+          rewatch.insert(run_id);
+        }
+        changes.runs.insert(run_id); // written in place, or the supervisor let go of `lock`
+      }
+    }
+    for (const std::string& run_id : rewatch) {
+      auto run = m_runs.find(run_id);
+      if (run != m_runs.end() && changes.gone.count(run_id) == 0) {
+        watch_files(run_id, run->second);
+      }
     }
     if (!changes.runs.empty() || !changes.appeared.empty() || !changes.gone.empty()) {
       return changes;

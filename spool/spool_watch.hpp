@@ -6,6 +6,7 @@
 #include "spool/spool_root.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -20,15 +21,27 @@ struct SpoolChanges {
   std::set<std::string> gone;     // watched run dirs that were removed or moved away
 };
 
-// What a run dir tells: state.json replaced (IN_MOVED_TO), the lock closed after writing
-// (IN_CLOSE_WRITE: the supervisor's lock fd is the last reference to its open file, so its
-// death shows here, also by SIGKILL), and optionally output appended (IN_MODIFY).
+// What a run tells, and where it is watched:
+// - state.json replaced (renamed in: IN_MOVED_TO on the run dir) or removed (IN_DELETE);
+// - state.json written in place (IN_CLOSE_WRITE on the file itself, watched again after
+//   each replacement);
+// - the supervisor's death: its lock fd is the last reference to its open file of `lock`,
+//   so its exit, also by SIGKILL, closes it: IN_CLOSE_WRITE on `lock` itself;
+// - the run dir removed or moved (IN_DELETE_SELF, IN_MOVE_SELF on the dir);
+// - optionally output appended (IN_MODIFY on the dir).
+// The closes are watched on the two files and not on the dir: a dir watch that asks for an
+// event reported through its children marks every child, and then each write(2) of the
+// program to stdout walks to the dir and back (__fsnotify_parent: ~18% of the CPU time of a
+// program writing 128-byte lines into a watched run, perf). Only while a file watch cannot be
+// had (file missing, watches used up) does the dir ask for IN_CLOSE_WRITE instead.
 class SpoolWatch {
 public:
   // Watches the root itself when `watch_root` (runs are published by rename: IN_MOVED_TO).
+  // Throws std::system_error naming the call.
   SpoolWatch(const SpoolRoot& root, bool watch_root, bool watch_output);
 
-  // Starts watching one run dir; returns false if it is not there (any more).
+  // Starts watching one run dir; returns false if it is not there (any more). Throws
+  // std::system_error naming the call (for example ENOSPC: no inotify watch left).
   bool add_run(const std::string& run_id);
   void remove_run(const std::string& run_id);
 
@@ -36,13 +49,31 @@ public:
   // the deadline). Throws std::system_error naming the call.
   SpoolChanges next(std::optional<std::chrono::steady_clock::time_point> deadline);
 
+  // Whether the run's dir asks for IN_CLOSE_WRITE (a file watch could not be had); false for
+  // a run not watched. For tests.
+  bool dir_watches_closes(const std::string& run_id) const;
+
 private:
+  struct Run {
+    int dir_wd = -1;
+    int state_wd = -1;            // IN_CLOSE_WRITE on state.json (-1: none)
+    int lock_wd = -1;             // IN_CLOSE_WRITE on lock (-1: none)
+    bool dir_close_write = false; // the fallback: the dir asks for IN_CLOSE_WRITE
+  };
+
+  std::uint32_t dir_mask(bool close_write) const;
+  // (Re)watches the run's state.json and lock, then sets the dir's mask for what is missing.
+  void watch_files(const std::string& run_id, Run& run);
+  int watch_file(const std::filesystem::path& path, int current_wd, const std::string& run_id);
+  void forget_wd(int wd);
+
   std::filesystem::path m_root;
   bool m_watch_output;
   Fd m_fd;
   int m_root_wd = -1;
-  std::map<int, std::string> m_runs_by_wd;
-  std::map<std::string, int> m_wd_by_run;
+  std::map<std::string, Run> m_runs;
+  // Every wd of a run (its dir, current files, and replaced files until their IN_IGNORED).
+  std::map<int, std::string> m_run_by_wd;
 };
 
 } // namespace chaperone::spool

@@ -9,6 +9,8 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <optional>
+#include <set>
 #include <stdexcept>
 
 namespace chaperone {
@@ -54,20 +56,19 @@ void add_wait_command(CLI::App& app, CliContext& context) {
     if (!root) {
       throw std::runtime_error("no spool"); // find_run found runs, so this cannot happen
     }
-    // Subscribe before the first look, so no end falls between.
-    spool::SpoolWatch watch(*root, false, false);
-    for (const spool::RunDir& run : dirs) {
-      if (!watch.add_run(run.run_id())) {
-        throw std::runtime_error("run " + run.run_id() + " was removed");
-      }
-    }
+    // The first look comes before any inotify instance: a run already final needs none, and
+    // the last close of an instance holding watches waits for the kernel's mark reaper (an
+    // SRCU grace period: 5-15 ms on this machine, more than the rest of a `wait` of an
+    // ended run). Only if a run is still going do we subscribe, then look again, so that no
+    // end falls between the look and the subscription.
+    std::optional<spool::SpoolWatch> watch;
     std::vector<std::optional<int>> codes(dirs.size());
     size_t done = 0;
     std::set<std::string> changed;
-    bool first_look = true;
+    bool look_at_all = true;
     for (;;) {
       for (size_t i = 0; i < dirs.size(); ++i) {
-        if (codes[i] || (!first_look && changed.count(dirs[i].run_id()) == 0)) {
+        if (codes[i] || (!look_at_all && changed.count(dirs[i].run_id()) == 0)) {
           continue;
         }
         spool::RunState state = dirs[i].read_state_resolving_lost();
@@ -76,6 +77,11 @@ void add_wait_command(CLI::App& app, CliContext& context) {
         }
         codes[i] = state.cli_exit_code();
         ++done;
+        if (watch) {
+          // Nothing more to see here: its watches are taken off now, so the reaper frees
+          // them while we wait for the supervisor to let go, not in our exit (above).
+          watch->remove_run(dirs[i].run_id());
+        }
         wait_for_supervisor_to_let_go(dirs[i], context);
         // 125 is also chaperone's own failure (and 124 its timeout): say which it is.
         report_end(dirs[i], state, *context.log);
@@ -93,8 +99,18 @@ void add_wait_command(CLI::App& app, CliContext& context) {
       if (done == dirs.size()) {
         break;
       }
-      first_look = false;
-      spool::SpoolChanges changes = watch.next(std::nullopt);
+      if (!watch) {
+        watch.emplace(*root, false, false);
+        for (size_t i = 0; i < dirs.size(); ++i) {
+          if (!codes[i] && !watch->add_run(dirs[i].run_id())) {
+            throw std::runtime_error("run " + dirs[i].run_id() + " was removed");
+          }
+        }
+        look_at_all = true; // the look after subscribing
+        continue;
+      }
+      look_at_all = false;
+      spool::SpoolChanges changes = watch->next(std::nullopt);
       for (const std::string& gone : changes.gone) {
         throw std::runtime_error("run " + gone + " was removed while waiting for it");
       }

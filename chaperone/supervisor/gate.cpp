@@ -90,6 +90,29 @@ private:
       spool::throw_errno("inotify_add_watch " + path.string());
     }
   }
+  // Watches a run we wait for (--after), before each look at it: its dir for its own events
+  // (state.json replaced, the dir gone), state.json and `lock` themselves for closes after
+  // writing (state written in place; the supervisor's death). Not IN_CLOSE_WRITE on the dir:
+  // a dir watch asking for an event reported through its children marks every child, and
+  // each write(2) of that run's program to its stdout then walks to the dir and back, for as
+  // long as we wait. Only while a file watch cannot be had (missing, watches used up) does
+  // the dir ask for closes instead. Returns false if the dir is gone.
+  bool watch_run(const std::filesystem::path& dir) {
+    bool files_watched = true;
+    for (const char* name : {spool::k_state_file, spool::k_lock_file}) {
+      std::filesystem::path path = dir / name;
+      if (::inotify_add_watch(m_inotify.get(), path.c_str(), IN_CLOSE_WRITE | IN_DONT_FOLLOW) < 0) {
+        if (errno != ENOENT && errno != ENOSPC && errno != ENOMEM && errno != EACCES) {
+          spool::throw_errno("inotify_add_watch " + path.string());
+        }
+        files_watched = false;
+      }
+    }
+    // After the file watches: no close falls between the dir giving them up and them.
+    std::uint32_t mask = IN_MOVED_TO | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR
+                         | (files_watched ? 0U : IN_CLOSE_WRITE);
+    return ::inotify_add_watch(m_inotify.get(), dir.c_str(), mask) >= 0;
+  }
   // Says in state.json what we wait for (once per change).
   void note_waiting(const nlohmann::json& what) {
     if (m_state.state == spool::RunStatus::waiting && m_state.extra["waiting_for"] == what) {
@@ -249,20 +272,16 @@ std::optional<std::string> Waiter::wait_for_runs(const nlohmann::json& after,
   for (const nlohmann::json& lock : locks) {
     watch(LockQueue(root, "lock", lock.at("name").get<std::string>()).dir(), k_queue_events);
   }
-  for (const nlohmann::json& dep : after) {
-    std::filesystem::path dir = root / dep.at("run_id").get<std::string>();
-    if (::inotify_add_watch(m_inotify.get(),
-                            dir.c_str(),
-                            IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF)
-        < 0) {
-      return "dependency " + dep.at("run_id").get<std::string>() + " is gone";
-    }
-  }
   for (;;) {
     nlohmann::json pending = nlohmann::json::array();
     std::vector<std::string> pending_ids;
     for (const nlohmann::json& dep : after) {
       std::string id = dep.at("run_id").get<std::string>();
+      // Watched again before each look: a state.json renamed into place since the last one
+      // is a new inode.
+      if (!watch_run(root / id)) {
+        return "dependency " + id + " is gone";
+      }
       spool::RunDir other(root / id, id);
       spool::RunState other_state;
       try {

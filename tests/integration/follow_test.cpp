@@ -347,11 +347,13 @@ TEST_CASE("a reader's look at a live run does not wake the run's other readers (
     return true;
   };
   ChaperoneProcess waiter(spool, {"wait", id}, within(30s));
-  // Its first look.
-  REQUIRE(read_lock_closes(1, deadline_in(20s)));
-  // A file written in the run dir wakes it for a second look (any event of a watched run).
-  write_whole_file(dir / "nudge", "");
+  // Its first two looks: before it subscribes and right after.
   REQUIRE(read_lock_closes(2, deadline_in(20s)));
+  // A file renamed into the run dir wakes it for a second look (any entry moved in; a file
+  // merely written there does not: the dir asks only for its own events).
+  write_whole_file(spool.scratch() / "nudge", "");
+  std::filesystem::rename(spool.scratch() / "nudge", dir / "nudge");
+  REQUIRE(read_lock_closes(3, deadline_in(20s)));
   CHECK(closes_after_write == 0);
   {
     // Opening blocks until the program opens its end: then it reads the line and ends.
@@ -364,6 +366,87 @@ TEST_CASE("a reader's look at a live run does not wake the run's other readers (
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 0);
   ::close(watch_fd);
+}
+
+TEST_CASE("wait watches a run's dir only for the dir's own events, and state.json and lock "
+          "themselves",
+          "[integration][follow][regression][wait]") {
+  // wait's dir watch asked for IN_CLOSE_WRITE, which the kernel reports through the dir's
+  // children: every child got marked, and each write(2) of the program to stdout walked to
+  // the dir and back (capture of 128-byte lines at 0.82x of `prog > file`).
+  TempSpool spool;
+  std::filesystem::path gate = spool.scratch() / "gate";
+  REQUIRE(::mkfifo(gate.c_str(), 0600) == 0);
+  std::string id = start_detached(spool, {"sh", "-c", "read x < \"$0\"", gate.string()});
+  REQUIRE(wait_for_state(spool, id, {"running"}));
+  std::filesystem::path dir = spool.run_dir(id);
+  ChaperoneProcess waiter(spool, {"wait", id}, within(30s));
+  std::vector<InotifyWatch> watches;
+  REQUIRE(wait_until(deadline_in(20s), "wait to watch the run's state.json and lock", [&] {
+    watches = inotify_watches(waiter.pid());
+    return !watches_on(watches, (dir / "lock").string()).empty()
+           && !watches_on(watches, (dir / "state.json").string()).empty();
+  }));
+  std::vector<InotifyWatch> on_dir = watches_on(watches, dir.string());
+  REQUIRE(on_dir.size() == 1);
+  INFO("dir mask " << std::hex << on_dir[0].mask);
+  // The events fsnotify reports through a dir's children (FS_EVENTS_POSS_ON_CHILD).
+  CHECK((on_dir[0].mask
+         & (IN_ACCESS | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_OPEN))
+        == 0);
+  CHECK((on_dir[0].mask & IN_MOVED_TO) != 0);
+  CHECK(watches_on(watches, (dir / "lock").string())[0].mask == IN_CLOSE_WRITE);
+  CHECK(watches_on(watches, (dir / "state.json").string())[0].mask == IN_CLOSE_WRITE);
+  CHECK(watches_on(watches, (dir / "stdout").string()).empty());
+  {
+    int fd = ::open(gate.c_str(), O_WRONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    CHECK(::write(fd, "\n", 1) == 1);
+    ::close(fd);
+  }
+  RunResult r = waiter.finish();
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("wait out of inotify watches still notices a supervisor SIGKILLed",
+          "[integration][follow][wait]") {
+  // Two watches left (a user namespace's own limit, so nothing else on the machine is
+  // short): the run dir and state.json; none for `lock`. The dir then asks for closes, and
+  // the supervisor's death (the close of its lock fd) is seen there.
+  TempSpool spool;
+  std::filesystem::path gate = spool.scratch() / "gate";
+  REQUIRE(::mkfifo(gate.c_str(), 0600) == 0);
+  std::string id = start_detached(spool, {"sh", "-c", "read x < \"$0\"", gate.string()});
+  REQUIRE(wait_for_state(spool, id, {"running"}));
+  std::filesystem::path dir = spool.run_dir(id);
+  RunOptions options = within(30s);
+  // unshare and sh exec: the front end keeps the pid ChaperoneProcess knows.
+  options.wrapper = {"unshare",
+                     "--user",
+                     "--map-root-user",
+                     "--",
+                     "sh",
+                     "-c",
+                     "echo 2 > /proc/sys/user/max_inotify_watches && exec \"$@\"",
+                     "sh"};
+  ChaperoneProcess waiter(spool, {"wait", id}, options);
+  std::vector<InotifyWatch> watches;
+  REQUIRE(wait_until(deadline_in(20s), "wait to watch the run's dir and state.json", [&] {
+    watches = inotify_watches(waiter.pid());
+    return !watches_on(watches, dir.string()).empty()
+           && !watches_on(watches, (dir / "state.json").string()).empty();
+  }));
+  CHECK(watches_on(watches, (dir / "lock").string()).empty());
+  CHECK((watches_on(watches, dir.string())[0].mask & IN_CLOSE_WRITE) != 0);
+  pid_t supervisor = spool.state(id).at("supervisor_pid").get<pid_t>();
+  REQUIRE(::kill(supervisor, SIGKILL) == 0);
+  // Nothing else happens in the run: a missed death leaves wait asleep until its deadline.
+  RunResult r = waiter.finish();
+  INFO("stderr: " << r.err);
+  CHECK(!r.deadline_missed);
+  CHECK(r.exit_code == 125);
+  CHECK(spool.state(id).at("state") == "lost");
 }
 
 TEST_CASE("an attached run's supervisor holds the front end's inotify instance, the program not",

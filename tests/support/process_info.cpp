@@ -2,9 +2,12 @@
 #include "tests/support/process_info.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -108,6 +111,53 @@ std::optional<std::uint64_t> process_start_ticks(pid_t pid) {
 bool process_running(pid_t pid, std::optional<std::uint64_t> start_ticks) {
   auto p = read_process(pid);
   return p && p->live() && (!start_ticks || *start_ticks == p->start_ticks);
+}
+
+std::vector<InotifyWatch> inotify_watches(pid_t pid) {
+  std::vector<InotifyWatch> watches;
+  std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(fd_dir, error)) {
+    std::error_code link_error;
+    std::filesystem::path target = std::filesystem::read_symlink(entry.path(), link_error);
+    if (link_error || target != "anon_inode:inotify") {
+      continue;
+    }
+    int fd = std::stoi(entry.path().filename().string());
+    // Lines like "inotify wd:1 ino:2a0051 sdev:fe00000 mask:fc6 ignored_mask:0 ...": hex
+    // numbers, and sdev in the kernel's encoding (major << 20 | minor).
+    std::istringstream lines(read_proc_file(pid, "fdinfo/" + std::to_string(fd)));
+    std::string line;
+    while (std::getline(lines, line)) {
+      unsigned wd = 0;
+      unsigned long long ino = 0;
+      unsigned sdev = 0;
+      unsigned mask = 0;
+      if (std::sscanf(
+              line.c_str(), "inotify wd:%x ino:%llx sdev:%x mask:%x", &wd, &ino, &sdev, &mask)
+          == 4) {
+        watches.push_back(
+            InotifyWatch{fd, static_cast<int>(wd), ino, mask, sdev >> 20, sdev & ((1U << 20) - 1)});
+      }
+    }
+  }
+  return watches;
+}
+
+std::vector<InotifyWatch> watches_on(const std::vector<InotifyWatch>& watches,
+                                     const std::string& path) {
+  std::vector<InotifyWatch> found;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return found;
+  }
+  for (const InotifyWatch& watch : watches) {
+    if (watch.inode == st.st_ino && watch.dev_major == major(st.st_dev)
+        && watch.dev_minor == minor(st.st_dev)) {
+      found.push_back(watch);
+    }
+  }
+  return found;
 }
 
 } // namespace chaperone::test

@@ -38,6 +38,23 @@ std::string read_proc_file(pid_t pid, const std::string& name);
 // substring of a longer one.
 bool has_entry(const std::string& entries, const std::string& entry);
 
+// One inotify watch held by a process, as /proc/PID/fdinfo shows it.
+struct InotifyWatch {
+  int fd = -1;             // the inotify instance's fd in that process
+  int wd = -1;             // the watch descriptor in that instance
+  std::uint64_t inode = 0; // the watched inode's number
+  std::uint32_t mask = 0;  // the events asked for (IN_* bits)
+  unsigned dev_major = 0;  // the watched inode's file system
+  unsigned dev_minor = 0;
+};
+
+// Every inotify watch of every inotify instance process `pid` holds (empty when it is gone).
+std::vector<InotifyWatch> inotify_watches(pid_t pid);
+
+// The watches among `watches` on the file or directory at `path` (by device and inode).
+std::vector<InotifyWatch> watches_on(const std::vector<InotifyWatch>& watches,
+                                     const std::string& path);
+
 // Field 22 of /proc/PID/stat (start time in clock ticks), or nullopt if there is no such pid.
 std::optional<std::uint64_t> process_start_ticks(pid_t pid);
 

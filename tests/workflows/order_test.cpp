@@ -3,6 +3,7 @@
 #include "tests/workflows/workflows_common.hpp"
 
 #include <signal.h>
+#include <sys/inotify.h>
 
 using namespace chaperone::test;
 using namespace chaperone::test::faults;
@@ -55,6 +56,45 @@ TEST_CASE("a supervisor SIGKILLed mid-chain: the run is lost, --after-ok skips, 
   CHECK(spool.state("b").at("error") == "dependency a ended lost (exit 125)");
   CHECK(spool.output("c", "stdout") == "c ran\n");
   a.let_go(); // its program outlived the supervisor
+}
+
+TEST_CASE("a run waiting --after another watches that run's dir only for the dir's own events",
+          "[workflows][order][regression]") {
+  // The gate asked the dependency's dir for IN_CLOSE_WRITE, which the kernel reports through
+  // the dir's children: each write(2) of the dependency's program to its stdout then walked
+  // to the dir and back for as long as the other run waited. Closes are watched on the
+  // dependency's state.json and lock instead; the SIGKILL test above needs the lock's.
+  TempSpool spool;
+  HeldRun a = start_holder(spool, "a", {"--name", "a"});
+  std::string b = start_detached(spool, {"true"}, {"--name", "b", "--after", "a"});
+  REQUIRE(wait_for_state(spool, b, {"waiting"}));
+  pid_t gate = spool.state(b).at("supervisor_pid").get<pid_t>();
+  std::filesystem::path dir = spool.run_dir(a.id);
+  std::vector<InotifyWatch> watches;
+  // Until the gate watches a's current state.json (a state written by a's supervisor after
+  // b's last look is a new inode, which b watches once the rename wakes it).
+  REQUIRE(wait_until(deadline_in(20s), "b's gate to watch a's state.json and lock", [&] {
+    watches = inotify_watches(gate);
+    return !watches_on(watches, (dir / "lock").string()).empty()
+           && !watches_on(watches, (dir / "state.json").string()).empty();
+  }));
+  std::vector<InotifyWatch> on_dir = watches_on(watches, dir.string());
+  REQUIRE(on_dir.size() == 1);
+  INFO("dir mask " << std::hex << on_dir[0].mask);
+  // The events fsnotify reports through a dir's children (FS_EVENTS_POSS_ON_CHILD).
+  CHECK((on_dir[0].mask
+         & (IN_ACCESS | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_OPEN))
+        == 0);
+  CHECK((on_dir[0].mask & IN_MOVED_TO) != 0);
+  std::vector<InotifyWatch> on_lock = watches_on(watches, (dir / "lock").string());
+  std::vector<InotifyWatch> on_state = watches_on(watches, (dir / "state.json").string());
+  REQUIRE(on_lock.size() == 1);
+  REQUIRE(on_state.size() == 1);
+  CHECK(on_lock[0].mask == IN_CLOSE_WRITE);
+  CHECK(on_state[0].mask == IN_CLOSE_WRITE);
+  a.let_go();
+  CHECK(run_chaperone(spool, {"wait", "b"}).exit_code == 0);
+  CHECK(state_of(spool, "a") == "exited");
 }
 
 TEST_CASE("an on-exit command runs once after the final state with the run's facts in its env",
