@@ -2,6 +2,7 @@
 #include "tests/support/process_info.hpp"
 
 #include <fcntl.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -158,6 +159,37 @@ std::vector<InotifyWatch> watches_on(const std::vector<InotifyWatch>& watches,
     }
   }
   return found;
+}
+
+std::string run_watch_problems(const std::vector<InotifyWatch>& watches, const std::string& dir) {
+  std::ostringstream problems;
+  std::vector<InotifyWatch> on_dir = watches_on(watches, dir);
+  if (on_dir.size() != 1) {
+    problems << on_dir.size() << " watches on the run dir, not 1\n";
+  }
+  // The events fsnotify reports through a dir's children (FS_EVENTS_POSS_ON_CHILD).
+  constexpr std::uint32_t k_child_events =
+      IN_ACCESS | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_OPEN;
+  for (const InotifyWatch& watch : on_dir) {
+    if ((watch.mask & k_child_events) != 0) {
+      problems << "the run dir asks for events of its children: mask " << std::hex << watch.mask
+               << std::dec << "\n";
+    }
+    if ((watch.mask & IN_MOVED_TO) == 0) {
+      problems << "the run dir does not ask for IN_MOVED_TO: mask " << std::hex << watch.mask
+               << std::dec << "\n";
+    }
+  }
+  for (const char* name : {"lock", "state.json"}) {
+    std::vector<InotifyWatch> on_file = watches_on(watches, dir + "/" + name);
+    if (on_file.size() != 1) {
+      problems << on_file.size() << " watches on " << name << ", not 1\n";
+    } else if (on_file[0].mask != IN_CLOSE_WRITE) {
+      problems << name << " watched with mask " << std::hex << on_file[0].mask << std::dec
+               << ", not IN_CLOSE_WRITE alone\n";
+    }
+  }
+  return problems.str();
 }
 
 } // namespace chaperone::test

@@ -55,6 +55,12 @@ std::vector<InotifyWatch> inotify_watches(pid_t pid);
 std::vector<InotifyWatch> watches_on(const std::vector<InotifyWatch>& watches,
                                      const std::string& path);
 
+// What is wrong with how `watches` (one process's) follow the run dir `dir`, one problem a
+// line: the dir must be watched once, for IN_MOVED_TO and for none of the events fsnotify
+// reports through a dir's children (those make every write of the run's program walk to the
+// dir), and `lock` and state.json once each, for IN_CLOSE_WRITE alone. Empty when all is so.
+std::string run_watch_problems(const std::vector<InotifyWatch>& watches, const std::string& dir);
+
 // Field 22 of /proc/PID/stat (start time in clock ticks), or nullopt if there is no such pid.
 std::optional<std::uint64_t> process_start_ticks(pid_t pid);
 
