@@ -36,8 +36,6 @@ public:
   // freed stays allocated to the file, and no byte of it changes.
   void release() noexcept;
 
-  bool empty() const { return m_open.empty() && !m_trim.valid(); }
-
   static constexpr size_t k_max_open = 8;
 
 private:

@@ -26,6 +26,16 @@ bool names_watched_file(const std::string& name) {
 
 } // namespace
 
+int watch_closes_of(int inotify, const std::filesystem::path& path) {
+  int wd = ::inotify_add_watch(inotify, path.c_str(), IN_CLOSE_WRITE | IN_DONT_FOLLOW);
+  // ENOENT: not there (now); ENOSPC/ENOMEM: watches used up (max_user_watches); EACCES: not
+  // ours to watch. None loses an event: the dir asks for closes instead.
+  if (wd < 0 && errno != ENOENT && errno != ENOSPC && errno != ENOMEM && errno != EACCES) {
+    throw_errno("inotify_add_watch " + path.string());
+  }
+  return wd < 0 ? -1 : wd;
+}
+
 SpoolWatch::SpoolWatch(const SpoolRoot& root, bool watch_root, bool watch_output)
     : m_root(root.path()), m_watch_output(watch_output),
       m_fd(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) {
@@ -71,16 +81,8 @@ bool SpoolWatch::add_run(const std::string& run_id) {
 int SpoolWatch::watch_file(const std::filesystem::path& path,
                            int current_wd,
                            const std::string& run_id) {
-  int wd = ::inotify_add_watch(m_fd.get(), path.c_str(), IN_CLOSE_WRITE | IN_DONT_FOLLOW);
-  if (wd < 0) {
-    // ENOENT: not there (now); ENOSPC/ENOMEM: watches used up (max_user_watches); EACCES:
-    // not ours to watch. None loses an event: the dir asks for closes instead.
-    if (errno != ENOENT && errno != ENOSPC && errno != ENOMEM && errno != EACCES) {
-      throw_errno("inotify_add_watch " + path.string());
-    }
-    return -1;
-  }
-  if (wd != current_wd) {
+  int wd = watch_closes_of(m_fd.get(), path);
+  if (wd >= 0 && wd != current_wd) {
     // A new inode (the file was replaced). The old wd stays mapped until its IN_IGNORED,
     // which comes when the replaced inode is freed.
     m_run_by_wd[wd] = run_id;

@@ -34,6 +34,11 @@ struct SpoolChanges {
 // program to stdout walks to the dir and back (__fsnotify_parent: ~18% of the CPU time of a
 // program writing 128-byte lines into a watched run, perf). Only while a file watch cannot be
 // had (file missing, watches used up) does the dir ask for IN_CLOSE_WRITE instead.
+// Watches the file at `path` itself for IN_CLOSE_WRITE on inotify instance `inotify`: its wd,
+// or -1 when no watch can be had (missing, watches used up, EACCES) and the caller has the
+// file's dir ask for closes instead. Throws std::system_error on any other failure.
+int watch_closes_of(int inotify, const std::filesystem::path& path);
+
 class SpoolWatch {
 public:
   // Watches the root itself when `watch_root` (runs are published by rename: IN_MOVED_TO).

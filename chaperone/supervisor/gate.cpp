@@ -5,6 +5,7 @@
 #include "chaperone/supervisor/signal_name.hpp"
 #include "spool/error.hpp"
 #include "spool/host.hpp"
+#include "spool/spool_watch.hpp"
 
 #include <spdlog/logger.h>
 
@@ -100,13 +101,7 @@ private:
   bool watch_run(const std::filesystem::path& dir) {
     bool files_watched = true;
     for (const char* name : {spool::k_state_file, spool::k_lock_file}) {
-      std::filesystem::path path = dir / name;
-      if (::inotify_add_watch(m_inotify.get(), path.c_str(), IN_CLOSE_WRITE | IN_DONT_FOLLOW) < 0) {
-        if (errno != ENOENT && errno != ENOSPC && errno != ENOMEM && errno != EACCES) {
-          spool::throw_errno("inotify_add_watch " + path.string());
-        }
-        files_watched = false;
-      }
+      files_watched = spool::watch_closes_of(m_inotify.get(), dir / name) >= 0 && files_watched;
     }
     // After the file watches: no close falls between the dir giving them up and them.
     std::uint32_t mask = IN_MOVED_TO | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR
