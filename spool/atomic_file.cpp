@@ -5,6 +5,7 @@
 #include "spool/io.hpp"
 
 #include <fcntl.h>
+#include <stdio.h> // renameat2, RENAME_EXCHANGE
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,9 +108,7 @@ void AtomicFile::commit(const std::vector<std::filesystem::path>& also_dirs) {
   cut_to_length();
   sync();
   m_fd.reset();
-  if (::rename(m_temp_path.c_str(), m_destination.c_str()) != 0) {
-    throw_errno("rename " + m_temp_path.string() + " to " + m_destination.string());
-  }
+  publish();
   m_committed = true;
   if (m_durability == Durability::durable) {
     std::vector<std::filesystem::path> dirs{m_destination.parent_path()};
@@ -121,6 +120,36 @@ void AtomicFile::commit(const std::vector<std::filesystem::path>& also_dirs) {
       targets.push_back({fds.back().get(), dir.string()});
     }
     fsync_together(targets);
+  }
+}
+
+void AtomicFile::publish() {
+  if (!m_keep_replaced_as.empty()) {
+    if (::renameat2(AT_FDCWD, m_temp_path.c_str(), AT_FDCWD, m_destination.c_str(), RENAME_EXCHANGE)
+        == 0) {
+      // The temp's name now holds the replaced file. Only a new name is taken: an existing
+      // one may be a file somebody still reads.
+      if (::renameat2(AT_FDCWD,
+                      m_temp_path.c_str(),
+                      AT_FDCWD,
+                      m_keep_replaced_as.c_str(),
+                      RENAME_NOREPLACE)
+          == 0) {
+        m_kept_replaced = true;
+      } else {
+        ::unlink(m_temp_path.c_str());
+      }
+      return;
+    }
+    // EINVAL/ENOSYS/EOPNOTSUPP: no swap on this file system; ENOENT: no destination yet.
+    // Both fall back to the plain rename; any other error is the rename's error too.
+    if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP && errno != ENOENT) {
+      throw_errno("renameat2 (RENAME_EXCHANGE) " + m_temp_path.string() + " and "
+                  + m_destination.string());
+    }
+  }
+  if (::rename(m_temp_path.c_str(), m_destination.c_str()) != 0) {
+    throw_errno("rename " + m_temp_path.string() + " to " + m_destination.string());
   }
 }
 

@@ -47,6 +47,15 @@ public:
   void keep_tail() { m_keep_tail = true; }
   // A second fd on the temp file (before commit()), to act on the published file later.
   Fd duplicate_fd() const;
+  // commit() then swaps the temp file with the destination (RENAME_EXCHANGE) and moves the
+  // replaced file to `name` (a new name beside it) instead of unlinking it: no inode is
+  // freed. On ext4 without a journal every inode freed makes each inode made in the next
+  // minutes skip it (ialloc's recently_deleted, one buffer lookup each), so a loop of runs
+  // that each freed two paid for all the earlier ones' frees. Where the swap is not
+  // supported, or `name` is taken, the replaced file goes as with a plain rename.
+  void keep_replaced_as(std::filesystem::path name) { m_keep_replaced_as = std::move(name); }
+  // After commit(): whether the replaced file was kept under keep_replaced_as's name.
+  bool kept_replaced() const { return m_kept_replaced; }
   // Sets the temp file's modification time (kept by the rename), so a caller can record
   // size and mtime of what commit() will publish before it is visible.
   void set_mtime(const struct timespec& time);
@@ -71,6 +80,10 @@ private:
   bool m_cut = false;               // truncated to m_length since the last write
   bool m_keep_tail = false;         // keep_tail()
   std::uint64_t m_initial_size = 0; // of a reused file, when opened
+  std::filesystem::path m_keep_replaced_as; // keep_replaced_as(); empty: a plain rename
+  bool m_kept_replaced = false;
+
+  void publish();
 
   void cut_to_length();
 };

@@ -16,6 +16,17 @@ void ReleaseLater::keep_open(Fd file) {
   m_open.push_back(std::move(file));
 }
 
+const char* ReleaseLater::kept_name(bool final_state) {
+  if (final_state) {
+    return k_last_replaced;
+  }
+  if (m_first_kept) {
+    return "";
+  }
+  m_first_kept = true;
+  return k_first_replaced;
+}
+
 void ReleaseLater::trim_later(Fd file, const timespec& mtime) {
   m_trim = std::move(file);
   m_mtime = mtime;

@@ -7,6 +7,14 @@
 // length) and the state it replaced (its inode evicted by the rename). ReleaseLater holds
 // both until release(): replaced state files stay open (an inode, and so its blocks, goes at
 // the last close), and the final state keeps its preallocated tail until it is trimmed.
+//
+// Freeing inodes costs later instead: on ext4 without a journal, an inode freed in the last
+// minute (five, while its inode table block is dirty) is skipped by every inode allocation
+// in its block group, one buffer lookup each, so a loop of runs that each freed two paid for
+// all of them (the front end's creates went from ~15 us to ~300 us). So the two states a
+// short run replaces, the first one and the one its final state replaces, are not freed at
+// all: RENAME_EXCHANGE swaps them out and they stay in the run dir under the names
+// kept_name() gives (until `gc` removes the run). Only a long run's further states go.
 #pragma once
 
 #include "spool/fd.hpp"
@@ -32,16 +40,22 @@ public:
   // release() cuts the blocks past its end and puts back `mtime` (the run index recorded it;
   // every ftruncate moves it).
   void trim_later(Fd file, const timespec& mtime);
+  // The name to keep the state replaced by the next write under, or "" to let it go: the
+  // first replaced state, and the one a final state replaces.
+  const char* kept_name(bool final_state);
   // Trims, then closes everything held. Errors are ignored: what a failed trim would have
   // freed stays allocated to the file, and no byte of it changes.
   void release() noexcept;
 
   static constexpr size_t k_max_open = 8;
+  static constexpr const char* k_first_replaced = ".state.replaced.1";
+  static constexpr const char* k_last_replaced = ".state.replaced.2";
 
 private:
   std::vector<Fd> m_open;
   Fd m_trim;
   timespec m_mtime{};
+  bool m_first_kept = false;
 };
 
 } // namespace chaperone::spool

@@ -90,6 +90,9 @@ std::string render_state(const RunState& state) {
 void RunDir::write_state(const RunState& state, ReleaseLater* later) const {
   // Only the final state must survive a crash: it is the one that cannot be recomputed.
   bool final = is_final(state.state);
+  // With `later`, the state replaced is kept under another name (no inode freed), or else
+  // stays open until release() (no block freed before the let-go).
+  const char* kept_name = later != nullptr ? later->kept_name(final) : "";
   auto publish = [&](const std::string& text) {
     std::optional<AtomicFile> into;
     bool in_reserve = false;
@@ -112,7 +115,11 @@ void RunDir::write_state(const RunState& state, ReleaseLater* later) const {
       file.keep_tail();
     }
     file.write(text);
-    // The state replaced stays open with `later`: the rename then frees nothing.
+    if (*kept_name != '\0') {
+      file.keep_replaced_as(this->file(kept_name));
+    }
+    // Held open as well: if it is let go after all (no swap on this file system, the name
+    // taken), its blocks still wait for release().
     auto keep_replaced = [&] {
       if (later != nullptr) {
         later->keep_open(Fd{::open(this->file(k_state_file).c_str(),

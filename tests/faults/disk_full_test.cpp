@@ -99,12 +99,13 @@ TEST_CASE("a program that fills the spool's disk ends with a true, parseable fin
   CHECK(want.compare(0, out.size(), out) == 0); // what was kept is an intact prefix
   CHECK(r.out == out);
   // No temp files of the atomic state write are left behind.
-  // (readers: the followers' mark that keeps `gc` away, spool/reader_mark.hpp.)
+  // (readers: the followers' mark that keeps `gc` away, spool/reader_mark.hpp; the
+  // .state.replaced.N: earlier states the supervisor keeps rather than free, ReleaseLater.)
   for (const std::string& name : tree(dir)) {
     INFO("file in the run dir: " << name);
     CHECK((name == "spec.json" || name == "state.json" || name == "stdout" || name == "stderr"
            || name == "lock" || name == "supervisor.log" || name == ".state.reserve"
-           || name == "readers"));
+           || name == "readers" || name == ".state.replaced.1" || name == ".state.replaced.2"));
   }
 
   // Readers still work on the full disk.

@@ -249,3 +249,62 @@ TEST_CASE("AtomicFile over an existing file refuses a missing, linked or non-reg
   CHECK(test::read_whole_file(target) == "old");
   CHECK(std::filesystem::exists(reserve)); // the caller's file stays
 }
+
+TEST_CASE("AtomicFile with keep_replaced_as swaps the files: the replaced one keeps its inode "
+          "and content under the new name",
+          "[unit][atomic_file]") {
+  TempSpool spool;
+  std::filesystem::path target = spool.scratch() / "state.json";
+  std::filesystem::path kept = spool.scratch() / ".state.replaced.1";
+  test::write_whole_file(target, "old");
+  struct stat old_file {};
+  REQUIRE(::stat(target.c_str(), &old_file) == 0);
+  for (auto durability : {spool::Durability::durable, spool::Durability::atomic_only}) {
+    std::filesystem::remove(kept);
+    test::write_whole_file(target, "old");
+    REQUIRE(::stat(target.c_str(), &old_file) == 0);
+    spool::AtomicFile file(target, durability);
+    file.keep_replaced_as(kept);
+    file.write("new");
+    file.commit();
+    CHECK(file.kept_replaced());
+    CHECK(test::read_whole_file(target) == "new");
+    CHECK(test::read_whole_file(kept) == "old");
+    struct stat now_kept {};
+    REQUIRE(::stat(kept.c_str(), &now_kept) == 0);
+    CHECK(now_kept.st_ino == old_file.st_ino); // not freed: moved
+    CHECK(now_kept.st_nlink == 1);
+    CHECK(entries(spool.scratch()) == std::vector<std::string>{".state.replaced.1", "state.json"});
+  }
+}
+
+TEST_CASE("AtomicFile with keep_replaced_as lets the replaced file go when the name is taken, "
+          "and renames when there is nothing to replace",
+          "[unit][atomic_file]") {
+  TempSpool spool;
+  std::filesystem::path target = spool.scratch() / "state.json";
+  std::filesystem::path kept = spool.scratch() / ".state.replaced.1";
+  test::write_whole_file(target, "old");
+  test::write_whole_file(kept, "somebody's");
+  {
+    spool::AtomicFile file(target, spool::Durability::durable);
+    file.keep_replaced_as(kept);
+    file.write("new");
+    file.commit();
+    CHECK_FALSE(file.kept_replaced());
+  }
+  CHECK(test::read_whole_file(target) == "new");
+  CHECK(test::read_whole_file(kept) == "somebody's"); // never overwritten
+  CHECK(entries(spool.scratch()) == std::vector<std::string>{".state.replaced.1", "state.json"});
+
+  std::filesystem::path fresh = spool.scratch() / "fresh.json";
+  {
+    spool::AtomicFile file(fresh, spool::Durability::durable);
+    file.keep_replaced_as(spool.scratch() / "kept-fresh");
+    file.write("first");
+    file.commit();
+    CHECK_FALSE(file.kept_replaced());
+  }
+  CHECK(test::read_whole_file(fresh) == "first");
+  CHECK_FALSE(std::filesystem::exists(spool.scratch() / "kept-fresh"));
+}

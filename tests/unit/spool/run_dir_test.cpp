@@ -204,8 +204,9 @@ struct stat stat_of(const std::filesystem::path& path) {
 
 } // namespace
 
-TEST_CASE("state writes with ReleaseLater free no block until release(), which trims the "
-          "final state's tail and keeps its mtime",
+TEST_CASE("state writes with ReleaseLater free no inode: the first replaced state and the one "
+          "the final state replaced are kept; release() trims the final state's tail and keeps "
+          "its mtime",
           "[unit][run_dir]") {
   TempSpool spool;
   spool::SpoolRoot root = spool::SpoolRoot::open(spool.root(), false);
@@ -214,20 +215,40 @@ TEST_CASE("state writes with ReleaseLater free no block until release(), which t
   spool::NewRun run = spool::create_run(root, "r1", nlohmann::json::object(), state);
   std::filesystem::path reserve = run.dir.file(".state.reserve");
   std::filesystem::path state_path = run.dir.file("state.json");
+  std::filesystem::path first_kept = run.dir.file(".state.replaced.1");
+  std::filesystem::path last_kept = run.dir.file(".state.replaced.2");
   // The reserve's blocks are allocated past its end: it is empty.
   struct stat st = stat_of(reserve);
   CHECK(st.st_size == 0);
   CHECK(st.st_blocks * 512 >= 64 * 1024);
+  ino_t starting_inode = stat_of(state_path).st_ino;
+  std::string starting_text = test::read_whole_file(state_path);
 
   spool::ReleaseLater later;
   state.state = spool::RunStatus::running;
   run.dir.write_state(state, &later);
-  CHECK(held_replaced(state_path) == 1); // the starting state, still open
+  CHECK(held_replaced(state_path) == 0); // nothing deleted
+  CHECK(stat_of(first_kept).st_ino == starting_inode);
+  CHECK(test::read_whole_file(first_kept) == starting_text);
+  ino_t running_inode = stat_of(state_path).st_ino;
+
+  // A long run's further states are let go (held open until release()): only two are kept.
+  state.pid = 4242;
+  run.dir.write_state(state, &later);
+  CHECK(held_replaced(state_path) == 1);
+  CHECK(stat_of(first_kept).st_ino == starting_inode);
+  ino_t last_running_inode = stat_of(state_path).st_ino;
+  CHECK(last_running_inode != running_inode);
+  std::string last_running_text = test::read_whole_file(state_path);
+
   state.state = spool::RunStatus::exited;
   state.exit_code = 0;
   state.return_code = 0;
   run.dir.write_state(state, &later);
-  CHECK(held_replaced(state_path) == 2); // and the running one
+  CHECK(held_replaced(state_path) == 1); // the same one; the running state was kept
+  CHECK(stat_of(last_kept).st_ino == last_running_inode);
+  CHECK(test::read_whole_file(last_kept) == last_running_text);
+  CHECK(stat_of(first_kept).st_ino == starting_inode);
   CHECK_FALSE(std::filesystem::exists(reserve));
   std::string text = test::read_whole_file(state_path);
   CHECK(nlohmann::json::parse(text)["state"] == "exited");
@@ -246,6 +267,8 @@ TEST_CASE("state writes with ReleaseLater free no block until release(), which t
   CHECK(test::read_whole_file(state_path) == text);
   later.release(); // twice is harmless
   CHECK(test::read_whole_file(state_path) == text);
+  CHECK(test::read_whole_file(first_kept) == starting_text);
+  CHECK(test::read_whole_file(last_kept) == last_running_text);
 }
 
 TEST_CASE("a final state written without ReleaseLater is cut to its length at once",
