@@ -93,6 +93,7 @@ void RunDir::write_state(const RunState& state, ReleaseLater* later) const {
   // With `later`, the state replaced is kept under another name (no inode freed), or else
   // stays open until release() (no block freed before the let-go).
   const char* kept_name = later != nullptr ? later->kept_name(final) : "";
+  bool reserve_taken = false; // the reserve became state.json: nothing left to unlink
   auto publish = [&](const std::string& text) {
     std::optional<AtomicFile> into;
     bool in_reserve = false;
@@ -151,6 +152,7 @@ void RunDir::write_state(const RunState& state, ReleaseLater* later) const {
       // The run dir (the rename) and the root (the run's own entry, never fsynced on the
       // launch path) become durable together, again one commit instead of two.
       file.commit({m_path.parent_path()});
+      reserve_taken = in_reserve;
       if (published.valid()) {
         later->trim_later(std::move(published), now);
       }
@@ -177,7 +179,7 @@ void RunDir::write_state(const RunState& state, ReleaseLater* later) const {
     noted.extra["spool_disk_full"] = true;
     publish(render_state(noted));
   }
-  if (final) {
+  if (final && !reserve_taken) {
     // Nothing more will be written: the space held for this moment goes back.
     ::unlink(file(k_reserve_file).c_str());
   }
