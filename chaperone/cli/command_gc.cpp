@@ -38,7 +38,7 @@ void add_gc_command(CLI::App& app, CliContext& context) {
   cmd->add_flag("--prune-output",
                 args->prune_output,
                 "Keep spec.json and state.json, drop the output files (state.json notes their "
-                "sizes in output_pruned)");
+                "sizes in output_pruned) and the earlier states kept beside state.json");
   cmd->callback([args, &context] {
     GcOptions options;
     if (!args->older_than.empty()) {

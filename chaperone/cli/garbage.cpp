@@ -8,6 +8,7 @@
 #include "spool/file_lock.hpp"
 #include "spool/host.hpp"
 #include "spool/reader_mark.hpp"
+#include "spool/release_later.hpp"
 #include "spool/run_dir.hpp"
 #include "spool/run_index.hpp"
 #include "spool/run_list.hpp"
@@ -184,6 +185,12 @@ GcReport collect_garbage(const spool::SpoolRoot& root,
       state.stdout_bytes = state.stderr_bytes = 0;
       state.extra["output_pruned"] = pruned;
       run.write_state(state);
+      // Earlier states the supervisor kept rather than free (ReleaseLater): history nobody
+      // reads, and pruning is for giving space back.
+      for (const char* earlier :
+           {spool::ReleaseLater::k_first_replaced, spool::ReleaseLater::k_last_replaced}) {
+        (void)::unlink(run.file(earlier).c_str());
+      }
       say("pruned " + id);
       ++report.pruned;
       continue;

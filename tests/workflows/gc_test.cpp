@@ -77,6 +77,10 @@ TEST_CASE("gc --older-than, --keep, --state, --dry-run and --prune-output", "[wo
   CHECK(spool.run_ids().size() == 4);
   CHECK(spool.output("r3", "stdout") == "output\n"); // the newest kept whole
   CHECK(spool.output("r0", "stdout").empty());
+  // The earlier states a run keeps go too; the newest run keeps them.
+  CHECK_FALSE(std::filesystem::exists(spool.run_dir("r0") / ".state.replaced.1"));
+  CHECK_FALSE(std::filesystem::exists(spool.run_dir("r0") / ".state.replaced.2"));
+  CHECK(std::filesystem::exists(spool.run_dir("r3") / ".state.replaced.2"));
   CHECK(spool.state("r0").at("output_pruned").at("stdout") == 7);
   CHECK(spool.state("r0").at("output").at("stdout") == 0);
   CHECK(run_chaperone(spool, {"attach", "r0"}).exit_code == 0); // a pruned run still reads
