@@ -129,11 +129,8 @@ void AtomicFile::publish() {
         == 0) {
       // The temp's name now holds the replaced file. Only a new name is taken: an existing
       // one may be a file somebody still reads.
-      if (::renameat2(AT_FDCWD,
-                      m_temp_path.c_str(),
-                      AT_FDCWD,
-                      m_keep_replaced_as.c_str(),
-                      RENAME_NOREPLACE)
+      if (::renameat2(
+              AT_FDCWD, m_temp_path.c_str(), AT_FDCWD, m_keep_replaced_as.c_str(), RENAME_NOREPLACE)
           == 0) {
         m_kept_replaced = true;
       } else {

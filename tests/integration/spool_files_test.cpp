@@ -135,9 +135,8 @@ TEST_CASE("a run frees no inode on the way: the states its final state replaced 
   RunResult r = run_chaperone(spool, {"run", "--name", "short", "--", "sh", "-c", "exit 4"});
   REQUIRE(r.exit_code == 4);
   std::filesystem::path dir = spool.run_dir("short");
-  REQUIRE(wait_until(deadline_in(30s), "the supervisor to let go", [&] {
-    return run_lock_free(dir);
-  }));
+  REQUIRE(
+      wait_until(deadline_in(30s), "the supervisor to let go", [&] { return run_lock_free(dir); }));
   nlohmann::json final_state = spool.state("short");
   CHECK(final_state["state"] == "exited");
   nlohmann::json first = nlohmann::json::parse(read_whole_file(dir / ".state.replaced.1"));
