@@ -90,7 +90,7 @@ bool CallbackSender::send_output(spool::Stream stream, std::uint64_t up_to, bool
         return true; // batch more, up to output_latency
       }
     }
-    std::size_t n = static_cast<std::size_t>(std::min(available, m_config.output_buffer));
+    auto n = static_cast<std::size_t>(std::min(available, m_config.output_buffer));
     std::string body(n, '\0');
     std::size_t got = 0;
     while (got < n) {
