@@ -482,3 +482,77 @@ TEST_CASE("a SpoolWatch watches a replaced stdout and falls back to the dir whil
   CHECK_FALSE(watch.dir_watches_appends("replaced"));
   CHECK((our_mask_on(run.dir.path()) & k_child_events) == 0);
 }
+
+TEST_CASE("a SpoolWatch following output out of inotify watches has the dir ask for appends and "
+          "still reports them",
+          "[unit][spool_watch]") {
+  // As above: the limit is lowered in a user namespace of our own, in a child process. Three
+  // watches: the run dir, state.json and lock; the streams' one-shots fail with ENOSPC.
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "no-stream-watch");
+  std::filesystem::path out_path = run.dir.stream_path(spool::Stream::out);
+  int report[2];
+  int go[2];
+  REQUIRE(::pipe2(report, O_CLOEXEC) == 0);
+  REQUIRE(::pipe2(go, O_CLOEXEC) == 0);
+  pid_t watcher = ::fork();
+  REQUIRE(watcher >= 0);
+  if (watcher == 0) {
+    // 'w': watching, the dir asks for IN_MODIFY and stdout has no watch; 'a': the append
+    // was reported. Upper case: that step failed.
+    auto say = [&](char c) {
+      if (::write(report[1], &c, 1) != 1) {
+        ::_exit(2);
+      }
+    };
+    auto put = [](const char* path, const std::string& text) {
+      int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+      bool done =
+          fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+      ::close(fd);
+      return done;
+    };
+    if (::unshare(CLONE_NEWUSER) != 0 || !put("/proc/self/setgroups", "deny")
+        || !put("/proc/self/uid_map", "0 0 1") || !put("/proc/self/gid_map", "0 0 1")
+        || !put("/proc/sys/user/max_inotify_watches", "3")) {
+      say('U');
+      ::_exit(1);
+    }
+    try {
+      spool::SpoolWatch watch(spool::SpoolRoot::open(spool.root(), false), false, true);
+      if (!watch.add_run("no-stream-watch")) {
+        say('A');
+        ::_exit(1);
+      }
+      bool fallback = watch.dir_watches_appends("no-stream-watch")
+                      && (our_mask_on(run.dir.path()) & IN_MODIFY) != 0
+                      && our_mask_on(out_path) == 0;
+      say(fallback ? 'w' : 'W');
+      char next = 0;
+      if (::read(go[0], &next, 1) != 1) {
+        ::_exit(1);
+      }
+      say(next_within(watch, 10s).runs.count("no-stream-watch") == 1 ? 'a' : 'A');
+    } catch (const std::exception& e) {
+      (void)std::fprintf(stderr, "watcher: %s\n", e.what());
+      say('E');
+    }
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  ::close(go[0]);
+  auto hear = [&] {
+    char c = 0;
+    return ::read(report[0], &c, 1) == 1 ? c : '?';
+  };
+  CHECK(hear() == 'w');
+  append_to(run.dir, spool::Stream::out, "through the dir\n");
+  CHECK(::write(go[1], "g", 1) == 1);
+  CHECK(hear() == 'a');
+  ::close(go[1]);
+  ::close(report[0]);
+  int status = 0;
+  REQUIRE(::waitpid(watcher, &status, 0) == watcher);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
