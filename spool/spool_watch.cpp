@@ -20,9 +20,16 @@ namespace {
 constexpr std::uint32_t k_dir_mask =
     IN_MOVED_TO | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW;
 
-bool names_watched_file(const std::string& name) {
-  return name == k_state_file || name == k_lock_file;
+// Names whose replacement or removal (on the dir) means their watch must be placed again.
+bool names_watched_file(const std::string& name, bool output) {
+  return name == k_state_file || name == k_lock_file
+         || (output && (name == k_stdout_file || name == k_stderr_file));
 }
+
+// One-shot: the kernel takes the watch off at the first append (queueing one event), so the
+// writer's appends after it cost nothing until we arm it again, unlike a standing IN_MODIFY
+// watch (an event allocated and merged per write(2)).
+constexpr std::uint32_t k_stream_mask = IN_MODIFY | IN_ONESHOT | IN_DONT_FOLLOW;
 
 } // namespace
 
@@ -51,8 +58,9 @@ SpoolWatch::SpoolWatch(const SpoolRoot& root, bool watch_root, bool watch_output
   }
 }
 
-std::uint32_t SpoolWatch::dir_mask(bool close_write) const {
-  return k_dir_mask | (m_watch_output ? IN_MODIFY : 0U) | (close_write ? IN_CLOSE_WRITE : 0U);
+std::uint32_t SpoolWatch::dir_mask(const Run& run) {
+  return k_dir_mask | (run.dir_modify ? IN_MODIFY : 0U)
+         | (run.dir_close_write ? IN_CLOSE_WRITE : 0U);
 }
 
 bool SpoolWatch::add_run(const std::string& run_id) {
@@ -62,7 +70,7 @@ bool SpoolWatch::add_run(const std::string& run_id) {
   std::filesystem::path dir = m_root / run_id;
   // The dir first: a state.json or lock replaced after this is seen (IN_MOVED_TO) even if the
   // file watches below land on the inode it replaced.
-  int wd = ::inotify_add_watch(m_fd.get(), dir.c_str(), dir_mask(false));
+  int wd = ::inotify_add_watch(m_fd.get(), dir.c_str(), k_dir_mask);
   if (wd < 0) {
     if (errno == ENOENT || errno == ENOTDIR) {
       return false;
@@ -71,6 +79,7 @@ bool SpoolWatch::add_run(const std::string& run_id) {
   }
   Run& run = m_runs[run_id];
   run.dir_wd = wd;
+  run.dir_mask_set = k_dir_mask;
   m_run_by_wd[wd] = run_id;
   watch_files(run_id, run);
   return true;
@@ -94,19 +103,57 @@ void SpoolWatch::watch_files(const std::string& run_id, Run& run) {
   std::filesystem::path dir = m_root / run_id;
   run.state_wd = watch_file(dir / k_state_file, run.state_wd, run_id);
   run.lock_wd = watch_file(dir / k_lock_file, run.lock_wd, run_id);
-  bool close_write = run.state_wd < 0 || run.lock_wd < 0;
-  if (close_write == run.dir_close_write) {
+  run.dir_close_write = run.state_wd < 0 || run.lock_wd < 0;
+  if (m_watch_output) {
+    arm_output(run_id, run, true);
+  }
+  set_dir_mask(run_id, run);
+}
+
+void SpoolWatch::arm_output(const std::string& run_id, Run& run, bool all) {
+  bool missing = false;
+  for (Stream stream : {Stream::out, Stream::err}) {
+    int& current = run.stream_wds[stream == Stream::out ? 0 : 1];
+    if (current >= 0 && !all) {
+      continue; // armed, not fired
+    }
+    std::filesystem::path path =
+        m_root / run_id / (stream == Stream::out ? k_stdout_file : k_stderr_file);
+    int wd = ::inotify_add_watch(m_fd.get(), path.c_str(), k_stream_mask);
+    // As watch_closes_of: ENOENT (not there now), ENOSPC/ENOMEM (watches used up), EACCES:
+    // the dir asks for appends instead, so none is missed.
+    if (wd < 0 && errno != ENOENT && errno != ENOSPC && errno != ENOMEM && errno != EACCES) {
+      throw_errno("inotify_add_watch " + path.string());
+    }
+    if (wd != current && current >= 0) {
+      // The file was replaced or removed: its old inode's watch is of no use now (and may
+      // already be gone, which inotify_rm_watch tells harmlessly).
+      forget_wd(current);
+    }
+    if (wd >= 0) {
+      m_run_by_wd[wd] = run_id; // the same wd again when it was still armed
+    }
+    current = wd < 0 ? -1 : wd;
+    missing = missing || wd < 0;
+  }
+  run.dir_modify = missing;
+}
+
+void SpoolWatch::set_dir_mask(const std::string& run_id, Run& run) {
+  std::uint32_t mask = dir_mask(run);
+  if (mask == run.dir_mask_set) {
     return;
   }
-  // The file watches were placed before the dir stops asking: no close falls in between.
+  // The file watches were placed before the dir stops asking: nothing falls in between.
   // Same inode, same wd: this only replaces the mask.
-  if (::inotify_add_watch(m_fd.get(), dir.c_str(), dir_mask(close_write)) < 0) {
+  std::filesystem::path dir = m_root / run_id;
+  if (::inotify_add_watch(m_fd.get(), dir.c_str(), mask) < 0) {
     if (errno == ENOENT || errno == ENOTDIR) {
       return; // gone: its IN_DELETE_SELF is queued
     }
     throw_errno("inotify_add_watch " + dir.string());
   }
-  run.dir_close_write = close_write;
+  run.dir_mask_set = mask;
 }
 
 void SpoolWatch::forget_wd(int wd) {
@@ -129,7 +176,12 @@ void SpoolWatch::remove_run(const std::string& run_id) {
 
 bool SpoolWatch::dir_watches_closes(const std::string& run_id) const {
   auto it = m_runs.find(run_id);
-  return it != m_runs.end() && it->second.dir_close_write;
+  return it != m_runs.end() && (it->second.dir_mask_set & IN_CLOSE_WRITE) != 0;
+}
+
+bool SpoolWatch::dir_watches_appends(const std::string& run_id) const {
+  auto it = m_runs.find(run_id);
+  return it != m_runs.end() && (it->second.dir_mask_set & IN_MODIFY) != 0;
 }
 
 SpoolChanges SpoolWatch::next(std::optional<std::chrono::steady_clock::time_point> deadline) {
@@ -161,8 +213,9 @@ SpoolChanges SpoolWatch::next(std::optional<std::chrono::steady_clock::time_poin
       throw_errno("read inotify");
     }
     // Runs whose files may have been replaced or removed: watched again once the batch is
-    // read, before the caller reads them.
+    // read, before the caller reads them. Likewise runs whose output watch fired.
     std::set<std::string> rewatch;
+    std::set<std::string> rearm;
     for (char* p = buffer; p < buffer + n;) {
       inotify_event event{};
       std::memcpy(&event, p, sizeof event);
@@ -194,9 +247,18 @@ SpoolChanges SpoolWatch::next(std::optional<std::chrono::steady_clock::time_poin
           changes.gone.insert(run_id);
           continue;
         }
-        if ((event.mask & IN_MODIFY) == 0 && names_watched_file(name)) {
+        if ((event.mask & IN_MODIFY) == 0 && names_watched_file(name, m_watch_output)) {
           rewatch.insert(run_id); // replaced (IN_MOVED_TO), removed, or closed on the dir
         }
+        changes.runs.insert(run_id);
+        continue;
+      }
+      if (event.wd == run.stream_wds[0] || event.wd == run.stream_wds[1]) {
+        // The one-shot fired (IN_MODIFY; the kernel took it off, its IN_IGNORED follows and
+        // finds no owner), or its file's inode went (IN_IGNORED): armed again below.
+        m_run_by_wd.erase(event.wd);
+        run.stream_wds[event.wd == run.stream_wds[0] ? 0 : 1] = -1;
+        rearm.insert(run_id);
         changes.runs.insert(run_id);
         continue;
       }
@@ -223,6 +285,13 @@ SpoolChanges SpoolWatch::next(std::optional<std::chrono::steady_clock::time_poin
       auto run = m_runs.find(run_id);
       if (run != m_runs.end() && changes.gone.count(run_id) == 0) {
         watch_files(run_id, run->second);
+      }
+    }
+    for (const std::string& run_id : rearm) {
+      auto run = m_runs.find(run_id);
+      if (run != m_runs.end() && changes.gone.count(run_id) == 0 && rewatch.count(run_id) == 0) {
+        arm_output(run_id, run->second, false);
+        set_dir_mask(run_id, run->second);
       }
     }
     if (!changes.runs.empty() || !changes.appeared.empty() || !changes.gone.empty()) {

@@ -9,8 +9,6 @@
 #include <spdlog/logger.h>
 
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -92,7 +90,7 @@ bool CallbackSender::send_output(spool::Stream stream, std::uint64_t up_to, bool
         return true; // batch more, up to output_latency
       }
     }
-    std::size_t n = static_cast<std::size_t>(std::min(available, m_config.output_buffer));
+    auto n = static_cast<std::size_t>(std::min(available, m_config.output_buffer));
     std::string body(n, '\0');
     std::size_t got = 0;
     while (got < n) {
@@ -139,24 +137,10 @@ void CallbackSender::watch_supervisor(const spool::RunState& state) {
 }
 
 void CallbackSender::wait_for_change(std::optional<Clock::duration> timeout) {
-  pollfd fds[2] = {{m_inotify.get(), POLLIN, 0}, {m_pidfd.get(), POLLIN, 0}};
-  int count = m_pidfd.valid() ? 2 : 1;
-  int ms = -1;
-  if (timeout) {
-    ms = static_cast<int>(
-        std::chrono::ceil<std::chrono::milliseconds>(std::max(*timeout, Clock::duration::zero()))
-            .count());
-  }
-  int rc = ::poll(fds, static_cast<nfds_t>(count), ms);
-  if (rc < 0 && errno != EINTR) {
-    spool::throw_errno("poll");
-  }
-  if (count == 2 && (fds[1].revents & POLLIN) != 0) {
+  // What changed is read from the files themselves.
+  SenderWake wake = m_watch->wait(m_pidfd.get(), timeout);
+  if (wake.supervisor) {
     m_pidfd = spool::Fd(); // dead: the next state read resolves `lost` if it left no end
-  }
-  // Events only wake us; what changed is read from the files themselves.
-  char buffer[4096];
-  while (::read(m_inotify.get(), buffer, sizeof buffer) > 0) {
   }
 }
 
@@ -166,17 +150,8 @@ int CallbackSender::run() {
     clear_callback_pending(m_root, m_run.run_id());
     return 0;
   }
-  m_inotify = spool::Fd{::inotify_init1(IN_CLOEXEC | IN_NONBLOCK)};
-  if (!m_inotify.valid()) {
-    spool::throw_errno("inotify_init1");
-  }
-  // Subscribe before the first read, so that no append falls between the two.
-  if (::inotify_add_watch(m_inotify.get(),
-                          m_run.path().c_str(),
-                          IN_MODIFY | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
-      < 0) {
-    spool::throw_errno("inotify_add_watch " + m_run.path().string());
-  }
+  // Subscribe before the first read, so that no state change falls between the two.
+  m_watch.emplace(m_run);
   m_log->info("delivering to {} from stdout {} stderr {}",
               m_config.url,
               m_progress.stdout_bytes,
@@ -187,6 +162,9 @@ int CallbackSender::run() {
       clear_callback_pending(m_root, m_run.run_id());
       return 0;
     }
+    // Before the sizes are read: an append after that read wakes us (each look re-arms the
+    // watches that fired, so output that keeps coming wakes us once per look, not per write).
+    m_watch->arm();
     // As any reader: a supervisor gone without a final state makes the run `lost` here.
     spool::RunState state = m_run.read_state_resolving_lost();
     bool final = spool::is_final(state.state);

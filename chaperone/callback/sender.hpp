@@ -2,6 +2,7 @@
 #pragma once
 
 #include "chaperone/callback/http_client.hpp"
+#include "chaperone/callback/sender_watch.hpp"
 #include "chaperone/client/agent_program.hpp"
 #include "chaperone/client/callback_files.hpp"
 #include "spool/fd.hpp"
@@ -19,12 +20,12 @@ class logger;
 
 namespace chaperone {
 
-// A reader of the run like `attach`: it follows the spool files (inotify on the run dir, a
-// pidfd on the supervisor), posts each stream's new bytes to URL/output/stdout|stderr in
-// batches of at most output_buffer bytes, at the latest output_latency after they appeared,
-// and the agent state to URL/completed once the run is final and every byte is accepted.
-// Each accepted request is recorded in callback.progress before the next is sent; a request
-// that is not accepted is sent again, unchanged, every retry_frequency.
+// A reader of the run like `attach`: it follows the spool files (inotify watches that leave
+// the program's writes alone: SenderWatch; a pidfd on the supervisor), posts each stream's new
+// bytes to URL/output/stdout|stderr in batches of at most output_buffer bytes, at the latest
+// output_latency after they appeared, and the agent state to URL/completed once the run is final
+// and every byte is accepted. Each accepted request is recorded in callback.progress before the
+// next is sent; a request that is not accepted is sent again, unchanged, every retry_frequency.
 class CallbackSender {
 public:
   CallbackSender(spool::RunDir run,
@@ -57,7 +58,7 @@ private:
   std::shared_ptr<spdlog::logger> m_log;
   CallbackProgress m_progress;
   std::optional<Clock::time_point> m_pending_since[2];
-  spool::Fd m_inotify;
+  std::optional<SenderWatch> m_watch;
   spool::Fd m_pidfd;
 };
 

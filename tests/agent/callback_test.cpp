@@ -1,10 +1,15 @@
 // tests/agent/callback_test.cpp: callbacks delivered to real servers on 127.0.0.1 (python3
 // http.server over HTTP, and HTTPS with a CA made by openssl): every byte once, in order,
 // `completed` once, through 500s, a server down for the first 30 s, a hanging server, and a
-// SIGKILLed sender or supervisor.
+// SIGKILLed sender or supervisor; and the sender's watches leave the program's writes alone.
 #include "tests/agent/agent_common.hpp"
+#include "tests/support/process_info.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 using namespace chaperone::test;
 using nlohmann::json;
@@ -239,4 +244,96 @@ TEST_CASE("removing the run stops its sender", "[agent][callback]") {
   REQUIRE(wait_until(deadline_in(10s), "the sender to stop", [&] {
     return !std::filesystem::exists(spool.root() / ".callbacks" / id) && sender_pids(dir).empty();
   }));
+}
+
+TEST_CASE("a callback sender watches stdout and stderr with one-shot watches and the run dir only "
+          "for the dir's own events",
+          "[agent][callback][regression]") {
+  // The sender's run dir watch asked for IN_MODIFY: the kernel then marks every child of the
+  // dir, and each write(2) of the program walked to the dir and queued an event (a program
+  // writing 128-byte lines used +80% CPU, docs/bench/PROFILE-2026-12-02d.md).
+  constexpr std::uint32_t k_child_events =
+      IN_ACCESS | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_OPEN;
+  TempSpool spool;
+  CallbackServer server(spool.base() / "server", {{}, nullptr, k_token});
+  std::filesystem::path gate = spool.scratch() / "gate";
+  REQUIRE(::mkfifo(gate.c_str(), 0600) == 0);
+  std::string id = start_agent(spool,
+                               callback_document({"sh",
+                                                  "-c",
+                                                  "echo first; echo oops >&2; read x < \"$0\"; "
+                                                  "echo second",
+                                                  gate.string()},
+                                                 server.url("masks")))["proc_id"];
+  std::filesystem::path dir = spool.run_dir(id);
+  // Delivered while the program waits: the appends woke the sender, not the run's end.
+  REQUIRE(wait_until(deadline_in(30s), "the first lines delivered", [&] {
+    return server.received("masks", "stdout") == "first\n"
+           && server.received("masks", "stderr") == "oops\n";
+  }));
+  std::vector<pid_t> pids = sender_pids(dir);
+  REQUIRE(pids.size() == 1);
+  // Once it has looked again after delivering, both one-shots are armed.
+  std::vector<InotifyWatch> watches;
+  REQUIRE(wait_until(deadline_in(20s), "the sender to arm its stream watches", [&] {
+    watches = inotify_watches(pids[0]);
+    return watches_on(watches, (dir / "stdout").string()).size() == 1
+           && watches_on(watches, (dir / "stderr").string()).size() == 1;
+  }));
+  for (const char* name : {"stdout", "stderr"}) {
+    INFO(name);
+    std::vector<InotifyWatch> on_file = watches_on(watches, (dir / name).string());
+    REQUIRE(on_file.size() == 1);
+    CHECK(on_file[0].mask == (IN_MODIFY | IN_ONESHOT));
+  }
+  std::vector<InotifyWatch> on_dir = watches_on(watches, dir.string());
+  REQUIRE(on_dir.size() == 1);
+  INFO("dir mask " << std::hex << on_dir[0].mask);
+  CHECK((on_dir[0].mask & k_child_events) == 0);
+  CHECK((on_dir[0].mask & IN_MOVED_TO) != 0);
+  {
+    int fd = ::open(gate.c_str(), O_WRONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    CHECK(::write(fd, "\n", 1) == 1);
+    ::close(fd);
+  }
+  REQUIRE(wait_completed(server, "masks"));
+  check_delivered_exactly_once(spool, server, "masks", id);
+  CHECK(server.received("masks", "stdout") == "first\nsecond\n");
+}
+
+TEST_CASE("a callback sender delivers each append of a program that writes only once the server "
+          "has the last one",
+          "[agent][callback]") {
+  // Each line is written right after the server stored the one before, that is while the
+  // sender records its progress and arms its one-shot watch again: a line that raised no event
+  // and that the sender's look after arming missed would wait for the run's end, and the
+  // program gives up (exit 1) after 10 s without it.
+  TempSpool spool;
+  CallbackServer server(spool.base() / "server", {{}, nullptr, k_token});
+  std::filesystem::path received = spool.base() / "server" / "paced.stdout";
+  std::string script = R"sh(
+    for i in $(seq 1 40); do
+      echo "line $i"
+      want=$(stat -L -c %s /proc/$$/fd/1)
+      n=0
+      while [ "$(stat -c %s "$0" 2>/dev/null || echo 0)" != "$want" ];
+  do
+    n = $((n + 1)); [ $n -gt 1000 ] && exit 1
+        sleep 0.01
+      done
+    done)sh";
+  std::string id = start_agent(spool,
+                               callback_document({"sh", "-c", script, received.string()},
+                                                 server.url("paced"),
+                                                 json::object(),
+                                                 {{"output_latency", 0.01}}))["proc_id"];
+  REQUIRE(wait_completed(server, "paced"));
+  check_delivered_exactly_once(spool, server, "paced", id);
+  CHECK(server.completed("paced")[0]["return_code"] == 0);
+  std::string expected;
+  for (int i = 1; i <= 40; ++i) {
+    expected += "line " + std::to_string(i) + "\n";
+  }
+  CHECK(server.received("paced", "stdout") == expected);
 }

@@ -323,3 +323,236 @@ TEST_CASE("a SpoolWatch out of inotify watches has the dir ask for closes and st
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 }
+
+namespace {
+
+// Appends `text` to the run's stream file as the program does (O_APPEND, one write(2)).
+void append_to(const spool::RunDir& run, spool::Stream stream, const std::string& text) {
+  write_in_place(run.stream_path(stream), text, O_APPEND);
+}
+
+std::uint64_t size_of(const spool::RunDir& run, spool::Stream stream) {
+  return std::filesystem::file_size(run.stream_path(stream));
+}
+
+} // namespace
+
+TEST_CASE("a SpoolWatch following output watches stdout and stderr with one-shot IN_MODIFY "
+          "watches, never the dir",
+          "[unit][spool_watch][regression]") {
+  // `watch --output` had the dir of every live run ask for IN_MODIFY: each write(2) of every
+  // program walked to its dir and queued an event (+75% CPU for 128-byte lines).
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "output");
+  spool::SpoolWatch watch(spool::SpoolRoot::open(spool.root(), false), false, true);
+  REQUIRE(watch.add_run("output"));
+  auto check_masks = [&] {
+    CHECK((our_mask_on(run.dir.path()) & k_child_events) == 0);
+    CHECK_FALSE(watch.dir_watches_appends("output"));
+    for (spool::Stream stream : {spool::Stream::out, spool::Stream::err}) {
+      CHECK(our_mask_on(run.dir.stream_path(stream)) == (IN_MODIFY | IN_ONESHOT));
+    }
+  };
+  check_masks();
+  for (int round = 0; round < 3; ++round) {
+    INFO("round " << round);
+    spool::Stream stream = round % 2 == 0 ? spool::Stream::out : spool::Stream::err;
+    append_to(run.dir, stream, "line\n");
+    // The one-shot fired: no watch until next() reports the run and arms it again.
+    CHECK(our_mask_on(run.dir.stream_path(stream)) == 0);
+    REQUIRE(next_within(watch, 10s).runs.count("output") == 1);
+    check_masks();
+  }
+  // Nothing more appended: nothing to report.
+  CHECK(next_within(watch, 100ms).runs.empty());
+  // A state write still reports the run and leaves the output watches as they were.
+  spool::RunState state = run.dir.read_state();
+  state.extra["step"] = 1;
+  run.dir.write_state(state);
+  CHECK(next_within(watch, 10s).runs.count("output") == 1);
+  check_masks();
+}
+
+TEST_CASE("a SpoolWatch's caller reading to the end after next() misses no append made while "
+          "the one-shot was off",
+          "[unit][spool_watch]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "gap");
+  spool::SpoolWatch watch(spool::SpoolRoot::open(spool.root(), false), false, true);
+  REQUIRE(watch.add_run("gap"));
+  std::uint64_t read_to = 0;
+  // The first append fires the watch; the second lands while no watch is armed (after the
+  // fire, before next() arms it again): it raises no event, so only the look after next()
+  // returns can find it.
+  append_to(run.dir, spool::Stream::out, "fires\n");
+  append_to(run.dir, spool::Stream::out, "silent\n");
+  REQUIRE(next_within(watch, 10s).runs.count("gap") == 1);
+  read_to = size_of(run.dir, spool::Stream::out);
+  CHECK(read_to == std::string("fires\nsilent\n").size());
+  // And the next append after that look is reported.
+  append_to(run.dir, spool::Stream::out, "after\n");
+  REQUIRE(next_within(watch, 10s).runs.count("gap") == 1);
+  CHECK(size_of(run.dir, spool::Stream::out) == read_to + 6);
+
+  // Rounds of bursts from another process, each waiting until the watcher has read all of it:
+  // an append that raised no event and that the look after next() missed would leave the
+  // watcher blocked and the round timed out. The bursts land anywhere relative to the re-arm.
+  int acks[2];
+  REQUIRE(::pipe2(acks, O_CLOEXEC) == 0);
+  std::filesystem::path out_path = run.dir.stream_path(spool::Stream::out);
+  constexpr int k_rounds = 300;
+  pid_t writer = ::fork();
+  REQUIRE(writer >= 0);
+  if (writer == 0) {
+    ::close(acks[1]);
+    int fd = ::open(out_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    std::uint64_t total = read_to + 6;
+    std::uint64_t acked = 0;
+    for (int round = 0; round < k_rounds && fd >= 0; ++round) {
+      for (int k = 0; k <= round % 3; ++k) {
+        if (::write(fd, "burst\n", 6) != 6) {
+          ::_exit(3);
+        }
+        total += 6;
+        if (round % 2 == 0) {
+          ::sched_yield();
+        }
+      }
+      while (acked < total) {
+        if (::read(acks[0], &acked, sizeof acked) != sizeof acked) {
+          ::_exit(4); // the watcher gave up
+        }
+      }
+    }
+    ::_exit(fd >= 0 ? 0 : 2);
+  }
+  ::close(acks[0]);
+  std::uint64_t expected = read_to + 6 + 6 * static_cast<std::uint64_t>(k_rounds / 3 * 6);
+  std::uint64_t seen = 0;
+  bool stalled = false;
+  while (seen < expected) {
+    spool::SpoolChanges changes = next_within(watch, 10s);
+    if (changes.runs.count("gap") == 0) {
+      stalled = true; // ten seconds without an event while the writer waits for us
+      break;
+    }
+    seen = size_of(run.dir, spool::Stream::out);
+    if (::write(acks[1], &seen, sizeof seen) != sizeof seen) {
+      break;
+    }
+  }
+  ::close(acks[1]);
+  int status = 0;
+  REQUIRE(::waitpid(writer, &status, 0) == writer);
+  INFO("seen " << seen << " of " << expected);
+  CHECK_FALSE(stalled);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(seen == expected);
+}
+
+TEST_CASE("a SpoolWatch watches a replaced stdout and falls back to the dir while a stream "
+          "cannot be watched",
+          "[unit][spool_watch]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "replaced");
+  spool::SpoolWatch watch(spool::SpoolRoot::open(spool.root(), false), false, true);
+  REQUIRE(watch.add_run("replaced"));
+  std::filesystem::path out_path = run.dir.stream_path(spool::Stream::out);
+  // Renamed over: the new inode is watched, the old one's watch taken off.
+  test::write_whole_file(spool.scratch() / "new-stdout", "replaced\n");
+  std::filesystem::rename(spool.scratch() / "new-stdout", out_path);
+  REQUIRE(next_within(watch, 10s).runs.count("replaced") == 1);
+  CHECK(our_mask_on(out_path) == (IN_MODIFY | IN_ONESHOT));
+  append_to(run.dir, spool::Stream::out, "more\n");
+  REQUIRE(next_within(watch, 10s).runs.count("replaced") == 1);
+  // Removed: nothing to watch, so the dir asks for appends (a stdout created again in place
+  // is then seen through it) until the file can be watched again.
+  REQUIRE(std::filesystem::remove(out_path));
+  REQUIRE(next_within(watch, 10s).runs.count("replaced") == 1);
+  CHECK(watch.dir_watches_appends("replaced"));
+  write_in_place(out_path, "created again\n", O_APPEND | O_CREAT);
+  REQUIRE(next_within(watch, 10s).runs.count("replaced") == 1);
+  // The next state write has the file watched again and the dir give the appends up.
+  spool::RunState state = run.dir.read_state();
+  state.extra["step"] = 1;
+  run.dir.write_state(state);
+  REQUIRE(next_within(watch, 10s).runs.count("replaced") == 1);
+  CHECK(our_mask_on(out_path) == (IN_MODIFY | IN_ONESHOT));
+  CHECK_FALSE(watch.dir_watches_appends("replaced"));
+  CHECK((our_mask_on(run.dir.path()) & k_child_events) == 0);
+}
+
+TEST_CASE("a SpoolWatch following output out of inotify watches has the dir ask for appends and "
+          "still reports them",
+          "[unit][spool_watch]") {
+  // As above: the limit is lowered in a user namespace of our own, in a child process. Three
+  // watches: the run dir, state.json and lock; the streams' one-shots fail with ENOSPC.
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "no-stream-watch");
+  std::filesystem::path out_path = run.dir.stream_path(spool::Stream::out);
+  int report[2];
+  int go[2];
+  REQUIRE(::pipe2(report, O_CLOEXEC) == 0);
+  REQUIRE(::pipe2(go, O_CLOEXEC) == 0);
+  pid_t watcher = ::fork();
+  REQUIRE(watcher >= 0);
+  if (watcher == 0) {
+    // 'w': watching, the dir asks for IN_MODIFY and stdout has no watch; 'a': the append
+    // was reported. Upper case: that step failed.
+    auto say = [&](char c) {
+      if (::write(report[1], &c, 1) != 1) {
+        ::_exit(2);
+      }
+    };
+    auto put = [](const char* path, const std::string& text) {
+      int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+      bool done =
+          fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+      ::close(fd);
+      return done;
+    };
+    if (::unshare(CLONE_NEWUSER) != 0 || !put("/proc/self/setgroups", "deny")
+        || !put("/proc/self/uid_map", "0 0 1") || !put("/proc/self/gid_map", "0 0 1")
+        || !put("/proc/sys/user/max_inotify_watches", "3")) {
+      say('U');
+      ::_exit(1);
+    }
+    try {
+      spool::SpoolWatch watch(spool::SpoolRoot::open(spool.root(), false), false, true);
+      if (!watch.add_run("no-stream-watch")) {
+        say('A');
+        ::_exit(1);
+      }
+      bool fallback = watch.dir_watches_appends("no-stream-watch")
+                      && (our_mask_on(run.dir.path()) & IN_MODIFY) != 0
+                      && our_mask_on(out_path) == 0;
+      say(fallback ? 'w' : 'W');
+      char next = 0;
+      if (::read(go[0], &next, 1) != 1) {
+        ::_exit(1);
+      }
+      say(next_within(watch, 10s).runs.count("no-stream-watch") == 1 ? 'a' : 'A');
+    } catch (const std::exception& e) {
+      (void)std::fprintf(stderr, "watcher: %s\n", e.what());
+      say('E');
+    }
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  ::close(go[0]);
+  auto hear = [&] {
+    char c = 0;
+    return ::read(report[0], &c, 1) == 1 ? c : '?';
+  };
+  CHECK(hear() == 'w');
+  append_to(run.dir, spool::Stream::out, "through the dir\n");
+  CHECK(::write(go[1], "g", 1) == 1);
+  CHECK(hear() == 'a');
+  ::close(go[1]);
+  ::close(report[0]);
+  int status = 0;
+  REQUIRE(::waitpid(watcher, &status, 0) == watcher);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
