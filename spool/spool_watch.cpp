@@ -91,10 +91,17 @@ int SpoolWatch::watch_file(const std::filesystem::path& path,
                            int current_wd,
                            const std::string& run_id) {
   int wd = watch_closes_of(m_fd.get(), path);
-  if (wd >= 0 && wd != current_wd) {
-    // A new inode (the file was replaced). The old wd stays mapped until its IN_IGNORED,
-    // which comes when the replaced inode is freed.
-    m_run_by_wd[wd] = run_id;
+  if (wd != current_wd) {
+    if (wd >= 0) {
+      m_run_by_wd[wd] = run_id;
+    }
+    // A new inode (the file was replaced) or none: the old watch goes. The replaced inode
+    // may live on (a supervisor keeps the states it replaces: ReleaseLater), and its watch
+    // would hold one of the user's inotify watches for as long as we watch the run. What
+    // the kernel had queued for it finds no owner; the replacement itself was an event.
+    if (current_wd >= 0) {
+      forget_wd(current_wd);
+    }
   }
   return wd;
 }

@@ -2,6 +2,7 @@
 // (a final state renamed in or written in place, the supervisor's death, the run dir going
 // away), also when a file watch cannot be had, and keeps the run dir's children unmarked so
 // that the program's writes to stdout never walk to the watched dir.
+#include "spool/release_later.hpp"
 #include "spool/spool_watch.hpp"
 #include "tests/support/process_info.hpp"
 #include "tests/support/temp_spool.hpp"
@@ -119,6 +120,35 @@ TEST_CASE("a SpoolWatch sees a state.json written in place, also after states we
   // The final state, written in place.
   write_in_place(state_path, final_of(run.dir).to_json().dump(), O_TRUNC);
   REQUIRE(next_within(watch, 10s).runs.count("in-place") == 1);
+  CHECK(run.dir.read_state().state == spool::RunStatus::exited);
+}
+
+TEST_CASE("a SpoolWatch takes its watch off a state.json swapped out and kept (RENAME_EXCHANGE), "
+          "and sees the new one written in place",
+          "[unit][spool_watch]") {
+  // The supervisor keeps the states it replaces (ReleaseLater): the old inode lives on under
+  // another name, and a watch left on it would hold one of the user's watches for nothing.
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "swapped");
+  spool::SpoolWatch watch(spool::SpoolRoot::open(spool.root(), false), false, false);
+  REQUIRE(watch.add_run("swapped"));
+  std::filesystem::path state_path = run.dir.file(spool::k_state_file);
+  size_t before = test::inotify_watches(::getpid()).size();
+  spool::ReleaseLater later;
+  for (int round = 0; round < 2; ++round) {
+    spool::RunState state = run.dir.read_state();
+    state.extra["round"] = round;
+    run.dir.write_state(state, &later);
+    INFO("round " << round);
+    REQUIRE(next_within(watch, 10s).runs.count("swapped") == 1);
+    CHECK(our_mask_on(state_path) == IN_CLOSE_WRITE);
+    CHECK(test::inotify_watches(::getpid()).size() == before);
+  }
+  std::filesystem::path kept = run.dir.file(spool::ReleaseLater::k_first_replaced);
+  REQUIRE(std::filesystem::exists(kept));
+  CHECK(our_mask_on(kept) == 0);
+  write_in_place(state_path, final_of(run.dir).to_json().dump(), O_TRUNC);
+  REQUIRE(next_within(watch, 10s).runs.count("swapped") == 1);
   CHECK(run.dir.read_state().state == spool::RunStatus::exited);
 }
 
