@@ -1,6 +1,7 @@
 // spool/release_later.cpp: see release_later.hpp.
 #include "spool/release_later.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +28,30 @@ const char* ReleaseLater::kept_name(bool final_state) {
   return k_first_replaced;
 }
 
+void ReleaseLater::empty_later(std::filesystem::path file) {
+  m_empty.push_back(std::move(file));
+}
+
+namespace {
+
+// Empties `path` if no other open file description refers to it: a write lease is granted
+// only then (fcntl(2), F_SETLEASE), and while we hold it an open elsewhere waits for us.
+void empty_if_unread(const std::filesystem::path& path) {
+  Fd file{::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)};
+  if (!file.valid()) {
+    return;
+  }
+  struct stat st {};
+  if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0
+      || ::fcntl(file.get(), F_SETLEASE, F_WRLCK) != 0) {
+    return;
+  }
+  (void)::ftruncate(file.get(), 0);
+  (void)::fcntl(file.get(), F_SETLEASE, F_UNLCK);
+}
+
+} // namespace
+
 void ReleaseLater::trim_later(Fd file, const timespec& mtime) {
   m_trim = std::move(file);
   m_mtime = mtime;
@@ -45,7 +70,11 @@ void ReleaseLater::release() noexcept {
     }
     m_trim.reset();
   }
-  m_open.clear();
+  m_open.clear(); // first: a lease is refused while any of these is open
+  for (const std::filesystem::path& path : m_empty) {
+    empty_if_unread(path);
+  }
+  m_empty.clear();
 }
 
 } // namespace chaperone::spool

@@ -15,11 +15,15 @@
 // short run replaces, the first one and the one its final state replaces, are not freed at
 // all: RENAME_EXCHANGE swaps them out and they stay in the run dir under the names
 // kept_name() gives (until `gc` removes the run). Only a long run's further states go.
+// release() empties the kept ones (their blocks go, their inodes stay), unless somebody
+// still has one open: a reader that opened state.json just before it was swapped out reads
+// the content it opened.
 #pragma once
 
 #include "spool/fd.hpp"
 
 #include <ctime>
+#include <filesystem>
 #include <vector>
 
 namespace chaperone::spool {
@@ -43,8 +47,10 @@ public:
   // The name to keep the state replaced by the next write under, or "" to let it go: the
   // first replaced state, and the one a final state replaces.
   const char* kept_name(bool final_state);
-  // Trims, then closes everything held. Errors are ignored: what a failed trim would have
-  // freed stays allocated to the file, and no byte of it changes.
+  // `file` (a kept state, by path) is emptied by release() if nobody else has it open.
+  void empty_later(std::filesystem::path file);
+  // Trims, closes everything held, then empties the kept states. Errors are ignored: what
+  // a failed trim would have freed stays allocated to the file, and no byte of it changes.
   void release() noexcept;
 
   static constexpr size_t k_max_open = 8;
@@ -56,6 +62,7 @@ private:
   Fd m_trim;
   timespec m_mtime{};
   bool m_first_kept = false;
+  std::vector<std::filesystem::path> m_empty;
 };
 
 } // namespace chaperone::spool

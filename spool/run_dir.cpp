@@ -94,6 +94,11 @@ void RunDir::write_state(const RunState& state, ReleaseLater* later) const {
   // stays open until release() (no block freed before the let-go).
   const char* kept_name = later != nullptr ? later->kept_name(final) : "";
   bool reserve_taken = false; // the reserve became state.json: nothing left to unlink
+  auto note_kept = [&](const AtomicFile& file) {
+    if (file.kept_replaced()) {
+      later->empty_later(this->file(kept_name));
+    }
+  };
   auto publish = [&](const std::string& text) {
     std::optional<AtomicFile> into;
     bool in_reserve = false;
@@ -153,6 +158,7 @@ void RunDir::write_state(const RunState& state, ReleaseLater* later) const {
       // launch path) become durable together, again one commit instead of two.
       file.commit({m_path.parent_path()});
       reserve_taken = in_reserve;
+      note_kept(file);
       if (published.valid()) {
         later->trim_later(std::move(published), now);
       }
@@ -160,6 +166,7 @@ void RunDir::write_state(const RunState& state, ReleaseLater* later) const {
     }
     keep_replaced();
     file.commit();
+    note_kept(file);
   };
   try {
     if (final && file_system_is_full(m_path)) {

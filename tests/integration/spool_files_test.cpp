@@ -139,12 +139,21 @@ TEST_CASE("a run frees no inode on the way: the states its final state replaced 
       wait_until(deadline_in(30s), "the supervisor to let go", [&] { return run_lock_free(dir); }));
   nlohmann::json final_state = spool.state("short");
   CHECK(final_state["state"] == "exited");
-  nlohmann::json first = nlohmann::json::parse(read_whole_file(dir / ".state.replaced.1"));
-  nlohmann::json last = nlohmann::json::parse(read_whole_file(dir / ".state.replaced.2"));
-  CHECK(first["state"] == "starting");
-  CHECK(last["state"] == "running");
-  CHECK(last["pid"] == final_state["pid"]);
-  CHECK(last["run_id"] == final_state["run_id"]);
+  // Kept, and emptied once the supervisor let go (nobody was reading them): their inodes
+  // stay, their blocks go back, a moment after the lock's release.
+  REQUIRE(wait_until(deadline_in(30s), "the kept states to be emptied", [&] {
+    return std::filesystem::file_size(dir / ".state.replaced.1") == 0
+           && std::filesystem::file_size(dir / ".state.replaced.2") == 0;
+  }));
+  for (const char* name : {".state.replaced.1", ".state.replaced.2"}) {
+    INFO(name);
+    struct stat st {};
+    REQUIRE(::lstat((dir / name).c_str(), &st) == 0);
+    CHECK(S_ISREG(st.st_mode));
+    CHECK(st.st_nlink == 1);
+    CHECK(st.st_size == 0);
+    CHECK(st.st_blocks == 0);
+  }
   CHECK_FALSE(std::filesystem::exists(dir / ".state.reserve"));
   // Readers see only state.json.
   CHECK(nlohmann::json::parse(run_chaperone(spool, {"status", "--json", "short"}).out)["state"]

@@ -5,7 +5,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <latch>
@@ -205,8 +207,8 @@ struct stat stat_of(const std::filesystem::path& path) {
 } // namespace
 
 TEST_CASE("state writes with ReleaseLater free no inode: the first replaced state and the one "
-          "the final state replaced are kept; release() trims the final state's tail and keeps "
-          "its mtime",
+          "the final state replaced are kept; release() empties them unless read, and trims the "
+          "final state's tail keeping its mtime",
           "[unit][run_dir]") {
   TempSpool spool;
   spool::SpoolRoot root = spool::SpoolRoot::open(spool.root(), false);
@@ -257,8 +259,16 @@ TEST_CASE("state writes with ReleaseLater free no inode: the first replaced stat
   CHECK(st.st_blocks * 512 >= 64 * 1024);               // the tail is still allocated
   struct timespec recorded = st.st_mtim;
 
+  // A reader that opened state.json just before it was swapped out still has it open.
+  int reader = ::open(last_kept.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(reader >= 0);
   later.release();
   CHECK(held_replaced(state_path) == 0);
+  // Kept states are emptied (their blocks go back, their inodes stay), unless still read.
+  CHECK(stat_of(first_kept).st_ino == starting_inode);
+  CHECK(stat_of(first_kept).st_size == 0);
+  CHECK(test::read_whole_file(last_kept) == last_running_text);
+  ::close(reader);
   st = stat_of(state_path);
   CHECK(st.st_blocks * 512 < 64 * 1024); // trimmed
   CHECK(st.st_size == static_cast<off_t>(text.size()));
@@ -267,8 +277,8 @@ TEST_CASE("state writes with ReleaseLater free no inode: the first replaced stat
   CHECK(test::read_whole_file(state_path) == text);
   later.release(); // twice is harmless
   CHECK(test::read_whole_file(state_path) == text);
-  CHECK(test::read_whole_file(first_kept) == starting_text);
-  CHECK(test::read_whole_file(last_kept) == last_running_text);
+  CHECK(stat_of(first_kept).st_ino == starting_inode);
+  CHECK(stat_of(last_kept).st_ino == last_running_inode);
 }
 
 TEST_CASE("a final state written without ReleaseLater is cut to its length at once",
