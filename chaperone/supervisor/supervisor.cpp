@@ -186,11 +186,6 @@ private:
   uv_timer_t m_settle_timer{}; // the program has lived k_settle_ms: release_startup_pages()
 };
 
-// How long a program runs before its supervisor gives back its start-up pages: a shorter
-// run ends first and keeps them (its end would only fault them back in, ~0.1 ms of CPU on
-// the way to its exit status); a longer one holds the supervisor's memory for its life.
-constexpr uint64_t k_settle_ms = 100;
-
 void Supervisor::record_signal_sent(int signum, const std::string& why) {
   m_state.extra["signals_sent"].push_back(
       {{"signal", signum},

@@ -95,5 +95,27 @@ TEST_CASE("a page of the binary held as a private copy keeps its contents", "[su
   CHECK((pagemap_entry(page) & (k_present | k_file)) == k_present);
 }
 
+// A deep call, as start-up's parsing and spawning make: writes a page far below the caller's
+// frame and returns its address (the page is dead stack from then on).
+[[gnu::noinline]] std::uintptr_t dirty_deep_stack() {
+  constexpr std::size_t k_depth = 64 * 1024;
+  volatile char deep[k_depth];
+  deep[0] = 'd';
+  deep[k_depth - 1] = 'd';
+  return reinterpret_cast<std::uintptr_t>(&deep[0]);
+}
+
+TEST_CASE("the stack below the caller that start-up left dirty is given back", "[supervisor]") {
+  volatile char here = 'h';
+  std::uintptr_t deep = dirty_deep_stack();
+  REQUIRE(deep < reinterpret_cast<std::uintptr_t>(&here));
+  REQUIRE((pagemap_entry(reinterpret_cast<const void*>(deep)) & k_present) == k_present);
+
+  release_startup_pages();
+
+  CHECK((pagemap_entry(reinterpret_cast<const void*>(deep)) & k_present) == 0);
+  CHECK(here == 'h'); // the caller's own frame is untouched
+}
+
 } // namespace
 } // namespace chaperone
