@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <link.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -153,6 +154,11 @@ std::uintptr_t mapping_start(std::uintptr_t address) {
 } // namespace
 
 void release_startup_pages() noexcept {
+  // The heap's top: start-up's peak (texts of spec.json and state.json, their trees, the
+  // spawn's vectors) reached pages above what stays live; once freed they are one free chunk
+  // at the top, which this hands back (brk is lowered). Chunks parked in glibc's tcache are not
+  // merged, so a page with any of them stays. First, so that its code is dropped below.
+  (void)::malloc_trim(0);
   const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
   volatile char marker = 0;
   const std::uintptr_t stack_start = mapping_start(reinterpret_cast<std::uintptr_t>(&marker));

@@ -25,6 +25,13 @@ bool has_on_exit(const nlohmann::json& spec) noexcept {
   return on_exit != config->end() && on_exit->is_string();
 }
 
+nlohmann::json on_exit_spec(const nlohmann::json& spec) {
+  if (!has_on_exit(spec)) {
+    return nlohmann::json::object();
+  }
+  return {{"config", {{"on_exit", spec.at("config").at("on_exit")}}}};
+}
+
 void run_on_exit(const spool::RunDir& run,
                  const nlohmann::json& spec,
                  const std::shared_ptr<spdlog::logger>& log) noexcept {
