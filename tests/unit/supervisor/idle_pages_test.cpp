@@ -6,11 +6,15 @@
 
 #include <fcntl.h>
 #include <link.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 // Constants of the binary, in its read-only segment. The blob is larger than the largest
 // page-cache folio (2 MiB), so its middle page is only mapped again if something reads it.
@@ -115,6 +119,35 @@ TEST_CASE("the stack below the caller that start-up left dirty is given back", "
 
   CHECK((pagemap_entry(reinterpret_cast<const void*>(deep)) & k_present) == 0);
   CHECK(here == 'h'); // the caller's own frame is untouched
+}
+
+TEST_CASE("heap pages that start-up freed at the top are given back", "[supervisor]") {
+  // Larger than the tcache's sizes (parked chunks are never merged), below the mmap
+  // threshold: freed, they join the top chunk and stay mapped until a trim (glibc's own trim
+  // on free is held off here, as it is for the supervisor's small start-up heap).
+  REQUIRE(::mallopt(M_TRIM_THRESHOLD, 64 << 20) == 1);
+  constexpr std::size_t k_blocks = 8;
+  constexpr std::size_t k_block = 8192;
+  std::array<char*, k_blocks> blocks{};
+  for (char*& block : blocks) {
+    block = static_cast<char*>(std::malloc(k_block)); // NOLINT(cppcoreguidelines-no-malloc)
+    REQUIRE(block != nullptr);
+    std::memset(block, 'x', k_block);
+  }
+  // A page wholly inside the last block.
+  auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  std::uintptr_t inside =
+      (reinterpret_cast<std::uintptr_t>(blocks.back()) + page - 1) & ~(page - 1);
+  REQUIRE(inside + page <= reinterpret_cast<std::uintptr_t>(blocks.back()) + k_block);
+  for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) {
+    std::free(*it); // NOLINT(cppcoreguidelines-no-malloc)
+  }
+  REQUIRE((pagemap_entry(reinterpret_cast<const void*>(inside)) & k_present) == k_present);
+
+  release_startup_pages();
+
+  CHECK((pagemap_entry(reinterpret_cast<const void*>(inside)) & k_present) == 0);
+  (void)::mallopt(M_TRIM_THRESHOLD, 128 * 1024); // glibc's default
 }
 
 } // namespace
