@@ -143,8 +143,9 @@ std::uintptr_t mapping_start(std::uintptr_t address) {
 [[gnu::noinline]] void drop_stack_below_here(std::uintptr_t stack_start,
                                              std::uintptr_t page) noexcept {
   constexpr std::uintptr_t k_margin = 512;
-  volatile char marker = 0;
-  auto here = reinterpret_cast<std::uintptr_t>(&marker);
+  // The frame's address, not a local's: under AddressSanitizer locals may live on its "fake
+  // stack" (a heap mapping), the frame itself never does.
+  auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   std::uintptr_t end = (here - k_margin) & ~(page - 1);
   if (stack_start != 0 && end > stack_start) {
     drop_pages(stack_start, end);
@@ -160,8 +161,8 @@ void release_startup_pages() noexcept {
   // merged, so a page with any of them stays. First, so that its code is dropped below.
   (void)::malloc_trim(0);
   const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-  volatile char marker = 0;
-  const std::uintptr_t stack_start = mapping_start(reinterpret_cast<std::uintptr_t>(&marker));
+  const std::uintptr_t stack_start =
+      mapping_start(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)));
   Ranges ranges;
   (void)::dl_iterate_phdr(collect_read_only_segments, &ranges);
   spool::Fd pagemap{::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)};
