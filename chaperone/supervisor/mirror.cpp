@@ -4,6 +4,7 @@
 
 #include "chaperone/supervisor/far_master.hpp"
 #include "chaperone/supervisor/far_setup.hpp"
+#include "chaperone/supervisor/idle_pages.hpp"
 #include "chaperone/supervisor/spawn.hpp"
 #include "chaperone/supervisor/target_json.hpp"
 #include "chaperone/supervisor/version.hpp"
@@ -196,6 +197,8 @@ private:
   uv_loop_t m_loop{};
   uv_signal_t m_signals[4]{};
   uv_timer_t m_retry{};
+  uv_timer_t m_settle{}; // the link has been up k_settle_ms: release_startup_pages()
+  bool m_settle_armed = false;
 };
 
 void on_poll(uv_poll_t* handle, int, int) {
@@ -429,6 +432,15 @@ void Mirror::link_up() {
   m_run.write_state(m_state);
   m_log->info("link up");
   process_requests();
+  if (!m_settle_armed) {
+    // Once, after the first connection: its set-up (ssh, perhaps shipping the front end) is
+    // the mirror's start-up; what it left is given back as the supervisor's is. Unreferenced,
+    // so it never keeps the loop alive.
+    m_settle_armed = true;
+    uv_timer_start(
+        &m_settle, [](uv_timer_t*) { release_startup_pages(); }, k_settle_ms, 0);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&m_settle));
+  }
 }
 
 void Mirror::link_down(const std::string& why) {
@@ -696,6 +708,7 @@ int Mirror::run() {
   }
   uv_timer_init(&m_loop, &m_retry);
   m_retry.data = this;
+  uv_timer_init(&m_loop, &m_settle);
   try {
     if (m_far.value("phase", "") != "launched" && !setup()) {
       // recorded as failed
@@ -719,6 +732,7 @@ int Mirror::run() {
     uv_close(reinterpret_cast<uv_handle_t*>(&handle), nullptr);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&m_retry), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&m_settle), nullptr);
   uv_run(&m_loop, UV_RUN_DEFAULT);
   uv_loop_close(&m_loop);
   // Helpers still delivering requests are our children: wait briefly for them so a kill

@@ -22,6 +22,10 @@ namespace chaperone {
 // Whether spec.config.on_exit names a command.
 bool has_on_exit(const nlohmann::json& spec) noexcept;
 
+// What run_on_exit() reads of `spec` (config.on_exit), as a spec of its own: a supervisor
+// keeps this for the run's end instead of the whole tree (docs/bench/MEMORY-2026-12-02d.md).
+nlohmann::json on_exit_spec(const nlohmann::json& spec);
+
 void run_on_exit(const spool::RunDir& run,
                  const nlohmann::json& spec,
                  const std::shared_ptr<spdlog::logger>& log) noexcept;

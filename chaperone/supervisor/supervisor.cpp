@@ -99,6 +99,8 @@ nlohmann::json rusage_json(const rusage& ru) {
 // packed for size.
 class Supervisor { // NOLINT(clang-analyzer-optin.performance.Padding)
 public:
+  // `options` outlives the Supervisor (supervise()'s caller holds it): not copied, so that
+  // its strings and paths are not held twice for the run's life.
   Supervisor(const SupervisorOptions& options, std::shared_ptr<spdlog::logger> logger)
       : m_options(options), m_log(std::move(logger)),
         m_run(options.run_dir, options.run_dir.filename().string()), m_leftovers(m_log),
@@ -146,7 +148,7 @@ private:
     }
   }
 
-  SupervisorOptions m_options;
+  const SupervisorOptions& m_options;
   std::shared_ptr<spdlog::logger> m_log;
   spool::RunDir m_run;
   // Blocks the state writes would free, given back once the run is let go: on some file
@@ -185,11 +187,6 @@ private:
   uv_timer_t m_linger_timer{};
   uv_timer_t m_settle_timer{}; // the program has lived k_settle_ms: release_startup_pages()
 };
-
-// How long a program runs before its supervisor gives back its start-up pages: a shorter
-// run ends first and keeps them (its end would only fault them back in, ~0.1 ms of CPU on
-// the way to its exit status); a longer one holds the supervisor's memory for its life.
-constexpr uint64_t k_settle_ms = 100;
 
 void Supervisor::record_signal_sent(int signum, const std::string& why) {
   m_state.extra["signals_sent"].push_back(
@@ -645,6 +642,9 @@ int Supervisor::run() {
     run_on_exit(m_run, spec, m_log);
     return 0;
   }
+  // Past the gate only on_exit reads the spec, at the run's end: the rest of the tree would
+  // stay in the heap for the run's life (its chunks now serve the spawn's allocations).
+  spec = on_exit_spec(spec);
 
   // Orphans of the program (double-forked daemons) are reparented to us, so we can end and
   // reap them; without this they would go to init and escape the run.

@@ -6,11 +6,15 @@
 
 #include <fcntl.h>
 #include <link.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 // Constants of the binary, in its read-only segment. The blob is larger than the largest
 // page-cache folio (2 MiB), so its middle page is only mapped again if something reads it.
@@ -23,17 +27,20 @@ alignas(4096) const char k_idle_pages_copy[4096] = {'f', 'i', 'l', 'e'};
 namespace chaperone {
 namespace {
 
-std::uint64_t pagemap_entry(const void* address) {
+std::uint64_t pagemap_entry(std::uintptr_t address) {
   int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   REQUIRE(fd >= 0);
   std::uint64_t entry = 0;
   auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-  auto offset =
-      static_cast<off_t>(reinterpret_cast<std::uintptr_t>(address) / page * sizeof(entry));
+  auto offset = static_cast<off_t>(address / page * sizeof(entry));
   ssize_t n = ::pread(fd, &entry, sizeof(entry), offset);
   ::close(fd);
   REQUIRE(n == static_cast<ssize_t>(sizeof(entry)));
   return entry;
+}
+
+std::uint64_t pagemap_entry(const void* address) {
+  return pagemap_entry(reinterpret_cast<std::uintptr_t>(address));
 }
 
 constexpr std::uint64_t k_present = 1ULL << 63;
@@ -93,6 +100,59 @@ TEST_CASE("a page of the binary held as a private copy keeps its contents", "[su
 
   CHECK(static_cast<const volatile char*>(page)[0] == 'C');
   CHECK((pagemap_entry(page) & (k_present | k_file)) == k_present);
+}
+
+// A deep call, as start-up's parsing and spawning make: writes a page far below the caller's
+// frame and returns its address (the page is dead stack from then on).
+[[gnu::noinline]] std::uintptr_t dirty_deep_stack() {
+  constexpr std::size_t k_depth = std::size_t{64} * 1024;
+  volatile char deep[k_depth];
+  deep[0] = 'd';
+  deep[k_depth - 1] = 'd';
+  // Only the number leaves: the test reads the page's state, never the memory.
+  // NOLINTNEXTLINE(clang-analyzer-core.StackAddressEscape)
+  return reinterpret_cast<std::uintptr_t>(&deep[0]);
+}
+
+TEST_CASE("the stack below the caller that start-up left dirty is given back", "[supervisor]") {
+  volatile char here = 'h';
+  std::uintptr_t deep = dirty_deep_stack();
+  REQUIRE(deep < reinterpret_cast<std::uintptr_t>(&here));
+  REQUIRE((pagemap_entry(deep) & k_present) == k_present);
+
+  release_startup_pages();
+
+  CHECK((pagemap_entry(deep) & k_present) == 0);
+  CHECK(here == 'h'); // the caller's own frame is untouched
+}
+
+TEST_CASE("heap pages that start-up freed at the top are given back", "[supervisor]") {
+  // Larger than the tcache's sizes (parked chunks are never merged), below the mmap
+  // threshold: freed, they join the top chunk and stay mapped until a trim (glibc's own trim
+  // on free is held off here, as it is for the supervisor's small start-up heap).
+  REQUIRE(::mallopt(M_TRIM_THRESHOLD, 64 << 20) == 1);
+  constexpr std::size_t k_blocks = 8;
+  constexpr std::size_t k_block = 8192;
+  std::array<char*, k_blocks> blocks{};
+  for (char*& block : blocks) {
+    block = static_cast<char*>(std::malloc(k_block)); // NOLINT(cppcoreguidelines-no-malloc)
+    REQUIRE(block != nullptr);
+    std::memset(block, 'x', k_block);
+  }
+  // A page wholly inside the last block.
+  auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  std::uintptr_t inside =
+      (reinterpret_cast<std::uintptr_t>(blocks.back()) + page - 1) & ~(page - 1);
+  REQUIRE(inside + page <= reinterpret_cast<std::uintptr_t>(blocks.back()) + k_block);
+  for (char* block : blocks) {
+    std::free(block); // NOLINT(cppcoreguidelines-no-malloc); each merges with the one before
+  }
+  REQUIRE((pagemap_entry(inside) & k_present) == k_present);
+
+  release_startup_pages();
+
+  CHECK((pagemap_entry(inside) & k_present) == 0);
+  (void)::mallopt(M_TRIM_THRESHOLD, 128 * 1024); // glibc's default
 }
 
 } // namespace
