@@ -52,6 +52,22 @@ void write_in_place(const std::filesystem::path& path, const std::string& text, 
   ::close(fd);
 }
 
+// In a forked child: enters a user namespace of its own (root in it is root outside: uid 0
+// mapped to 0, so the spool stays readable) and lowers its inotify watch limit to `limit`.
+// False if any step is refused.
+bool limit_watches_in_own_user_namespace(int limit) {
+  auto put = [](const char* path, const std::string& text) {
+    int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+    bool done =
+        fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ::close(fd);
+    return done;
+  };
+  return ::unshare(CLONE_NEWUSER) == 0 && put("/proc/self/setgroups", "deny")
+         && put("/proc/self/uid_map", "0 0 1") && put("/proc/self/gid_map", "0 0 1")
+         && put("/proc/sys/user/max_inotify_watches", std::to_string(limit));
+}
+
 spool::RunState final_of(const spool::RunDir& run) {
   spool::RunState state = run.read_state();
   state.state = spool::RunStatus::exited;
@@ -289,19 +305,8 @@ TEST_CASE("a SpoolWatch out of inotify watches has the dir ask for closes and st
         ::_exit(2);
       }
     };
-    auto put = [](const char* path, const std::string& text) {
-      int fd = ::open(path, O_WRONLY | O_CLOEXEC);
-      bool done =
-          fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-      ::close(fd);
-      return done;
-    };
-    // Root in the namespace is root outside (uid 0 mapped to 0): the spool stays readable.
-    if (::unshare(CLONE_NEWUSER) != 0 || !put("/proc/self/setgroups", "deny")
-        || !put("/proc/self/uid_map", "0 0 1")
-        || !put("/proc/self/gid_map", "0 0 1")
-        // Two watches: the run dir and state.json; the lock's watch fails with ENOSPC.
-        || !put("/proc/sys/user/max_inotify_watches", "2")) {
+    // Two watches: the run dir and state.json; the lock's watch fails with ENOSPC.
+    if (!limit_watches_in_own_user_namespace(2)) {
       say('U');
       ::_exit(1);
     }
@@ -535,16 +540,7 @@ TEST_CASE("a SpoolWatch following output out of inotify watches has the dir ask 
         ::_exit(2);
       }
     };
-    auto put = [](const char* path, const std::string& text) {
-      int fd = ::open(path, O_WRONLY | O_CLOEXEC);
-      bool done =
-          fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-      ::close(fd);
-      return done;
-    };
-    if (::unshare(CLONE_NEWUSER) != 0 || !put("/proc/self/setgroups", "deny")
-        || !put("/proc/self/uid_map", "0 0 1") || !put("/proc/self/gid_map", "0 0 1")
-        || !put("/proc/sys/user/max_inotify_watches", "3")) {
+    if (!limit_watches_in_own_user_namespace(3)) {
       say('U');
       ::_exit(1);
     }
