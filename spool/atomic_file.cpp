@@ -5,10 +5,10 @@
 #include "spool/io.hpp"
 
 #include <fcntl.h>
-#include <stdio.h> // renameat2, RENAME_EXCHANGE
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio> // renameat2, RENAME_EXCHANGE (glibc, _GNU_SOURCE)
 #include <string>
 #include <system_error>
 
