@@ -124,10 +124,9 @@ void RunDir::write_state(const RunState& state, ReleaseLater* later) const {
     if (*kept_name != '\0') {
       file.keep_replaced_as(this->file(kept_name));
     }
-    // Held open as well: if it is let go after all (no swap on this file system, the name
-    // taken), its blocks still wait for release().
+    // A state not kept stays open until release(): no block is freed before the let-go.
     auto keep_replaced = [&] {
-      if (later != nullptr) {
+      if (later != nullptr && *kept_name == '\0') {
         later->keep_open(Fd{::open(this->file(k_state_file).c_str(),
                                    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)});
       }

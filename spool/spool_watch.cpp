@@ -26,21 +26,28 @@ bool names_watched_file(const std::string& name, bool output) {
          || (output && (name == k_stdout_file || name == k_stderr_file));
 }
 
-// One-shot: the kernel takes the watch off at the first append (queueing one event), so the
-// writer's appends after it cost nothing until we arm it again, unlike a standing IN_MODIFY
-// watch (an event allocated and merged per write(2)).
-constexpr std::uint32_t k_stream_mask = IN_MODIFY | IN_ONESHOT | IN_DONT_FOLLOW;
-
-} // namespace
-
-int watch_closes_of(int inotify, const std::filesystem::path& path) {
-  int wd = ::inotify_add_watch(inotify, path.c_str(), IN_CLOSE_WRITE | IN_DONT_FOLLOW);
-  // ENOENT: not there (now); ENOSPC/ENOMEM: watches used up (max_user_watches); EACCES: not
-  // ours to watch. None loses an event: the dir asks for closes instead.
+// A watch on one file; -1 when none can be had. ENOENT: not there (now); ENOSPC/ENOMEM:
+// watches used up (max_user_watches); EACCES: not ours to watch. None loses an event: the
+// caller has the file's dir ask for it instead.
+int watch_file_itself(int inotify, const std::filesystem::path& path, std::uint32_t mask) {
+  int wd = ::inotify_add_watch(inotify, path.c_str(), mask);
   if (wd < 0 && errno != ENOENT && errno != ENOSPC && errno != ENOMEM && errno != EACCES) {
     throw_errno("inotify_add_watch " + path.string());
   }
   return wd < 0 ? -1 : wd;
+}
+
+} // namespace
+
+int watch_closes_of(int inotify, const std::filesystem::path& path) {
+  return watch_file_itself(inotify, path, IN_CLOSE_WRITE | IN_DONT_FOLLOW);
+}
+
+int watch_appends_of(int inotify, const std::filesystem::path& path) {
+  // One-shot: the kernel takes the watch off at the first append (queueing one event), so
+  // the writer's appends after it cost nothing until it is armed again, unlike a standing
+  // IN_MODIFY watch (an event allocated and merged per write(2)).
+  return watch_file_itself(inotify, path, IN_MODIFY | IN_ONESHOT | IN_DONT_FOLLOW);
 }
 
 SpoolWatch::SpoolWatch(const SpoolRoot& root, bool watch_root, bool watch_output)
@@ -126,12 +133,7 @@ void SpoolWatch::arm_output(const std::string& run_id, Run& run, bool all) {
     }
     std::filesystem::path path =
         m_root / run_id / (stream == Stream::out ? k_stdout_file : k_stderr_file);
-    int wd = ::inotify_add_watch(m_fd.get(), path.c_str(), k_stream_mask);
-    // As watch_closes_of: ENOENT (not there now), ENOSPC/ENOMEM (watches used up), EACCES:
-    // the dir asks for appends instead, so none is missed.
-    if (wd < 0 && errno != ENOENT && errno != ENOSPC && errno != ENOMEM && errno != EACCES) {
-      throw_errno("inotify_add_watch " + path.string());
-    }
+    int wd = watch_appends_of(m_fd.get(), path); // -1: the dir asks for appends instead
     if (wd != current && current >= 0) {
       // The file was replaced or removed: its old inode's watch is of no use now (and may
       // already be gone, which inotify_rm_watch tells harmlessly).
@@ -140,7 +142,7 @@ void SpoolWatch::arm_output(const std::string& run_id, Run& run, bool all) {
     if (wd >= 0) {
       m_run_by_wd[wd] = run_id; // the same wd again when it was still armed
     }
-    current = wd < 0 ? -1 : wd;
+    current = wd;
     missing = missing || wd < 0;
   }
   run.dir_modify = missing;

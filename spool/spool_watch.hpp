@@ -48,6 +48,9 @@ struct SpoolChanges {
 // or -1 when no watch can be had (missing, watches used up, EACCES) and the caller has the
 // file's dir ask for closes instead. Throws std::system_error on any other failure.
 int watch_closes_of(int inotify, const std::filesystem::path& path);
+// The same for appends: a one-shot IN_MODIFY watch on the file (armed again by the caller
+// after it has read to the end), or -1 and the caller's dir asks for IN_MODIFY instead.
+int watch_appends_of(int inotify, const std::filesystem::path& path);
 
 class SpoolWatch {
 public:

@@ -2,6 +2,7 @@
 #include "chaperone/callback/sender_watch.hpp"
 
 #include "spool/error.hpp"
+#include "spool/spool_watch.hpp"
 
 #include <poll.h>
 #include <sys/inotify.h>
@@ -19,7 +20,6 @@ namespace {
 // None of these is reported through a child: the dir's children stay unmarked.
 constexpr std::uint32_t k_dir_mask =
     IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW;
-constexpr std::uint32_t k_stream_mask = IN_MODIFY | IN_ONESHOT | IN_DONT_FOLLOW;
 
 const char* stream_file(int i) {
   return i == 0 ? spool::k_stdout_file : spool::k_stderr_file;
@@ -58,12 +58,8 @@ void SenderWatch::arm() {
     if (m_stream_wds[i] >= 0) {
       continue;
     }
-    std::string path = m_run.file(stream_file(i)).string();
-    int wd = ::inotify_add_watch(m_fd.get(), path.c_str(), k_stream_mask);
-    if (wd < 0 && errno != ENOENT && errno != ENOSPC && errno != ENOMEM && errno != EACCES) {
-      spool::throw_errno("inotify_add_watch " + path);
-    }
-    m_stream_wds[i] = wd < 0 ? -1 : wd;
+    int wd = spool::watch_appends_of(m_fd.get(), m_run.file(stream_file(i)));
+    m_stream_wds[i] = wd; // -1: the dir asks for appends instead
     missing = missing || wd < 0;
   }
   // Both file watches placed before the dir stops asking: no append falls in between.
