@@ -261,7 +261,9 @@ TEST_CASE("a --timeout that falls due while the supervisor is held fires on time
   // (an exec back and a timer; the bound leaves room for a loaded machine).
   CHECK(termed - started >= 0.7);
   CHECK(termed - started < 0.7 + 0.3);
-  CHECK(killed - termed >= 0.4);
+  // The grace timer counts from libuv's loop time, taken when the loop woke, a little before
+  // the SIGTERM's time was recorded: it may end up to a few ms short of 0.4 s after it.
+  CHECK(killed - termed >= 0.4 - 0.01);
   CHECK(killed - termed < 0.4 + 0.3);
   CHECK(count_of(supervisor_log(spool, id), "holding: exec chaperone-hold") == 1);
 }
