@@ -4,8 +4,7 @@
 // takes none of them, and execs the supervisor binary back with the argv it was given: the
 // resumed supervisor finds the pending signals and handles them as it always did.
 //
-// It costs what a static `int main() { pause(); }` costs: no C++ library, no heap, no stdio
-// on the way; only the failure path below formats text.
+// It costs what a static `int main() { pause(); }` costs: no C++ library, no heap, no stdio.
 //
 //   chaperone-hold --exe-fd FD --pgid PGID --log PATH [--deadline-ns NS] -- SUPERVISOR_ARGV...
 //
@@ -20,7 +19,7 @@
 
 #include <cerrno>
 #include <csignal>
-#include <cstdio>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -123,6 +122,52 @@ void wait_for_work(const Args& args) {
   ::close(fd);
 }
 
+// A line assembled in a fixed buffer, without stdio: snprintf and gmtime_r would pull
+// glibc's printf and time zone code into this image (~120 KiB more text to map per process).
+struct Line {
+  char text[512];
+  std::size_t size = 0;
+
+  void add(const char* s) {
+    for (; *s != '\0' && size < sizeof text - 1; ++s) {
+      text[size++] = *s;
+    }
+  }
+  void add_number(long long value, int width = 0) {
+    char digits[24];
+    int n = 0;
+    bool negative = value < 0;
+    unsigned long long u = negative ? 0ULL - static_cast<unsigned long long>(value)
+                                    : static_cast<unsigned long long>(value);
+    do {
+      digits[n++] = static_cast<char>('0' + u % 10);
+      u /= 10;
+    } while (u != 0);
+    while (n < width) {
+      digits[n++] = '0';
+    }
+    if (negative) {
+      add("-");
+    }
+    while (n > 0 && size < sizeof text - 1) {
+      text[size++] = digits[--n];
+    }
+  }
+};
+
+// The civil date of a day count since 1970-01-01 (H. Hinnant's days_from_civil, inverted).
+void civil_from_days(long long days, long long* year, int* month, int* day) {
+  days += 719468;
+  long long era = (days >= 0 ? days : days - 146096) / 146097;
+  long long doe = days - era * 146097;
+  long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  long long mp = (5 * doy + 2) / 153;
+  *day = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+  *month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  *year = yoe + era * 400 + (*month <= 2 ? 1 : 0);
+}
+
 // One line in the supervisor's log format ("2026-12-03T10:00:00.000000Z error PID ...").
 void log_failure(const Args& args, int error) {
   int fd = ::open(args.log, O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -131,29 +176,39 @@ void log_failure(const Args& args, int error) {
   }
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  std::tm utc{};
-  ::gmtime_r(&now.tv_sec, &utc);
-  char line[512];
-  int n = std::snprintf(line,
-                        sizeof line,
-                        "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ error %d chaperone-hold: "
-                        "execveat supervisor (fd %d): %s; %d tries: SIGKILL to group %d\n",
-                        utc.tm_year + 1900,
-                        utc.tm_mon + 1,
-                        utc.tm_mday,
-                        utc.tm_hour,
-                        utc.tm_min,
-                        utc.tm_sec,
-                        now.tv_nsec / 1000,
-                        static_cast<int>(::getpid()),
-                        args.exe_fd,
-                        std::strerror(error),
-                        k_exec_tries,
-                        static_cast<int>(args.pgid));
-  if (n > 0) {
-    ssize_t ignored = ::write(fd, line, static_cast<size_t>(n) < sizeof line ? n : sizeof line - 1);
-    (void)ignored;
-  }
+  long long secs = now.tv_sec;
+  long long year = 0;
+  int month = 0;
+  int day = 0;
+  civil_from_days(secs / 86400, &year, &month, &day);
+  long long of_day = secs % 86400;
+  Line line;
+  line.add_number(year, 4);
+  line.add("-");
+  line.add_number(month, 2);
+  line.add("-");
+  line.add_number(day, 2);
+  line.add("T");
+  line.add_number(of_day / 3600, 2);
+  line.add(":");
+  line.add_number(of_day / 60 % 60, 2);
+  line.add(":");
+  line.add_number(of_day % 60, 2);
+  line.add(".");
+  line.add_number(now.tv_nsec / 1000, 6);
+  line.add("Z error ");
+  line.add_number(::getpid());
+  line.add(" chaperone-hold: execveat supervisor (fd ");
+  line.add_number(args.exe_fd);
+  line.add("): ");
+  line.add(std::strerror(error));
+  line.add("; ");
+  line.add_number(k_exec_tries);
+  line.add(" tries: SIGKILL to group ");
+  line.add_number(args.pgid);
+  line.add("\n");
+  ssize_t ignored = ::write(fd, line.text, line.size);
+  (void)ignored;
   ::close(fd);
 }
 
