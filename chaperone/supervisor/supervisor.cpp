@@ -799,6 +799,9 @@ std::optional<nlohmann::json> Supervisor::start_run() {
     run_on_exit(m_run, spec, m_log);
     return std::nullopt;
   }
+  // Past the gate only on_exit reads the spec, at the run's end: the rest of the tree would
+  // stay in the heap for the run's life (its chunks now serve the spawn's allocations).
+  spec = on_exit_spec(spec);
 
   // Orphans of the program (double-forked daemons) are reparented to us, so we can end and
   // reap them; without this they would go to init and escape the run. An execve (the
@@ -806,9 +809,7 @@ std::optional<nlohmann::json> Supervisor::start_run() {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
     m_log->warn("prctl PR_SET_CHILD_SUBREAPER: {}", std::strerror(errno));
   }
-  // Past the gate only on_exit reads the spec, at the run's end: the rest of the tree would
-  // stay in the heap for the run's life (its chunks now serve the spawn's allocations).
-  return on_exit_spec(spec);
+  return spec;
 }
 
 int Supervisor::run() {
