@@ -32,6 +32,22 @@ void ReleaseLater::empty_later(std::filesystem::path file) {
   m_empty.push_back(std::move(file));
 }
 
+ReleaseLater::Position ReleaseLater::position() const {
+  Position position;
+  position.first_kept = m_first_kept;
+  for (const std::filesystem::path& path : m_empty) {
+    position.first_to_empty = position.first_to_empty || path.filename() == k_first_replaced;
+  }
+  return position;
+}
+
+void ReleaseLater::restore(const Position& position, const std::filesystem::path& run_dir) {
+  m_first_kept = position.first_kept;
+  if (position.first_to_empty) {
+    m_empty.push_back(run_dir / k_first_replaced);
+  }
+}
+
 namespace {
 
 // Empties `path` if no other open file description refers to it: a write lease is granted

@@ -53,6 +53,18 @@ public:
   // a failed trim would have freed stays allocated to the file, and no byte of it changes.
   void release() noexcept;
 
+  // Where the naming above stands, for a supervisor that comes back from its hold image
+  // (chaperone/supervisor/hand_off.hpp) in a new process image: whether the first replaced
+  // state was kept (so the next is not) and whether release() is to empty it. The files kept
+  // open are not carried over: they close at the hand-off, a moment nobody waits for.
+  struct Position {
+    bool first_kept = false;
+    bool first_to_empty = false;
+  };
+  Position position() const;
+  // Takes up `position` in a fresh ReleaseLater of the run in `run_dir`.
+  void restore(const Position& position, const std::filesystem::path& run_dir);
+
   static constexpr size_t k_max_open = 8;
   static constexpr const char* k_first_replaced = ".state.replaced.1";
   static constexpr const char* k_last_replaced = ".state.replaced.2";

@@ -7,6 +7,7 @@
 
 #include "chaperone/supervisor/far_group_end.hpp"
 #include "chaperone/supervisor/gate.hpp"
+#include "chaperone/supervisor/hand_off.hpp"
 #include "chaperone/supervisor/idle_pages.hpp"
 #include "chaperone/supervisor/leftovers.hpp"
 #include "chaperone/supervisor/on_exit.hpp"
@@ -101,8 +102,12 @@ class Supervisor { // NOLINT(clang-analyzer-optin.performance.Padding)
 public:
   // `options` outlives the Supervisor (supervise()'s caller holds it): not copied, so that
   // its strings and paths are not held twice for the run's life.
-  Supervisor(const SupervisorOptions& options, std::shared_ptr<spdlog::logger> logger)
-      : m_options(options), m_log(std::move(logger)),
+  // `resume`, if given, outlives the Supervisor too: the run is taken over from a hold
+  // image (hand_off.hpp) instead of started.
+  Supervisor(const SupervisorOptions& options,
+             std::shared_ptr<spdlog::logger> logger,
+             const ResumePoint* resume = nullptr)
+      : m_options(options), m_resume(resume), m_log(std::move(logger)),
         m_run(options.run_dir, options.run_dir.filename().string()), m_leftovers(m_log),
         m_remote(cmdbuild::Target{}, options.nonce, m_log) {}
   Supervisor(const Supervisor&) = delete;
@@ -119,7 +124,16 @@ private:
     return (m_relays[0] && m_relays[0]->open()) || (m_relays[1] && m_relays[1]->open());
   }
 
+  std::optional<nlohmann::json> start_run();
   void start_program();
+  std::optional<nlohmann::json> adopt_held_run();
+  void resume_program();
+  void arm_settle_timer();
+  void run_loop();
+  bool may_hand_off() const;
+  bool state_is_written() const;
+  void try_hand_off();
+  void hand_off_blocked();
   void record_spawn_failure(const std::system_error& error);
   void reap();
   void on_program_exit(int status, const rusage& ru);
@@ -135,6 +149,7 @@ private:
   void arm_grace_timer();
 
   static void on_signal(uv_signal_t* handle, int signum);
+  static void on_settle(uv_timer_t* handle);
   static void on_timeout(uv_timer_t* handle);
   static void on_kill_after(uv_timer_t* handle);
   static void on_remote_linger(uv_timer_t* handle);
@@ -149,13 +164,17 @@ private:
   }
 
   const SupervisorOptions& m_options;
+  const ResumePoint* m_resume;
   std::shared_ptr<spdlog::logger> m_log;
   spool::RunDir m_run;
   // Blocks the state writes would free, given back once the run is let go: on some file
   // systems each free waits for the device (spool/release_later.hpp).
   spool::ReleaseLater m_release_later;
   spool::FileLock m_lock;
-  GateResult m_gate; // --lock/--slots held for the program's life (gate.hpp)
+  GateResult m_gate;   // --lock/--slots held for the program's life (gate.hpp)
+  HoldImages m_images; // for the hand-off; invalid for runs that never hand off
+  std::optional<std::int64_t> m_deadline_ns; // the --timeout's end (CLOCK_MONOTONIC)
+  bool m_hand_off_due = false;               // the settle timer stopped the loop for it
   RunState m_state;
   spool::Fd m_stdout;
   spool::Fd m_stderr;
@@ -185,7 +204,7 @@ private:
   uv_timer_t m_timeout_timer{};
   uv_timer_t m_kill_timer{};
   uv_timer_t m_linger_timer{};
-  uv_timer_t m_settle_timer{}; // the program has lived k_settle_ms: release_startup_pages()
+  uv_timer_t m_settle_timer{}; // the program has lived k_settle_ms: hand off, or give back pages
 };
 
 void Supervisor::record_signal_sent(int signum, const std::string& why) {
@@ -333,16 +352,156 @@ void Supervisor::start_program() {
   m_remote.attach_markers(m_relays[1] ? m_relays[1]->markers() : nullptr);
   m_phase = Phase::running;
   m_log->info("started pid={} argv0={}", m_pid, m_options.argv.front());
-  // One wake-up per run, and none once it is idle; unreferenced, so it never keeps the
-  // loop alive.
-  uv_timer_start(
-      &m_settle_timer, [](uv_timer_t*) { release_startup_pages(); }, k_settle_ms, 0);
-  uv_unref(reinterpret_cast<uv_handle_t*>(&m_settle_timer));
+  arm_settle_timer();
 
   if (m_options.timeout) {
+    m_deadline_ns = monotonic_ns() + std::chrono::nanoseconds(*m_options.timeout).count();
     uv_timer_start(
         &m_timeout_timer, on_timeout, static_cast<uint64_t>(m_options.timeout->count()), 0);
   }
+}
+
+void Supervisor::arm_settle_timer() {
+  // One wake-up per run (per resumption), and none once it is idle; unreferenced, so it never
+  // keeps the loop alive.
+  uv_timer_start(&m_settle_timer, on_settle, k_settle_ms, 0);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&m_settle_timer));
+}
+
+std::optional<nlohmann::json> Supervisor::adopt_held_run() {
+  // Ours again, and close-on-exec again: the program's children must not inherit them.
+  auto adopt = [](int fd) {
+    spool::Fd owned{fd};
+    if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+      spool::throw_errno("fcntl resumed fd " + std::to_string(fd));
+    }
+    return owned;
+  };
+  m_images.supervisor = adopt(m_resume->supervisor_fd);
+  m_images.hold = adopt(m_resume->hold_fd);
+  for (int fd : m_resume->held_fds) {
+    m_gate.held.push_back(adopt(fd));
+  }
+  m_release_later.restore(m_resume->release, m_run.path());
+  m_deadline_ns = m_resume->deadline_ns;
+  // Everything the supervisor knew is in state.json: the hand-off waits until it is.
+  m_state = m_run.read_state();
+  nlohmann::json spec = m_run.read_spec();
+  m_remote = RemoteSession(target_from_json(spec.at("target")), m_options.nonce, m_log);
+  return on_exit_spec(spec);
+}
+
+void Supervisor::resume_program() {
+  m_stdout = spool::open_or_throw(m_run.file(spool::k_stdout_file), O_WRONLY | O_APPEND);
+  m_stderr = spool::open_or_throw(m_run.file(spool::k_stderr_file), O_WRONLY | O_APPEND);
+  if (!m_state.pid || *m_state.pid <= 1) {
+    throw std::runtime_error("resume: state.json has no program pid");
+  }
+  m_pid = *m_state.pid;
+  m_phase = Phase::running;
+  m_log->info("resumed pid={}", m_pid);
+  arm_settle_timer();
+  if (m_deadline_ns) {
+    // Rounded up: a timer that fires early would find the run not yet due.
+    std::int64_t left = std::max<std::int64_t>(0, *m_deadline_ns - monotonic_ns());
+    uv_timer_start(
+        &m_timeout_timer, on_timeout, static_cast<uint64_t>((left + 999'999) / 1'000'000), 0);
+  }
+  // Only now, with every handle in place: a signal that came while we were held is still
+  // pending and is handled as it would have been (a SIGTERM forwarded and recorded).
+  block_loop_signals(false);
+  reap(); // SIGCHLD coalesces: look anyway
+}
+
+bool Supervisor::may_hand_off() const {
+  // A simple steady state only: a local program writing straight into the spool files (no
+  // relay, no far side), alive and not being ended.
+  return m_images.valid() && m_options.nonce.empty() && m_options.max_output == 0
+         && !m_remote.via_ssh() && m_phase == Phase::running && !m_fatal && !m_relays[0]
+         && !m_relays[1] && !m_linger_timer_started;
+}
+
+bool Supervisor::state_is_written() const {
+  // What the resumed supervisor will know is what state.json says: a signal recorded since the
+  // last write (signals_sent) would be lost. Compared rather than tracked, so that no future
+  // field can slip through.
+  try {
+    return m_run.read_state().to_json() == m_state.to_json();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+void Supervisor::on_settle(uv_timer_t* handle) {
+  auto* self = static_cast<Supervisor*>(handle->data);
+  self->guarded([&] {
+    if (self->may_hand_off()) {
+      // Not from inside a callback: the exec happens in run_loop(), with the loop stopped.
+      self->m_hand_off_due = true;
+      uv_stop(&self->m_loop);
+    } else {
+      release_startup_pages();
+    }
+  });
+}
+
+void Supervisor::run_loop() {
+  while (m_phase != Phase::final && !m_fatal) {
+    uv_run(&m_loop, UV_RUN_DEFAULT);
+    if (!m_hand_off_due) {
+      return;
+    }
+    m_hand_off_due = false;
+    try_hand_off();
+  }
+}
+
+void Supervisor::try_hand_off() {
+  block_loop_signals(true);
+  try {
+    hand_off_blocked();
+  } catch (...) {
+    block_loop_signals(false); // on-exit's shell must not start with them blocked
+    throw;
+  }
+  // Still here: no hand-off. The pages start-up left are given back as before it.
+  block_loop_signals(false);
+  release_startup_pages();
+}
+
+void Supervisor::hand_off_blocked() {
+  // A signal caught just before the block may still wait in libuv's pipe, a timer may be due:
+  // one turn of the loop, without waiting, handles them with nothing new coming in.
+  uv_run(&m_loop, UV_RUN_NOWAIT);
+  if (!may_hand_off() || !state_is_written()) {
+    m_log->debug("no hand-off: the run moved on, or state.json is behind");
+    return;
+  }
+  ResumePoint point;
+  point.supervisor_fd = m_images.supervisor.get();
+  point.hold_fd = m_images.hold.get();
+  HandOff hand_off;
+  hand_off.keep_fds.push_back(m_lock.fd());
+  for (const spool::Fd& fd : m_gate.held) {
+    point.held_fds.push_back(fd.get());
+    hand_off.keep_fds.push_back(fd.get());
+  }
+  point.deadline_ns = m_deadline_ns;
+  point.release = m_release_later.position();
+  hand_off.program_pgid = m_pid;
+  hand_off.log = m_run.file(spool::k_log_file);
+  hand_off.deadline_ns = m_deadline_ns;
+  // argv[0] as we were started (the path the front end used); RUN_DIR stays argv[1].
+  std::vector<std::string> args = supervisor_args(m_options);
+  std::vector<std::string> resume = resume_args(point);
+  hand_off.supervisor_argv.emplace_back(program_invocation_name);
+  hand_off.supervisor_argv.push_back(args.front());
+  hand_off.supervisor_argv.insert(hand_off.supervisor_argv.end(), resume.begin(), resume.end());
+  hand_off.supervisor_argv.insert(hand_off.supervisor_argv.end(), args.begin() + 1, args.end());
+  m_log->info("holding: exec chaperone-hold until a signal{}",
+              m_deadline_ns ? " or the timeout" : "");
+  std::string error = exec_hold(m_images, hand_off);
+  m_log->warn("hand-off failed, supervising on: {}", error);
 }
 
 void Supervisor::arm_grace_timer() {
@@ -612,12 +771,10 @@ void Supervisor::on_kill_after(uv_timer_t* handle) {
   });
 }
 
-int Supervisor::run() {
-  m_lock = spool::FileLock::adopt(spool::Fd{m_options.lock_fd});
-  // The lock fd arrives without close-on-exec (it had to cross our own exec). Inherited by
-  // the program it would outlive us and hide our death from readers.
-  if (::fcntl(m_lock.fd(), F_SETFD, FD_CLOEXEC) != 0) {
-    spool::throw_errno("fcntl lock fd");
+std::optional<nlohmann::json> Supervisor::start_run() {
+  // At start, for the binary we run now (hand_off.hpp); only runs that may hand off.
+  if (m_options.nonce.empty() && m_options.max_output == 0) {
+    m_images = open_hold_images();
   }
   // The launch leaves spec.json without an fsync (it would delay every `run -d`); the final
   // state makes it durable. Its write-out starts first thing, without waiting, so that it
@@ -640,16 +797,31 @@ int Supervisor::run() {
     m_state.end_time = spool::format_utc(std::chrono::system_clock::now());
     m_run.write_state(m_state, &m_release_later);
     run_on_exit(m_run, spec, m_log);
-    return 0;
+    return std::nullopt;
   }
   // Past the gate only on_exit reads the spec, at the run's end: the rest of the tree would
   // stay in the heap for the run's life (its chunks now serve the spawn's allocations).
   spec = on_exit_spec(spec);
 
   // Orphans of the program (double-forked daemons) are reparented to us, so we can end and
-  // reap them; without this they would go to init and escape the run.
+  // reap them; without this they would go to init and escape the run. An execve (the
+  // hand-off) keeps the setting.
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
     m_log->warn("prctl PR_SET_CHILD_SUBREAPER: {}", std::strerror(errno));
+  }
+  return spec;
+}
+
+int Supervisor::run() {
+  m_lock = spool::FileLock::adopt(spool::Fd{m_options.lock_fd});
+  // The lock fd arrives without close-on-exec (it had to cross our own exec). Inherited by
+  // the program it would outlive us and hide our death from readers.
+  if (::fcntl(m_lock.fd(), F_SETFD, FD_CLOEXEC) != 0) {
+    spool::throw_errno("fcntl lock fd");
+  }
+  std::optional<nlohmann::json> spec = m_resume != nullptr ? adopt_held_run() : start_run();
+  if (!spec) {
+    return 0; // skipped at the gate: recorded
   }
 
   if (int rc = uv_loop_init(&m_loop); rc != 0) {
@@ -671,14 +843,15 @@ int Supervisor::run() {
   }
 
   try {
-    start_program();
-    if (m_phase != Phase::final) {
-      reap(); // it may have exited already
+    if (m_resume != nullptr) {
+      resume_program();
+    } else {
+      start_program();
+      if (m_phase != Phase::final) {
+        reap(); // it may have exited already
+      }
     }
-
-    if (m_phase != Phase::final) {
-      uv_run(&m_loop, UV_RUN_DEFAULT);
-    }
+    run_loop();
     if (m_fatal) {
       std::rethrow_exception(m_fatal);
     }
@@ -695,7 +868,7 @@ int Supervisor::run() {
       }
     }
   }
-  if (m_phase == Phase::final && !has_on_exit(spec)) {
+  if (m_phase == Phase::final && !has_on_exit(*spec)) {
     // Nothing more goes into the run (the final state is durable, leftovers' linger is
     // over): the next step of a chain, and the `run`, `wait` or `gc` that waits for us to
     // let go, have it now, not after the loop's teardown and our exit.
@@ -723,7 +896,7 @@ int Supervisor::run() {
   m_gate.held.clear();
   m_release_later.release();
   if (m_phase == Phase::final) {
-    run_on_exit(m_run, spec, m_log);
+    run_on_exit(m_run, *spec, m_log);
   }
   return m_phase == Phase::final ? 0 : 1;
 }
@@ -736,6 +909,20 @@ int supervise(const SupervisorOptions& options, const std::shared_ptr<spdlog::lo
     return supervisor.run();
   } catch (const std::exception& e) {
     logger->error("supervisor cannot start: {}", e.what());
+    return 1;
+  }
+}
+
+int resume_supervision(const SupervisorOptions& options,
+                       const ResumePoint& point,
+                       const std::shared_ptr<spdlog::logger>& logger) {
+  try {
+    Supervisor supervisor(options, logger, &point);
+    return supervisor.run();
+  } catch (const std::exception& e) {
+    // Our exit closes the run's lock and fires the program's PDEATHSIG: readers find the
+    // run `lost`, as after a SIGKILL.
+    logger->error("supervisor cannot resume: {}", e.what());
     return 1;
   }
 }

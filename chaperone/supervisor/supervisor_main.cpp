@@ -1,6 +1,7 @@
 // chaperone/supervisor_main.cpp: entry point of chaperone-supervisor, started by the front
 // end in its own session with the run's lock on fd 3. Kept apart from the CLI so that the
 // process that lives for the whole run carries no command-line parser.
+#include "chaperone/supervisor/hand_off.hpp"
 #include "chaperone/supervisor/logging.hpp"
 #include "chaperone/supervisor/mirror.hpp"
 #include "chaperone/supervisor/publication.hpp"
@@ -12,6 +13,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,8 +31,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   chaperone::SupervisorOptions options;
   chaperone::Publication publication;
+  std::optional<chaperone::ResumePoint> resume; // back from chaperone-hold (hand_off.hpp)
   try {
     publication = chaperone::take_publication_args(args);
+    resume = chaperone::take_resume_args(args);
     options = chaperone::parse_supervisor_args(args);
   } catch (const std::exception& e) {
     (void)std::fprintf(stderr, "chaperone-supervisor: %s\n", e.what());
@@ -44,6 +48,9 @@ int main(int argc, char** argv) {
     auto logger = chaperone::make_supervisor_logger(options.run_dir / "supervisor.log");
     if (options.mirror) {
       return chaperone::mirror_far_run(options, logger);
+    }
+    if (resume) {
+      return chaperone::resume_supervision(options, *resume, logger);
     }
     return chaperone::supervise(options, logger);
   } catch (const std::exception& e) {

@@ -179,9 +179,17 @@ std::vector<pid_t> supervisors_of(const std::filesystem::path& run_dir) {
          start = end + 1) {
       argv.push_back(cmdline.substr(start, end - start));
     }
-    std::string_view tool = "chaperone-supervisor";
-    if (argv.empty() || argv[0].size() < tool.size()
-        || argv[0].compare(argv[0].size() - tool.size(), tool.size(), tool) != 0) {
+    auto named = [&](std::string_view tool) {
+      return !argv.empty() && argv[0].size() >= tool.size()
+             && argv[0].compare(argv[0].size() - tool.size(), tool.size(), tool) == 0;
+    };
+    // A supervisor held as chaperone-hold (README "What happens to processes") carries the
+    // supervisor's own argv after its first "--".
+    if (named("chaperone-hold")) {
+      auto own_end = std::find(argv.begin(), argv.end(), "--");
+      argv.erase(argv.begin(), own_end == argv.end() ? own_end : own_end + 1);
+    }
+    if (!named("chaperone-supervisor")) {
       continue;
     }
     auto end = std::find(argv.begin(), argv.end(), "--");

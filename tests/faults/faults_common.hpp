@@ -73,7 +73,7 @@ void give_spool_to(const TempSpool& spool, const TestUser& user);
 // argv prefix that runs the rest as `user` (fault_helper as-user UID GID).
 std::vector<std::string> as_user(const TestUser& user);
 
-// Pids of chaperone-supervisor processes whose first argument is `run_dir`.
+// Pids of chaperone-supervisor processes (held ones too, as chaperone-hold) for `run_dir`.
 std::vector<pid_t> supervisors_of(const std::filesystem::path& run_dir);
 
 // Live processes (not zombies) whose environment holds the entry `name_value` ("NAME=VALUE"):

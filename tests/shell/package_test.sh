@@ -43,7 +43,7 @@ while read -r package; do
 done < <(tr ',' '\n' <<<"$depends" | awk '{print $1}')
 mkdir "$scratch/unpacked"
 dpkg-deb -x "$deb" "$scratch/unpacked"
-for static in chaperone chaperone-supervisor; do
+for static in chaperone chaperone-supervisor chaperone-hold; do
   if objdump -p "$scratch/unpacked/usr/bin/$static" | grep -q NEEDED; then
     fail "$static in the package is not static"
   fi
@@ -52,7 +52,8 @@ dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$scratch/entries"
 grep -v '/$' "$scratch/entries" >"$scratch/files"
 # Directories that are chaperone's own (not /usr/bin and the like) must go too.
 grep '/$' "$scratch/entries" | grep chaperone >"$scratch/own_dirs"
-for want in /usr/bin/chaperone /usr/bin/chaperone-supervisor /usr/bin/chaperone-callback \
+for want in /usr/bin/chaperone /usr/bin/chaperone-supervisor /usr/bin/chaperone-hold \
+  /usr/bin/chaperone-callback \
   /usr/share/man/man1/chaperone.1.gz \
   /usr/share/bash-completion/completions/chaperone /usr/share/zsh/vendor-completions/_chaperone \
   /usr/share/fish/vendor_completions.d/chaperone.fish; do
