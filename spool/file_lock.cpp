@@ -32,16 +32,27 @@ bool try_flock(int fd, int operation, const std::filesystem::path& path) {
 
 } // namespace
 
-FileLock FileLock::try_exclusive(const std::filesystem::path& path) {
-  Fd fd{::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)};
+namespace {
+
+FileLock try_exclusive_opened(const std::filesystem::path& path, int flags) {
+  Fd fd{::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | flags, 0600)};
   if (!fd.valid()) {
     throw_errno("open " + path.string());
   }
-  FileLock lock;
-  if (try_flock(fd.get(), LOCK_EX, path)) {
-    lock.m_fd = std::move(fd);
+  if (!try_flock(fd.get(), LOCK_EX, path)) {
+    return {};
   }
-  return lock;
+  return FileLock::adopt(std::move(fd));
+}
+
+} // namespace
+
+FileLock FileLock::try_exclusive(const std::filesystem::path& path) {
+  return try_exclusive_opened(path, O_CREAT);
+}
+
+FileLock FileLock::try_exclusive_existing(const std::filesystem::path& path) {
+  return try_exclusive_opened(path, 0);
 }
 
 FileLock FileLock::exclusive(const std::filesystem::path& path) {

@@ -21,6 +21,10 @@ public:
   // Throws system_error naming the call and path on any other failure.
   static FileLock try_exclusive(const std::filesystem::path& path);
 
+  // Like try_exclusive, but never makes the file: a missing one throws system_error with
+  // ENOENT (for a process that must not add names to a run dir somebody is removing).
+  static FileLock try_exclusive_existing(const std::filesystem::path& path);
+
   // Like try_exclusive, but waits for the holder to let go (EINTR retried).
   static FileLock exclusive(const std::filesystem::path& path);
 

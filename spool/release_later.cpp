@@ -50,8 +50,19 @@ void ReleaseLater::restore(const Position& position, const std::filesystem::path
 
 namespace {
 
-// Empties `path` if no other open file description refers to it: a write lease is granted
-// only then (fcntl(2), F_SETLEASE), and while we hold it an open elsewhere waits for us.
+// Takes a write lease on `file`: granted only while no other open file description has the
+// file open for writing (fcntl(2), F_SETLEASE), and while it is held an open elsewhere waits
+// for us. The lease makes us the owner that a lease break signals with SIGIO, whose default
+// action ends the process: the owner is cleared, so an opener just waits for the unlock.
+bool take_write_lease(int file) {
+  if (::fcntl(file, F_SETLEASE, F_WRLCK) != 0) {
+    return false;
+  }
+  (void)::fcntl(file, F_SETOWN, 0);
+  return true;
+}
+
+// Empties `path` if no other open file description refers to it.
 void empty_if_unread(const std::filesystem::path& path) {
   Fd file{::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)};
   if (!file.valid()) {
@@ -59,7 +70,7 @@ void empty_if_unread(const std::filesystem::path& path) {
   }
   struct stat st {};
   if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0
-      || ::fcntl(file.get(), F_SETLEASE, F_WRLCK) != 0) {
+      || !take_write_lease(file.get())) {
     return;
   }
   (void)::ftruncate(file.get(), 0);
@@ -68,24 +79,28 @@ void empty_if_unread(const std::filesystem::path& path) {
 
 } // namespace
 
-void ReleaseLater::trim_later(Fd file, const timespec& mtime) {
+void ReleaseLater::trim_later(Fd file, std::uint64_t size, const timespec& mtime) {
   m_trim = std::move(file);
+  m_trim_size = size;
   m_mtime = mtime;
 }
 
 void ReleaseLater::release() noexcept {
-  if (m_trim.valid()) {
+  if (m_trim.valid() && take_write_lease(m_trim.get())) {
     struct stat st {};
     // Only when there is a tail: an ftruncate to the same size frees the blocks past the
     // end (ext4 truncates preallocations even then), but it also moves the mtime.
     if (::fstat(m_trim.get(), &st) == 0 && S_ISREG(st.st_mode)
+        && static_cast<std::uint64_t>(st.st_size) == m_trim_size
+        && st.st_mtim.tv_sec == m_mtime.tv_sec && st.st_mtim.tv_nsec == m_mtime.tv_nsec
         && st.st_blocks * 512 > ((st.st_size + st.st_blksize - 1) / st.st_blksize) * st.st_blksize
         && ::ftruncate(m_trim.get(), st.st_size) == 0) {
       const timespec times[2] = {{0, UTIME_OMIT}, m_mtime};
       (void)::futimens(m_trim.get(), times);
     }
-    m_trim.reset();
+    (void)::fcntl(m_trim.get(), F_SETLEASE, F_UNLCK);
   }
+  m_trim.reset();
   m_open.clear(); // first: a lease is refused while any of these is open
   for (const std::filesystem::path& path : m_empty) {
     empty_if_unread(path);

@@ -22,6 +22,7 @@
 
 #include "spool/fd.hpp"
 
+#include <cstdint>
 #include <ctime>
 #include <filesystem>
 #include <vector>
@@ -40,10 +41,13 @@ public:
   // Keeps `file` (one about to be replaced) open until release(). A long run writes its state
   // many times: past k_max_open the oldest is closed at once, off anybody's wait.
   void keep_open(Fd file);
-  // `file` (open for writing) is a published final state written into a preallocated file:
-  // release() cuts the blocks past its end and puts back `mtime` (the run index recorded it;
-  // every ftruncate moves it).
-  void trim_later(Fd file, const timespec& mtime);
+  // `file` (open for writing) is a published final state of `size` bytes written into a
+  // preallocated file: release() cuts the blocks past its end and puts back `mtime` (the run
+  // index recorded it; every ftruncate moves it). Only while the file is still exactly what
+  // was published and nobody else has it open for writing: a state.json somebody truncated
+  // or rewrote meanwhile is left as they left it (an ftruncate to `size` would pad it with
+  // zeros, and the mtime put back would make the index vouch for them).
+  void trim_later(Fd file, std::uint64_t size, const timespec& mtime);
   // The name to keep the state replaced by the next write under, or "" to let it go: the
   // first replaced state, and the one a final state replaces.
   const char* kept_name(bool final_state);
@@ -72,6 +76,7 @@ public:
 private:
   std::vector<Fd> m_open;
   Fd m_trim;
+  std::uint64_t m_trim_size = 0;
   timespec m_mtime{};
   bool m_first_kept = false;
   std::vector<std::filesystem::path> m_empty;

@@ -159,7 +159,7 @@ void RunDir::write_state(const RunState& state, ReleaseLater* later) const {
       reserve_taken = in_reserve;
       note_kept(file);
       if (published.valid()) {
-        later->trim_later(std::move(published), now);
+        later->trim_later(std::move(published), text.size(), now);
       }
       return;
     }

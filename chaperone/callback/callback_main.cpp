@@ -12,10 +12,12 @@
 
 #include <curl/curl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <system_error>
 
 int main(int argc, char** argv) try {
   using namespace chaperone;
@@ -27,13 +29,26 @@ int main(int argc, char** argv) try {
   (void)::signal(SIGPIPE, SIG_IGN);
   std::filesystem::path dir = std::filesystem::absolute(argv[1]).lexically_normal();
   spool::RunDir run(dir, dir.filename().string());
-  std::shared_ptr<spdlog::logger> log = make_supervisor_logger(run.file(k_callback_log_file));
   // Exactly one sender per run: a second one (two readers restarting at once) just leaves.
-  spool::FileLock lock = spool::FileLock::try_exclusive(run.file(k_callback_lock_file));
-  if (!lock.held()) {
-    log->info("another sender holds {}: leaving", k_callback_lock_file);
-    return 0;
+  // Nothing is made in the run dir before the lock is ours: `chaperone agent` made the lock
+  // file with the run, and a run dir without one is being removed (`rm -rf` fails with
+  // "Directory not empty" if a name appears while it empties the dir).
+  spool::FileLock lock;
+  try {
+    lock = spool::FileLock::try_exclusive_existing(run.file(k_callback_lock_file));
+  } catch (const std::system_error& e) {
+    if (e.code() != std::errc::no_such_file_or_directory) {
+      throw;
+    }
+    if (::access(run.file(k_callback_config_file).c_str(), F_OK) != 0) {
+      return 0; // removed: nothing left to deliver
+    }
+    lock = spool::FileLock::try_exclusive(run.file(k_callback_lock_file)); // a run from before
   }
+  if (!lock.held()) {
+    return 0; // another sender has it
+  }
+  std::shared_ptr<spdlog::logger> log = make_supervisor_logger(run.file(k_callback_log_file));
   try {
     CallbackConfig config = CallbackConfig::from_json(
         nlohmann::json::parse(spool::read_file(run.file(k_callback_config_file))));

@@ -122,6 +122,12 @@ void add_agent_command(CLI::App& app, CliContext& context) {
       if (program.token) {
         request.extra_files.emplace_back(k_callback_token_file, *program.token);
       }
+      // Made with the run, so that its sender never adds a name to the run dir (which could
+      // be in the middle of an `rm -rf`): it takes the lock, rewrites the progress by
+      // swapping it with its twin, and appends to the log the first sender made.
+      request.extra_files.emplace_back(k_callback_lock_file, "");
+      request.extra_files.emplace_back(k_callback_progress_file, initial_callback_progress());
+      request.extra_files.emplace_back(k_callback_progress_twin, "");
       if (request.run_id.empty()) {
         // Chosen here, so the pending mark exists before the run does: a sender is then
         // restartable from the moment the run can be seen.

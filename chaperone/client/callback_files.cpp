@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio> // renameat2, RENAME_EXCHANGE (glibc, _GNU_SOURCE)
 #include <stdexcept>
 #include <system_error>
 
@@ -53,10 +54,59 @@ CallbackProgress read_callback_progress(const spool::RunDir& run) {
   }
 }
 
+namespace {
+
+std::string progress_text(const CallbackProgress& progress) {
+  return progress.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+} // namespace
+
+std::string initial_callback_progress() {
+  return progress_text(CallbackProgress{});
+}
+
 void write_callback_progress(const spool::RunDir& run, const CallbackProgress& progress) {
-  spool::write_file_atomically(
-      run.file(k_callback_progress_file),
-      progress.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  std::filesystem::path path = run.file(k_callback_progress_file);
+  std::filesystem::path twin = run.file(k_callback_progress_twin);
+  // The run dir still being there is told by callback.json: a run being removed makes no
+  // name here. Only a run from a version that made neither twin nor progress with the run
+  // makes them, and only while callback.json is there.
+  auto removed = [&] { return ::access(run.file(k_callback_config_file).c_str(), F_OK) != 0; };
+  spool::Fd file{::open(twin.c_str(), O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)};
+  if (!file.valid()) {
+    if (errno != ENOENT) {
+      spool::throw_errno("open " + twin.string());
+    }
+    if (removed()) {
+      return;
+    }
+    file = spool::open_or_throw(twin, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW);
+  }
+  struct stat st {};
+  if (::fstat(file.get(), &st) != 0) {
+    spool::throw_errno("fstat " + twin.string());
+  }
+  if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+    throw std::runtime_error(twin.string() + ": not a regular file with one name");
+  }
+  spool::write_all(file.get(), progress_text(progress), twin.string());
+  spool::fsync_together({{file.get(), "fsync " + twin.string()}});
+  file.reset();
+  if (::renameat2(AT_FDCWD, twin.c_str(), AT_FDCWD, path.c_str(), RENAME_EXCHANGE) != 0) {
+    if (errno != ENOENT) {
+      spool::throw_errno("renameat2 (RENAME_EXCHANGE) " + twin.string() + " and "
+                         + path.string());
+    }
+    if (removed()) {
+      return;
+    }
+    if (::rename(twin.c_str(), path.c_str()) != 0) { // no progress yet (a run from before)
+      spool::throw_errno("rename " + twin.string() + " to " + path.string());
+    }
+  }
+  spool::Fd dir = spool::open_or_throw(run.path(), O_RDONLY | O_DIRECTORY);
+  spool::fsync_together({{dir.get(), "fsync " + run.path().string()}});
 }
 
 void mark_callback_pending(const spool::SpoolRoot& root, const std::string& run_id) {

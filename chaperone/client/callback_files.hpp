@@ -18,6 +18,8 @@ namespace chaperone {
 constexpr const char* k_callback_config_file = "callback.json";
 constexpr const char* k_callback_token_file = "callback.token";
 constexpr const char* k_callback_progress_file = "callback.progress";
+// callback.progress's twin: each write goes into it and the two names are swapped.
+constexpr const char* k_callback_progress_twin = ".callback.progress.next";
 constexpr const char* k_callback_lock_file = "callback.lock";
 constexpr const char* k_callback_log_file = "callback.log";
 // In the spool root: one empty file per run whose callbacks are not all delivered, so that
@@ -38,7 +40,14 @@ struct CallbackProgress {
 
 // Missing file: nothing delivered yet. Throws std::runtime_error naming a damaged file.
 CallbackProgress read_callback_progress(const spool::RunDir& run);
+// Durable and atomic. After the first write no name is ever made in the run dir: the text
+// goes into the twin, which then swaps names with callback.progress (RENAME_EXCHANGE). A
+// sender that retries every few ms would otherwise make a temp file now and then in a run dir
+// that `rm -rf` is emptying, which then fails with "Directory not empty". Once either file is
+// gone (the run is being removed) nothing is written and nothing is made.
 void write_callback_progress(const spool::RunDir& run, const CallbackProgress& progress);
+// callback.progress's text before anything is delivered, written with the run.
+std::string initial_callback_progress();
 
 // Creates / removes <root>/.callbacks/<run id>; remove_empty_dir also removes .callbacks
 // if no other run is marked (a launch that failed leaves nothing behind).

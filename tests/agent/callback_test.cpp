@@ -239,6 +239,14 @@ TEST_CASE("removing the run stops its sender", "[agent][callback]") {
       deadline_in(10s), "a sender", [&] { return !sender_pids(spool.run_dir(id)).empty(); }));
   REQUIRE(run_chaperone(spool, {"wait", id}).exit_code == 0);
   std::filesystem::path dir = spool.run_dir(id);
+  // A sender that is retrying, and has recorded so: it rewrites callback.progress after every
+  // attempt, which must never make a name in the dir that is being removed (`rm -rf` would
+  // fail with "Directory not empty").
+  REQUIRE(wait_until(deadline_in(10s), "a failed attempt recorded", [&] {
+    return std::filesystem::exists(dir / "callback.progress")
+           && read_whole_file(dir / "callback.progress").find("\"failed_attempts\":0")
+                  == std::string::npos;
+  }));
   spool.remove_run(id);
   // The sender notices at its next retry, clears the run's pending mark and exits.
   REQUIRE(wait_until(deadline_in(10s), "the sender to stop", [&] {

@@ -281,6 +281,65 @@ TEST_CASE("state writes with ReleaseLater free no inode: the first replaced stat
   CHECK(stat_of(last_kept).st_ino == last_running_inode);
 }
 
+TEST_CASE("release() leaves a final state.json that somebody emptied, rewrote or holds open "
+          "for writing as they left it: no zeros, no mtime put back",
+          "[unit][run_dir]") {
+  TempSpool spool;
+  spool::SpoolRoot root = spool::SpoolRoot::open(spool.root(), false);
+  auto final_run = [&](const std::string& name, spool::ReleaseLater& later) {
+    spool::RunState state = test::running_state(name);
+    spool::NewRun run = spool::create_run(root, name, nlohmann::json::object(), state);
+    state.state = spool::RunStatus::exited;
+    state.exit_code = 0;
+    state.return_code = 0;
+    run.dir.write_state(state, &later);
+    std::filesystem::path path = run.dir.file("state.json");
+    REQUIRE(stat_of(path).st_blocks * 512 >= 64 * 1024); // a tail to trim
+    return path;
+  };
+  SECTION("emptied") {
+    spool::ReleaseLater later;
+    std::filesystem::path path = final_run("emptied", later);
+    test::write_whole_file(path, "");
+    struct stat before = stat_of(path);
+    later.release();
+    struct stat after = stat_of(path);
+    CHECK(after.st_size == 0); // an ftruncate to the published length would pad with zeros
+    CHECK(after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+    CHECK(after.st_mtim.tv_sec == before.st_mtim.tv_sec);
+  }
+  SECTION("rewritten with other text of the same length") {
+    spool::ReleaseLater later;
+    std::filesystem::path path = final_run("rewritten", later);
+    std::string text = test::read_whole_file(path);
+    std::string other(text.size(), 'x');
+    // In place, without O_TRUNC: the tail stays allocated, only the mtime tells.
+    int editor = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    REQUIRE(editor >= 0);
+    REQUIRE(::pwrite(editor, other.data(), other.size(), 0) == static_cast<ssize_t>(other.size()));
+    ::close(editor);
+    REQUIRE(stat_of(path).st_blocks * 512 >= 64 * 1024);
+    struct stat before = stat_of(path);
+    later.release();
+    struct stat after = stat_of(path);
+    CHECK(test::read_whole_file(path) == other);
+    CHECK(after.st_mtim.tv_sec == before.st_mtim.tv_sec); // not the mtime the index recorded
+    CHECK(after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+  }
+  SECTION("open for writing elsewhere") {
+    spool::ReleaseLater later;
+    std::filesystem::path path = final_run("held", later);
+    std::string text = test::read_whole_file(path);
+    int writer = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    REQUIRE(writer >= 0);
+    later.release();
+    // The writer may truncate at any moment: the tail is left, the text untouched.
+    CHECK(stat_of(path).st_blocks * 512 >= 64 * 1024);
+    CHECK(test::read_whole_file(path) == text);
+    ::close(writer);
+  }
+}
+
 TEST_CASE("a final state written without ReleaseLater is cut to its length at once",
           "[unit][run_dir]") {
   TempSpool spool;
