@@ -255,7 +255,6 @@ void add_run_command(CLI::App& app, CliContext& context) {
     }
     request.share_watch = !args->detach;
     request.mark_reader = !args->detach;
-    request.overlap_supervisor_start = !args->detach;
     request.if_exists = args->attach_existing ? IfExists::attach
                         : args->replace       ? IfExists::replace
                                               : IfExists::fail;

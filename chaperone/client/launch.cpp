@@ -251,18 +251,12 @@ bool start_supervisor(const spool::SpoolRoot& root,
     state.end_time = spool::format_utc(std::chrono::system_clock::now());
     staged.dir.write_state(state);
   };
-  // Not waiting for the exec saves the caller the loading of the supervisor's image: the
-  // lock is already held (fd 3 shares our open file description), and the supervisor
-  // starts only once the rename below is decided. Either way it is forked before the run
-  // is published: a visible run always has its supervisor (or the record of its failure).
-  auto fork_supervisor = [&] {
+  try {
+    // Not waiting for the exec saves the caller the loading of the supervisor's image: the
+    // lock is already held (fd 3 shares our open file description), and the supervisor
+    // starts only once the rename below is decided.
     pid = spawn_without_waiting(spawn, record_exec_failure);
     publish_source = spool::Fd(); // only the supervisor may hold the read end now
-  };
-  try {
-    if (request.overlap_supervisor_start) {
-      fork_supervisor();
-    }
     spool::fill_staged_run(staged, spec, initial, files);
     if (request.hold_far) {
       // The far `run` options, --env values included: kept out of spec.json (names only) and
@@ -278,9 +272,6 @@ bool start_supervisor(const spool::SpoolRoot& root,
     }
     if (request.mark_reader) {
       reader_mark = spool::mark_as_reader(spool::RunDir(staged.staged_path, staged.dir.run_id()));
-    }
-    if (!request.overlap_supervisor_start) {
-      fork_supervisor();
     }
     published = spool::publish_run(staged);
   } catch (...) {

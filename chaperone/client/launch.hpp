@@ -63,13 +63,6 @@ struct LaunchRequest {
   // follow it). Off for `run -d`: one file fewer to create on the way back; the first reader
   // creates it.
   bool mark_reader = true;
-  // When the supervisor is forked. true: right after the run dir and its lock exist, so that
-  // its start (exec, load) overlaps the staging of the rest: the right choice for a caller that
-  // waits for the run (attached `run`), whose exit status waits for the supervisor. false:
-  // once everything is staged, just before the run is published: a caller that returns at
-  // once (`run -d`) then does not share its CPU with the supervisor's start on its way back
-  // (measured: a detached launch was preempted ~0.25 ms by it on a busy 2-CPU machine).
-  bool overlap_supervisor_start = true;
 };
 
 // The run-dir file that holds LaunchRequest::stdin_data.
