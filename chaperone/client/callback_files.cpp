@@ -95,8 +95,7 @@ void write_callback_progress(const spool::RunDir& run, const CallbackProgress& p
   file.reset();
   if (::renameat2(AT_FDCWD, twin.c_str(), AT_FDCWD, path.c_str(), RENAME_EXCHANGE) != 0) {
     if (errno != ENOENT) {
-      spool::throw_errno("renameat2 (RENAME_EXCHANGE) " + twin.string() + " and "
-                         + path.string());
+      spool::throw_errno("renameat2 (RENAME_EXCHANGE) " + twin.string() + " and " + path.string());
     }
     if (removed()) {
       return;
