@@ -5,10 +5,10 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <time.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <ctime>
 
 namespace chaperone::spool {
 
