@@ -1,6 +1,7 @@
 // tests/agent/servers.cpp: callback servers, CA and small process helpers.
 #include "tests/agent/servers.hpp"
 
+#include "tests/support/process_info.hpp"
 #include "tests/support/wait_until.hpp"
 
 #include <catch2/catch.hpp>
@@ -229,15 +230,12 @@ std::vector<pid_t> sender_pids(const std::filesystem::path& run_dir) {
     if (name.find_first_not_of("0123456789") != std::string::npos) {
       continue;
     }
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string cmdline = read_proc_file(std::stoi(name), "cmdline");
     std::string expected = std::string("chaperone-callback") + '\0' + run_dir.string() + '\0';
     if (cmdline.size() >= expected.size()
         && cmdline.compare(cmdline.size() - expected.size(), expected.size(), expected) == 0) {
       // Not a zombie (an exited sender not yet reaped by its parent).
-      std::ifstream stat(entry.path() / "stat");
-      std::string line;
-      std::getline(stat, line);
+      std::string line = read_proc_file(std::stoi(name), "stat");
       std::size_t close = line.rfind(')');
       if (close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z') {
         pids.push_back(std::stoi(name));

@@ -13,17 +13,15 @@
 #include <cerrno>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 
 using namespace chaperone::test;
 
 namespace {
 
+// "" if the process is gone (read_proc_file: one exiting mid-read is gone, not an exception).
 std::string comm_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
-  std::string comm;
-  std::getline(in, comm);
-  return comm;
+  std::string comm = read_proc_file(pid, "comm");
+  return comm.substr(0, comm.find('\n'));
 }
 
 // The per-connection sshd processes ("sshd: U [priv]", "sshd: U@notty") above `far_pid`:
