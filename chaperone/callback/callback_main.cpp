@@ -12,7 +12,6 @@
 
 #include <curl/curl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
@@ -40,7 +39,7 @@ int main(int argc, char** argv) try {
     if (e.code() != std::errc::no_such_file_or_directory) {
       throw;
     }
-    if (::access(run.file(k_callback_config_file).c_str(), F_OK) != 0) {
+    if (callback_run_removed(run)) {
       return 0; // removed: nothing left to deliver
     }
     lock = spool::FileLock::try_exclusive(run.file(k_callback_lock_file)); // a run from before

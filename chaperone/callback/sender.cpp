@@ -42,7 +42,7 @@ CallbackSender::CallbackSender(spool::RunDir run,
       m_http(m_config, std::move(token)), m_log(std::move(log)) {}
 
 bool CallbackSender::run_gone() const {
-  return ::access(m_run.file(k_callback_config_file).c_str(), F_OK) != 0;
+  return callback_run_removed(m_run);
 }
 
 bool CallbackSender::deliver(const std::string& url,

@@ -54,6 +54,10 @@ CallbackProgress read_callback_progress(const spool::RunDir& run) {
   }
 }
 
+bool callback_run_removed(const spool::RunDir& run) {
+  return ::access(run.file(k_callback_config_file).c_str(), F_OK) != 0;
+}
+
 namespace {
 
 std::string progress_text(const CallbackProgress& progress) {
@@ -72,13 +76,12 @@ void write_callback_progress(const spool::RunDir& run, const CallbackProgress& p
   // The run dir still being there is told by callback.json: a run being removed makes no
   // name here. Only a run from a version that made neither twin nor progress with the run
   // makes them, and only while callback.json is there.
-  auto removed = [&] { return ::access(run.file(k_callback_config_file).c_str(), F_OK) != 0; };
   spool::Fd file{::open(twin.c_str(), O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)};
   if (!file.valid()) {
     if (errno != ENOENT) {
       spool::throw_errno("open " + twin.string());
     }
-    if (removed()) {
+    if (callback_run_removed(run)) {
       return;
     }
     file = spool::open_or_throw(twin, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW);
@@ -97,7 +100,7 @@ void write_callback_progress(const spool::RunDir& run, const CallbackProgress& p
     if (errno != ENOENT) {
       spool::throw_errno("renameat2 (RENAME_EXCHANGE) " + twin.string() + " and " + path.string());
     }
-    if (removed()) {
+    if (callback_run_removed(run)) {
       return;
     }
     if (::rename(twin.c_str(), path.c_str()) != 0) { // no progress yet (a run from before)
@@ -158,7 +161,7 @@ std::string ensure_callback_sender(const spool::RunDir& run,
     if (::access(mark.c_str(), F_OK) != 0) {
       return {};
     }
-    if (::access(run.file(k_callback_config_file).c_str(), F_OK) != 0) {
+    if (callback_run_removed(run)) {
       // The run was removed (or never had callbacks): nothing left to deliver.
       clear_callback_pending(root, run.run_id());
       return {};

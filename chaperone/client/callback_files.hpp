@@ -38,6 +38,10 @@ struct CallbackProgress {
   nlohmann::json to_json() const;
 };
 
+// True once the run's callback.json is gone: the run (or its callbacks) is being removed, and
+// nothing more is to be delivered or written into its dir.
+bool callback_run_removed(const spool::RunDir& run);
+
 // Missing file: nothing delivered yet. Throws std::runtime_error naming a damaged file.
 CallbackProgress read_callback_progress(const spool::RunDir& run);
 // Durable and atomic. After the first write no name is ever made in the run dir: the text

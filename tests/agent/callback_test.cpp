@@ -243,9 +243,8 @@ TEST_CASE("removing the run stops its sender", "[agent][callback]") {
   // attempt, which must never make a name in the dir that is being removed (`rm -rf` would
   // fail with "Directory not empty").
   REQUIRE(wait_until(deadline_in(10s), "a failed attempt recorded", [&] {
-    return std::filesystem::exists(dir / "callback.progress")
-           && read_whole_file(dir / "callback.progress").find("\"failed_attempts\":0")
-                  == std::string::npos;
+    return json::parse(read_whole_file(dir / "callback.progress"))["failed_attempts"].get<int>()
+           >= 1;
   }));
   spool.remove_run(id);
   // The sender notices at its next retry, clears the run's pending mark and exits.
