@@ -117,6 +117,7 @@ TempSpool::~TempSpool() {
     }
   }
   if (current_test_failed() || unwinding || !leaked.empty()) {
+    end_callback_senders();
     (void)std::fprintf(stderr, "test failed: keeping its spool %s\n", m_root.c_str());
     return;
   }
@@ -167,6 +168,30 @@ std::vector<std::string> TempSpool::end_leftover_runs() const {
     }
   }
   return leaked;
+}
+
+void TempSpool::end_callback_senders() const {
+  const std::string under = m_root.string() + "/";
+  for (const ProcessSnapshot& p : list_processes()) {
+    std::string cmdline = read_proc_file(p.pid, "cmdline");
+    std::vector<std::string> argv;
+    for (std::size_t start = 0, end; (end = cmdline.find('\0', start)) != std::string::npos;
+         start = end + 1) {
+      argv.push_back(cmdline.substr(start, end - start));
+    }
+    const std::string tool = "chaperone-callback";
+    if (!p.live() || argv.size() < 2 || argv[0].size() < tool.size()
+        || argv[0].compare(argv[0].size() - tool.size(), tool.size(), tool) != 0
+        || argv.back().compare(0, under.size(), under) != 0) {
+      continue;
+    }
+    if (::kill(p.pid, SIGKILL) == 0) {
+      (void)std::fprintf(stderr,
+                         "TempSpool: callback sender pid %d for %s killed\n",
+                         static_cast<int>(p.pid),
+                         argv.back().c_str());
+    }
+  }
 }
 
 std::vector<std::string> TempSpool::run_ids() const {

@@ -52,6 +52,10 @@ public:
 private:
   // SIGKILLs the runs still going; returns their ids.
   std::vector<std::string> end_leftover_runs() const;
+  // SIGKILLs the callback senders (chaperone-callback RUN_DIR) of runs in this spool. Only
+  // for a spool that is kept: removing it ends them (a sender stops once its run is gone),
+  // keeping it would leave them retrying for the rest of the suite.
+  void end_callback_senders() const;
 
   std::filesystem::path m_base;
   std::filesystem::path m_root;
