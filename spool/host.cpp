@@ -4,7 +4,6 @@
 #include "spool/io.hpp"
 
 #include <cstdio>
-#include <ctime>
 #include <string>
 #include <system_error>
 
@@ -50,48 +49,74 @@ std::optional<std::uint64_t> process_start_ticks(pid_t pid) {
   return std::strtoull(stat.c_str() + i, nullptr, 10);
 }
 
+UtcFields utc_fields(SystemTime time) {
+  using namespace std::chrono;
+  auto micros = floor<microseconds>(time);
+  auto day = floor<days>(micros);
+  year_month_day date{day};
+  hh_mm_ss<microseconds> clock{micros - day};
+  UtcFields fields;
+  fields.year = static_cast<int>(date.year());
+  fields.month = static_cast<unsigned>(date.month());
+  fields.day = static_cast<unsigned>(date.day());
+  fields.hour = static_cast<int>(clock.hours().count());
+  fields.minute = static_cast<int>(clock.minutes().count());
+  fields.second = static_cast<int>(clock.seconds().count());
+  fields.micros = static_cast<long long>(clock.subseconds().count());
+  return fields;
+}
+
 std::string format_utc(SystemTime time) {
-  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(time.time_since_epoch());
-  auto seconds = std::chrono::floor<std::chrono::seconds>(micros);
-  auto t = static_cast<std::time_t>(seconds.count());
-  std::tm tm{};
-  (void)::gmtime_r(&t, &tm);
+  UtcFields utc = utc_fields(time);
   char buffer[64];
   (void)std::snprintf(buffer,
                       sizeof buffer,
-                      "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ",
-                      tm.tm_year + 1900,
-                      tm.tm_mon + 1,
-                      tm.tm_mday,
-                      tm.tm_hour,
-                      tm.tm_min,
-                      tm.tm_sec,
-                      static_cast<long long>((micros - seconds).count()));
+                      "%04d-%02u-%02uT%02d:%02d:%02d.%06lldZ",
+                      utc.year,
+                      utc.month,
+                      utc.day,
+                      utc.hour,
+                      utc.minute,
+                      utc.second,
+                      utc.micros);
   return buffer;
 }
 
 std::optional<SystemTime> parse_utc(const std::string& text) {
-  std::tm tm{};
+  int year = 0;
+  int month = 0;
+  int day = 0;
+  int hour = 0;
+  int minute = 0;
+  int second = 0;
   long long micros = 0;
   int consumed = 0;
   if (std::sscanf(text.c_str(),
                   "%4d-%2d-%2dT%2d:%2d:%2d.%6lldZ%n",
-                  &tm.tm_year,
-                  &tm.tm_mon,
-                  &tm.tm_mday,
-                  &tm.tm_hour,
-                  &tm.tm_min,
-                  &tm.tm_sec,
+                  &year,
+                  &month,
+                  &day,
+                  &hour,
+                  &minute,
+                  &second,
                   &micros,
                   &consumed)
           != 7
       || static_cast<size_t>(consumed) != text.size()) {
     return std::nullopt;
   }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  std::time_t t = ::timegm(&tm);
-  return SystemTime(std::chrono::seconds(t)) + std::chrono::microseconds(micros);
+  // Out-of-range fields carry over as timegm() would have them: month 13 is January of the
+  // next year, day 32 the first of the next month, second 60 the next minute.
+  using namespace std::chrono;
+  int months_from_january = month - 1;
+  int carry_years =
+      months_from_january >= 0 ? months_from_january / 12 : -((11 - months_from_january) / 12);
+  months_from_january -= carry_years * 12;
+  sys_days first_of_month = std::chrono::year{year + carry_years}
+                            / std::chrono::month{static_cast<unsigned>(months_from_january + 1)}
+                            / 1;
+  return SystemTime(first_of_month) + days{day - 1} + hours{hour} + minutes{minute}
+         + seconds{second} + microseconds{micros};
 }
 
 } // namespace chaperone::spool

@@ -20,6 +20,20 @@ std::optional<std::uint64_t> process_start_ticks(pid_t pid);
 
 using SystemTime = std::chrono::system_clock::time_point;
 
+// A time's UTC calendar fields, by arithmetic alone. glibc's gmtime_r() and timegm() load
+// the local time zone (/etc/localtime: seven syscalls) the first time, in every process,
+// although a UTC time never needs it.
+struct UtcFields {
+  int year = 1970;
+  unsigned month = 1; // 1-12
+  unsigned day = 1;   // 1-31
+  int hour = 0;
+  int minute = 0;
+  int second = 0;
+  long long micros = 0; // 0-999999
+};
+UtcFields utc_fields(SystemTime time);
+
 // ISO 8601 UTC with microseconds: "2026-11-25T19:26:33.123456Z".
 std::string format_utc(SystemTime time);
 

@@ -2,6 +2,7 @@
 #include "chaperone/supervisor/logging.hpp"
 
 #include "spool/fd.hpp"
+#include "spool/host.hpp"
 #include "spool/io.hpp"
 
 #include <spdlog/logger.h>
@@ -12,7 +13,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <ctime>
 #include <iterator>
 #include <string_view>
 
@@ -53,22 +53,17 @@ private:
 class LineFormatter final : public spdlog::formatter {
 public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    using namespace std::chrono;
-    auto since_epoch = msg.time.time_since_epoch();
-    std::time_t secs = duration_cast<seconds>(since_epoch).count();
-    auto micros = duration_cast<microseconds>(since_epoch).count() % 1'000'000;
-    std::tm utc{};
-    ::gmtime_r(&secs, &utc);
+    spool::UtcFields utc = spool::utc_fields(msg.time);
     const spdlog::string_view_t& level = spdlog::level::to_string_view(msg.level);
     fmt::format_to(std::back_inserter(dest),
                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z {} {} ",
-                   utc.tm_year + 1900,
-                   utc.tm_mon + 1,
-                   utc.tm_mday,
-                   utc.tm_hour,
-                   utc.tm_min,
-                   utc.tm_sec,
-                   micros,
+                   utc.year,
+                   utc.month,
+                   utc.day,
+                   utc.hour,
+                   utc.minute,
+                   utc.second,
+                   utc.micros,
                    std::string_view(level.data(), level.size()),
                    ::getpid());
     dest.append(msg.payload.data(), msg.payload.data() + msg.payload.size());
