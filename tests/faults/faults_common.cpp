@@ -173,12 +173,7 @@ std::vector<pid_t> supervisors_of(const std::filesystem::path& run_dir) {
   for (const ProcessSnapshot& p : list_processes()) {
     // argv[0] ends in chaperone-supervisor and the run dir is one of its own arguments (before
     // "--"; where it stands among them is the launcher's business).
-    std::string cmdline = read_proc_file(p.pid, "cmdline");
-    std::vector<std::string> argv;
-    for (std::size_t start = 0, end; (end = cmdline.find('\0', start)) != std::string::npos;
-         start = end + 1) {
-      argv.push_back(cmdline.substr(start, end - start));
-    }
+    std::vector<std::string> argv = read_proc_argv(p.pid);
     auto named = [&](std::string_view tool) {
       return !argv.empty() && argv[0].size() >= tool.size()
              && argv[0].compare(argv[0].size() - tool.size(), tool.size(), tool) == 0;

@@ -42,6 +42,16 @@ std::string read_proc_file(pid_t pid, const std::string& name) {
   return text;
 }
 
+std::vector<std::string> read_proc_argv(pid_t pid) {
+  std::string cmdline = read_proc_file(pid, "cmdline");
+  std::vector<std::string> argv;
+  for (std::size_t start = 0, end; (end = cmdline.find('\0', start)) != std::string::npos;
+       start = end + 1) {
+    argv.push_back(cmdline.substr(start, end - start));
+  }
+  return argv;
+}
+
 std::optional<ProcessSnapshot> read_process(pid_t pid) {
   if (pid <= 0) {
     return std::nullopt;

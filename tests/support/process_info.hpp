@@ -34,6 +34,9 @@ std::vector<ProcessSnapshot> list_processes();
 // the process is gone or the file unreadable.
 std::string read_proc_file(pid_t pid, const std::string& name);
 
+// /proc/PID/cmdline split at its NULs: the process's argv; empty when it is gone.
+std::vector<std::string> read_proc_argv(pid_t pid);
+
 // True if `entry` is one whole entry of NUL-terminated `entries` (cmdline or environ): not a
 // substring of a longer one.
 bool has_entry(const std::string& entries, const std::string& entry);

@@ -173,12 +173,7 @@ std::vector<std::string> TempSpool::end_leftover_runs() const {
 void TempSpool::end_callback_senders() const {
   const std::string under = m_root.string() + "/";
   for (const ProcessSnapshot& p : list_processes()) {
-    std::string cmdline = read_proc_file(p.pid, "cmdline");
-    std::vector<std::string> argv;
-    for (std::size_t start = 0, end; (end = cmdline.find('\0', start)) != std::string::npos;
-         start = end + 1) {
-      argv.push_back(cmdline.substr(start, end - start));
-    }
+    std::vector<std::string> argv = read_proc_argv(p.pid);
     const std::string tool = "chaperone-callback";
     if (!p.live() || argv.size() < 2 || argv[0].size() < tool.size()
         || argv[0].compare(argv[0].size() - tool.size(), tool.size(), tool) != 0
