@@ -74,7 +74,7 @@ std::optional<std::vector<std::string>> names_with_prefix(const SpoolRoot& root,
   // the lines that start with the prefix are looked at: memmem() for "\nPREFIX". Each slice
   // is searched from the last newline of the one before (carried over), so a line cut by a
   // slice boundary is seen whole in the next.
-  constexpr size_t k_slice = 256 * 1024;
+  constexpr size_t k_slice = size_t{256} * 1024;
   const std::string needle = "\n" + prefix;
   std::string window;
   window.reserve(k_slice + 4096);
