@@ -53,17 +53,10 @@ private:
 class LineFormatter final : public spdlog::formatter {
 public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    spool::UtcFields utc = spool::utc_fields(msg.time);
     const spdlog::string_view_t& level = spdlog::level::to_string_view(msg.level);
     fmt::format_to(std::back_inserter(dest),
-                   "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z {} {} ",
-                   utc.year,
-                   utc.month,
-                   utc.day,
-                   utc.hour,
-                   utc.minute,
-                   utc.second,
-                   utc.micros,
+                   "{} {} {} ",
+                   spool::format_utc(msg.time),
                    std::string_view(level.data(), level.size()),
                    ::getpid());
     dest.append(msg.payload.data(), msg.payload.data() + msg.payload.size());
