@@ -174,9 +174,9 @@ TEST_CASE("a SIGKILLed sender is restarted by the next command that looks at the
   for (const char* command : {"status", "ls", "attach"}) {
     INFO("restarted by " << command);
     // Kill it mid-delivery, once it has delivered something.
-    std::uint64_t before = server.received("killsender", "stdout").size();
+    std::uint64_t before = server.received_size("killsender", "stdout");
     REQUIRE(wait_until(deadline_in(20s), "more delivered", [&] {
-      return server.received("killsender", "stdout").size() > before + 100000;
+      return server.received_size("killsender", "stdout") > before + 100000;
     }));
     std::vector<pid_t> pids = sender_pids(dir);
     REQUIRE(pids.size() == 1);
@@ -186,7 +186,7 @@ TEST_CASE("a SIGKILLed sender is restarted by the next command that looks at the
     REQUIRE(wait_until(deadline_in(10s), "the sender to die and its lock to be free", [&] {
       return sender_pids(dir).empty() && sender_lock_free(dir);
     }));
-    std::uint64_t at_kill = server.received("killsender", "stdout").size();
+    std::uint64_t at_kill = server.received_size("killsender", "stdout");
     std::vector<std::string> args{command};
     if (std::string(command) != "ls") {
       args.push_back(id);
@@ -201,7 +201,7 @@ TEST_CASE("a SIGKILLed sender is restarted by the next command that looks at the
     CHECK(r.err.empty());
     if (std::string(command) != "attach") {
       REQUIRE(wait_until(deadline_in(10s), "delivery to resume", [&] {
-        return server.received("killsender", "stdout").size() > at_kill + 50000;
+        return server.received_size("killsender", "stdout") > at_kill + 50000;
       }));
     }
   }
@@ -220,7 +220,7 @@ TEST_CASE("a SIGKILLed supervisor: the sender records the run lost and delivers 
       callback_document({writer(), "gated", "71", gate.string(), "0"}, server.url("killsup")));
   std::string id = state["proc_id"];
   REQUIRE(wait_until(deadline_in(20s), "delivery under way", [&] {
-    return server.received("killsup", "stdout").size() > 100000;
+    return server.received_size("killsup", "stdout") > 100000;
   }));
   REQUIRE(::kill(state["agent_pid"].get<pid_t>(), SIGKILL) == 0);
   REQUIRE(wait_completed(server, "killsup"));

@@ -195,6 +195,13 @@ std::string CallbackServer::received(const std::string& prefix, const std::strin
   return read_or_empty(file(prefix, stream));
 }
 
+std::uint64_t CallbackServer::received_size(const std::string& prefix,
+                                            const std::string& stream) const {
+  std::error_code error;
+  std::uintmax_t size = std::filesystem::file_size(file(prefix, stream), error);
+  return error ? 0 : static_cast<std::uint64_t>(size);
+}
+
 std::vector<nlohmann::json> CallbackServer::completed(const std::string& prefix) const {
   std::vector<nlohmann::json> bodies;
   std::istringstream lines(read_or_empty(file(prefix, "completed")));

@@ -54,6 +54,9 @@ public:
   std::string url(const std::string& prefix) const;
   // What the server reassembled for PREFIX's stream ("stdout"/"stderr"); "" if nothing.
   std::string received(const std::string& prefix, const std::string& stream) const;
+  // Its size, without reading it: for polls (a gated program's output grows by 4 MB/s, and a
+  // poll that read it whole every few milliseconds took minutes under ASan).
+  std::uint64_t received_size(const std::string& prefix, const std::string& stream) const;
   // One entry per accepted `completed` request for PREFIX (parsed JSON bodies).
   std::vector<nlohmann::json> completed(const std::string& prefix) const;
   // Gaps the server refused for PREFIX (should stay empty).
