@@ -51,6 +51,8 @@ void make_fifo(const std::filesystem::path& path) {
 }
 
 // Lets a program blocked in `read x < FIFO` go on: waits for it to open the FIFO, writes a line.
+// A program that reads the same FIFO again loops (`until read y < FIFO; do :; done`): its next
+// open can come before our close, and then its read gets only the EOF of that close.
 void open_gate(const std::filesystem::path& fifo) {
   int fd = -1;
   REQUIRE(wait_until(deadline_in(20s), "a reader on " + fifo.string(), [&] {
@@ -327,7 +329,7 @@ TEST_CASE("a double-forked leftover made while the supervisor is held is reparen
       {"sh",
        "-c",
        "read x < \"$0\"; ( setsid sh -c 'echo $$ > \"$0\"; exec sleep 1000' \"$1\" & ); "
-       "read y < \"$0\"",
+       "until read y < \"$0\"; do :; done",
        gate.string(),
        pid_file.string()},
       extra);
@@ -365,7 +367,7 @@ TEST_CASE("a held supervisor woken by a leftover's end goes back to hold", "[int
       {"sh",
        "-c",
        "read x < \"$0\"; ( sh -c 'echo $$ > \"$1\"; read z < \"$0\"' \"$1\" \"$2\" & ); "
-       "read y < \"$0\"",
+       "until read y < \"$0\"; do :; done",
        gate.string(),
        leftover_gate.string(),
        pid_file.string()});
