@@ -108,13 +108,9 @@ std::optional<SystemTime> parse_utc(const std::string& text) {
   // Out-of-range fields carry over as timegm() would have them: month 13 is January of the
   // next year, day 32 the first of the next month, second 60 the next minute.
   using namespace std::chrono;
-  int months_from_january = month - 1;
-  int carry_years =
-      months_from_january >= 0 ? months_from_january / 12 : -((11 - months_from_january) / 12);
-  months_from_january -= carry_years * 12;
-  sys_days first_of_month = std::chrono::year{year + carry_years}
-                            / std::chrono::month{static_cast<unsigned>(months_from_january + 1)}
-                            / 1;
+  // year_month + months carries over whole years, either way.
+  sys_days first_of_month =
+      (std::chrono::year{year} / std::chrono::January + std::chrono::months{month - 1}) / 1;
   return SystemTime(first_of_month) + days{day - 1} + hours{hour} + minutes{minute}
          + seconds{second} + microseconds{micros};
 }
