@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <string_view>
 
 namespace chaperone::spool {
@@ -76,41 +77,50 @@ std::optional<std::vector<std::string>> names_with_prefix(const SpoolRoot& root,
   // slice boundary is seen whole in the next.
   constexpr size_t k_slice = size_t{256} * 1024;
   const std::string needle = "\n" + prefix;
-  std::string window;
-  window.reserve(k_slice + 4096);
+  // Not a std::string: growing one zero-fills what read(2) then overwrites.
+  std::size_t capacity = 2 * k_slice;
+  std::unique_ptr<char[]> window = std::make_unique_for_overwrite<char[]>(capacity);
+  std::size_t used = 0;
   std::vector<std::string> found;
   bool header_checked = false;
   for (;;) {
-    size_t carried = window.size();
-    window.resize(carried + k_slice);
+    if (capacity - used < k_slice) { // a line longer than a slice: room for it and more
+      capacity = 2 * (used + k_slice);
+      std::unique_ptr<char[]> bigger = std::make_unique_for_overwrite<char[]>(capacity);
+      std::memcpy(bigger.get(), window.get(), used);
+      window = std::move(bigger);
+    }
     ssize_t n;
     do {
-      n = ::read(fd.get(), window.data() + carried, k_slice);
+      n = ::read(fd.get(), window.get() + used, k_slice);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       return std::nullopt;
     }
-    window.resize(carried + static_cast<size_t>(n));
+    used += static_cast<size_t>(n);
     if (!header_checked) {
-      if (window.size() < k_header.size() && n > 0) {
+      if (used < k_header.size() && n > 0) {
         continue; // a short read: the header is not whole yet
       }
-      if (window.compare(0, k_header.size(), k_header) != 0) {
+      if (std::string_view(window.get(), used).compare(0, k_header.size(), k_header) != 0) {
         return std::nullopt;
       }
       header_checked = true;
-      window.erase(0, k_header.size() - 1); // keep the header's newline: line one matches too
+      // Keep the header's newline: line one matches too.
+      std::size_t skip = k_header.size() - 1;
+      std::memmove(window.get(), window.get() + skip, used - skip);
+      used -= skip;
     }
     // Lines ending in this window; the rest (from the last newline on) waits for more.
-    size_t last_newline = window.rfind('\n');
-    if (last_newline == std::string::npos) {
+    const void* newline = ::memrchr(window.get(), '\n', used);
+    if (newline == nullptr) {
       if (n == 0) {
         break;
       }
       continue;
     }
-    const char* begin = window.data();
-    const char* end = begin + last_newline + 1;
+    const char* begin = window.get();
+    const char* end = static_cast<const char*>(newline) + 1;
     for (const char* at = begin; at < end;) {
       const void* hit = ::memmem(at, static_cast<size_t>(end - at), needle.data(), needle.size());
       if (hit == nullptr) {
@@ -143,7 +153,9 @@ std::optional<std::vector<std::string>> names_with_prefix(const SpoolRoot& root,
     if (n == 0) {
       break; // what is left has no newline after it: a torn last line, not published yet
     }
-    window.erase(0, last_newline);
+    std::size_t carry = used - static_cast<std::size_t>(end - 1 - begin);
+    std::memmove(window.get(), end - 1, carry);
+    used = carry;
   }
   return found;
 }

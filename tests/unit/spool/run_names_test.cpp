@@ -98,6 +98,10 @@ TEST_CASE("names_with_prefix skips what is not a live run and stops at the secon
   CHECK(lookup(spool, "job") == std::vector<std::string>{"job-1"});
   test::write_whole_file(spool.root() / ".names", text + "job-2\njob-3\n");
   CHECK(lookup(spool, "job") == std::vector<std::string>{"job-1", "job-2"});
+  // A line longer than two read slices (700 KB) before the match: the window grows for it.
+  test::write_whole_file(spool.root() / ".names",
+                         std::string(k_header) + std::string(700'000, 'x') + "\njob-1\n");
+  CHECK(lookup(spool, "job") == std::vector<std::string>{"job-1"});
   // A torn last line (a run being published) is not read.
   test::write_whole_file(spool.root() / ".names", std::string(k_header) + "job-3");
   CHECK(lookup(spool, "job").empty());
