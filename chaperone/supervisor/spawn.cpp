@@ -104,14 +104,29 @@ std::vector<std::string> exec_candidates(const std::string& program, char** env)
   return candidates;
 }
 
+// Closes every fd from `first` up, except the (up to two) in `keep`, -1 for none.
+void close_all_from_except(int first, int keep_low, int keep_high) {
+  if (keep_low > keep_high) {
+    std::swap(keep_low, keep_high);
+  }
+  for (int keep : {keep_low, keep_high}) {
+    if (keep < first) {
+      continue;
+    }
+    if (keep > first) {
+      ::syscall(SYS_close_range, first, keep - 1, 0);
+    }
+    first = keep + 1;
+  }
+  ::syscall(SYS_close_range, first, ~0U, 0);
+}
+
 // After fork, the part both fork paths share: session or group, default signals, stdio and
-// the extra fds, cwd, every other fd closed except `keep_fd`, then exec. Only
-// async-signal-safe calls, no allocation. Returns the errno of the failure.
-int prepare_and_exec(const SpawnRequest& request,
-                     const std::vector<char*>& argv,
-                     char** env,
-                     const std::vector<char*>& candidates,
-                     int keep_fd) {
+// the extra fds, cwd, every other fd closed except `keep_a` and `keep_b` (-1 for none; both
+// close-on-exec, and moved above the targets if they were in the way: their new numbers are
+// stored back). Only async-signal-safe calls, no allocation. Returns 0, or the errno of the
+// failure.
+int prepare_child(const SpawnRequest& request, int& keep_a, int& keep_b) {
   if (request.new_session) {
     ::setsid();
   } else if (request.new_process_group) {
@@ -125,6 +140,18 @@ int prepare_and_exec(const SpawnRequest& request,
   sigset_t empty;
   sigemptyset(&empty);
   ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+  int first_unused = 3;
+  for (auto [source, target] : request.extra_fds) {
+    first_unused = std::max(first_unused, target + 1);
+  }
+  for (int* keep : {&keep_a, &keep_b}) {
+    if (*keep >= 0 && *keep < first_unused) {
+      *keep = ::fcntl(*keep, F_DUPFD_CLOEXEC, first_unused);
+      if (*keep < 0) {
+        return errno;
+      }
+    }
+  }
   int stdio[3] = {request.stdin_fd, request.stdout_fd, request.stderr_fd};
   for (int target = 0; target < 3; ++target) {
     int source = stdio[target];
@@ -140,25 +167,22 @@ int prepare_and_exec(const SpawnRequest& request,
       return errno;
     }
   }
-  int first_unused = 3;
   for (auto [source, target] : request.extra_fds) {
     if (::dup2(source, target) < 0) {
       return errno;
     }
-    first_unused = std::max(first_unused, target + 1);
   }
   if (request.cwd_fd >= 0 && ::fchdir(request.cwd_fd) != 0) {
     return errno;
   }
-  // Everything else goes, except `keep_fd` (close-on-exec already).
-  if (keep_fd >= first_unused) {
-    for (int fd = first_unused; fd < keep_fd; ++fd) {
-      ::close(fd);
-    }
-    ::syscall(SYS_close_range, keep_fd + 1, ~0U, 0);
-  } else {
-    ::syscall(SYS_close_range, first_unused, ~0U, 0);
-  }
+  close_all_from_except(first_unused, keep_a, keep_b);
+  return 0;
+}
+
+// The exec, as execvp: each candidate in order. Returns the errno to report.
+int exec_first_candidate(const std::vector<char*>& argv,
+                         char** env,
+                         const std::vector<char*>& candidates) {
   int saved = ENOENT;
   for (char* candidate : candidates) {
     ::execve(candidate, argv.data(), env);
@@ -175,6 +199,8 @@ int prepare_and_exec(const SpawnRequest& request,
 
 // After fork: only async-signal-safe calls, no allocation. Reports an errno through
 // `error_fd` (close-on-exec, so a successful exec closes it with nothing written).
+// Everything but the exec is done before the go-ahead, while the parent records our pid:
+// the go byte then releases only the execve.
 [[noreturn]] void exec_child(const SpawnRequest& request,
                              pid_t parent,
                              const std::vector<char*>& argv,
@@ -182,7 +208,7 @@ int prepare_and_exec(const SpawnRequest& request,
                              const std::vector<char*>& candidates,
                              int error_fd,
                              int go_fd) {
-  auto fail = [error_fd](int error) {
+  auto fail = [&error_fd](int error) {
     ssize_t ignored = ::write(error_fd, &error, sizeof error);
     (void)ignored;
     ::_exit(127);
@@ -194,7 +220,12 @@ int prepare_and_exec(const SpawnRequest& request,
   if (::getppid() != parent) {
     ::_exit(127);
   }
+  if (int error = prepare_child(request, error_fd, go_fd); error != 0) {
+    fail(error);
+  }
   // Wait for the parent's go-ahead (it records our pid first); EOF means it gave up or died.
+  // Our signals are at their defaults by now: one sent to the recorded group ends us here,
+  // which the parent sees as EPIPE on the go byte.
   char go = 0;
   ssize_t got;
   do {
@@ -204,7 +235,7 @@ int prepare_and_exec(const SpawnRequest& request,
     ::_exit(127);
   }
   ::close(go_fd);
-  fail(prepare_and_exec(request, argv, env, candidates, error_fd));
+  fail(exec_first_candidate(argv, env, candidates));
   ::_exit(127); // not reached: fail() exits
 }
 
@@ -238,12 +269,20 @@ pid_t fork_exec(const SpawnRequest& request, const std::vector<char*>& argv, cha
   spool::Fd go_read(go_pipe[0]);
   spool::Fd go_write(go_pipe[1]);
   pid_t parent = ::getpid();
+  // No signal may run a handler of ours (libuv's) in the child before its dispositions are
+  // reset: that handler would write into the parent's signal pipe.
+  sigset_t all;
+  sigset_t before;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &before);
   pid_t pid = ::fork();
-  if (pid < 0) {
-    spool::throw_errno("fork");
-  }
   if (pid == 0) {
     exec_child(request, parent, argv, env, candidate_ptrs, error_write.get(), go_read.get());
+  }
+  int fork_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  if (pid < 0) {
+    spool::throw_error_code(fork_errno, "fork");
   }
   error_write.reset();
   go_read.reset();
@@ -275,6 +314,9 @@ pid_t fork_exec(const SpawnRequest& request, const std::vector<char*>& argv, cha
     return pid;
   }
   go_write.reset();
+  if (request.after_release) {
+    request.after_release(); // overlaps the child's execve; may not throw
+  }
   int child_errno = 0;
   ssize_t n;
   do {
@@ -332,7 +374,11 @@ pid_t spawn_without_waiting(const SpawnRequest& request,
   ::pthread_sigmask(SIG_SETMASK, &all, &before);
   pid_t pid = ::fork();
   if (pid == 0) {
-    int error = prepare_and_exec(request, vectors.argv, vectors.env, candidate_ptrs, -1);
+    int no_fd = -1;
+    int error = prepare_child(request, no_fd, no_fd);
+    if (error == 0) {
+      error = exec_first_candidate(vectors.argv, vectors.env, candidate_ptrs);
+    }
     if (on_exec_failure) {
       try {
         on_exec_failure(error);

@@ -33,6 +33,9 @@ struct SpawnRequest {
   // there is no moment in which the program runs unrecorded. If it throws, the child is
   // killed and reaped and the exception propagates.
   std::function<void(pid_t)> before_exec;
+  // Fork path only: runs in the parent once the child may exec, before waiting to learn
+  // whether the exec worked, so that it overlaps the child's execve. Must not throw.
+  std::function<void()> after_release;
 };
 
 // Starts the process. Every other fd is closed in the child (closefrom), the signal mask is
