@@ -1,6 +1,7 @@
 // chaperone/launch.cpp: run creation and the supervisor hand-off.
 #include "chaperone/client/launch.hpp"
 
+#include "chaperone/client/in_image_start.hpp"
 #include "chaperone/supervisor/mirror.hpp"
 #include "chaperone/supervisor/publication.hpp"
 #include "chaperone/supervisor/spawn.hpp"
@@ -232,6 +233,10 @@ bool start_supervisor(const spool::SpoolRoot& root,
   }
   spawn.new_session = true;
   spawn.search_path = false;
+  // Forked without exec where the supervisor will hand off (in_image_start.hpp).
+  bool in_image = local && !request.hold_far && request.max_output == 0
+                  && request.supervisor_wrapper.empty()
+                  && may_start_in_image(request.supervisor_path);
   pid_t pid = 0;
   bool published = false;
   spool::FileLock reader_mark;
@@ -255,7 +260,13 @@ bool start_supervisor(const spool::SpoolRoot& root,
     // Not waiting for the exec saves the caller the loading of the supervisor's image: the
     // lock is already held (fd 3 shares our open file description), and the supervisor
     // starts only once the rename below is decided.
-    pid = spawn_without_waiting(spawn, record_exec_failure);
+    if (in_image) {
+      pid = spawn_without_waiting(spawn, record_exec_failure, [&spawn](char** env) {
+        become_supervisor_in_image(spawn.argv, env);
+      });
+    } else {
+      pid = spawn_without_waiting(spawn, record_exec_failure);
+    }
     publish_source = spool::Fd(); // only the supervisor may hold the read end now
     spool::fill_staged_run(staged, spec, initial, files);
     if (request.hold_far) {

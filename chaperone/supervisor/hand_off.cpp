@@ -66,16 +66,10 @@ bool set_close_on_exec(int fd, bool on) noexcept {
   return ::fcntl(fd, F_SETFD, on ? FD_CLOEXEC : 0) == 0;
 }
 
-} // namespace
-
-HoldImages open_hold_images() noexcept {
+// chaperone-hold beside the supervisor binary at `path` (a buffer of PATH_MAX).
+HoldImages open_beside(spool::Fd supervisor, char* path) noexcept {
   HoldImages images;
-  // /proc/self/exe opens the very file we run, even if it was replaced since.
-  images.supervisor = spool::Fd{::open("/proc/self/exe", O_PATH | O_CLOEXEC)};
-  char path[PATH_MAX];
-  if (!images.supervisor.valid() || !read_link("/proc/self/exe", path)) {
-    return images;
-  }
+  images.supervisor = std::move(supervisor);
   std::string_view self(path);
   // Replaced since we started (an upgrade): the chaperone-hold beside it belongs to the new
   // version, whose arguments may differ from what we would pass. No hand-off then.
@@ -83,13 +77,38 @@ HoldImages open_hold_images() noexcept {
     return images;
   }
   std::size_t slash = self.rfind('/');
-  if (slash == std::string_view::npos || slash + 1 + k_hold_name.size() >= sizeof path) {
+  if (slash == std::string_view::npos || slash + 1 + k_hold_name.size() >= PATH_MAX) {
     return images;
   }
   std::memcpy(path + slash + 1, k_hold_name.data(), k_hold_name.size());
   path[slash + 1 + k_hold_name.size()] = '\0';
   images.hold = spool::Fd{::open(path, O_PATH | O_CLOEXEC)};
   return images;
+}
+
+} // namespace
+
+HoldImages open_hold_images() noexcept {
+  // /proc/self/exe opens the very file we run, even if it was replaced since.
+  spool::Fd supervisor{::open("/proc/self/exe", O_PATH | O_CLOEXEC)};
+  char path[PATH_MAX];
+  if (!supervisor.valid() || !read_link("/proc/self/exe", path)) {
+    return {};
+  }
+  return open_beside(std::move(supervisor), path);
+}
+
+HoldImages open_hold_images(const std::string& supervisor_binary) noexcept {
+  char path[PATH_MAX];
+  if (supervisor_binary.empty() || supervisor_binary.size() >= sizeof path) {
+    return {};
+  }
+  std::memcpy(path, supervisor_binary.c_str(), supervisor_binary.size() + 1);
+  spool::Fd supervisor{::open(path, O_PATH | O_CLOEXEC)};
+  if (!supervisor.valid()) {
+    return {};
+  }
+  return open_beside(std::move(supervisor), path);
 }
 
 std::optional<ResumePoint> take_resume_args(std::vector<std::string>& args) {

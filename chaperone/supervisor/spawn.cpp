@@ -363,7 +363,8 @@ ExecVectors exec_vectors(const SpawnRequest& request) {
 } // namespace
 
 pid_t spawn_without_waiting(const SpawnRequest& request,
-                            const std::function<void(int)>& on_exec_failure) {
+                            const std::function<void(int)>& on_exec_failure,
+                            const std::function<void(char** env)>& instead_of_exec) {
   ExecVectors vectors = exec_vectors(request);
   std::vector<std::string> candidates = candidates_for(request, vectors.env);
   std::vector<char*> candidate_ptrs = pointers_to(candidates);
@@ -376,6 +377,9 @@ pid_t spawn_without_waiting(const SpawnRequest& request,
   if (pid == 0) {
     int no_fd = -1;
     int error = prepare_child(request, no_fd, no_fd);
+    if (error == 0 && instead_of_exec) {
+      instead_of_exec(vectors.env); // returns only to fall back to the exec
+    }
     if (error == 0) {
       error = exec_first_candidate(vectors.argv, vectors.env, candidate_ptrs);
     }

@@ -52,7 +52,14 @@ pid_t spawn_process(const SpawnRequest& request);
 // their defaults), which then exits 127. The child is a fork of the caller, so the caller
 // must be single-threaded (the handler may allocate). parent_death_signal and before_exec
 // are not supported here.
+//
+// With `instead_of_exec`, the child calls it where it would exec, with everything the exec
+// would have given the new image already in place (session, signals at their defaults and
+// unblocked, stdio, extra fds, cwd, every other fd closed) and the environment it would
+// have passed: the child then becomes the new program without an exec (a supervisor forked
+// from the front end, client/in_image_start.hpp). If it returns, the exec happens after all.
 pid_t spawn_without_waiting(const SpawnRequest& request,
-                            const std::function<void(int exec_errno)>& on_exec_failure);
+                            const std::function<void(int exec_errno)>& on_exec_failure,
+                            const std::function<void(char** env)>& instead_of_exec = {});
 
 } // namespace chaperone

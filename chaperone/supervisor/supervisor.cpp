@@ -498,10 +498,13 @@ void Supervisor::hand_off_blocked() {
   hand_off.program_pgid = m_pid;
   hand_off.log = m_run.file(spool::k_log_file);
   hand_off.deadline_ns = m_deadline_ns;
-  // argv[0] as we were started (the path the front end used); RUN_DIR stays argv[1].
+  // argv[0] as we were started (the path the front end used, also when it forked us
+  // without exec); RUN_DIR stays argv[1].
   std::vector<std::string> args = supervisor_args(m_options);
   std::vector<std::string> resume = resume_args(point);
-  hand_off.supervisor_argv.emplace_back(program_invocation_name);
+  hand_off.supervisor_argv.emplace_back(m_options.in_image_binary.empty()
+                                            ? std::string(program_invocation_name)
+                                            : m_options.in_image_binary);
   hand_off.supervisor_argv.push_back(args.front());
   hand_off.supervisor_argv.insert(hand_off.supervisor_argv.end(), resume.begin(), resume.end());
   hand_off.supervisor_argv.insert(hand_off.supervisor_argv.end(), args.begin() + 1, args.end());
@@ -781,7 +784,8 @@ void Supervisor::on_kill_after(uv_timer_t* handle) {
 std::optional<nlohmann::json> Supervisor::start_run() {
   // At start, for the binary we run now (hand_off.hpp); only runs that may hand off.
   if (m_options.nonce.empty() && m_options.max_output == 0) {
-    m_images = open_hold_images();
+    m_images = m_options.in_image_binary.empty() ? open_hold_images()
+                                                 : open_hold_images(m_options.in_image_binary);
   }
   m_state = m_run.read_state();
   nlohmann::json spec = m_run.read_spec();

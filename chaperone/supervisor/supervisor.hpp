@@ -32,6 +32,11 @@ struct SupervisorOptions {
   // that lacks chaperone.
   bool mirror = false;
   std::string ship_path;
+  // Not on the command line: set by run_supervisor() for a supervisor forked from the front
+  // end without exec (client/in_image_start.hpp), the chaperone-supervisor binary it stands
+  // in for. Its hand-offs resume into that binary and find chaperone-hold beside it; empty
+  // means we are that binary (/proc/self/exe).
+  std::string in_image_binary;
 };
 
 // Runs the program and records it in the run dir until its final state is written.

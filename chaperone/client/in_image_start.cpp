@@ -1,0 +1,42 @@
+// chaperone/client/in_image_start.cpp: see in_image_start.hpp.
+#include "chaperone/client/in_image_start.hpp"
+
+#include "chaperone/supervisor/process_title.hpp"
+#include "chaperone/supervisor/supervisor_entry.hpp"
+#include "spool/fd.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace chaperone {
+
+bool may_start_in_image(const std::filesystem::path& supervisor_binary) {
+  spool::Fd fd{::open(supervisor_binary.c_str(), O_RDONLY | O_CLOEXEC)};
+  char magic[4] = {};
+  return fd.valid() && ::pread(fd.get(), magic, sizeof magic, 0) == sizeof magic
+         && std::memcmp(magic,
+                        "\x7f"
+                        "ELF",
+                        sizeof magic)
+                == 0;
+}
+
+void become_supervisor_in_image(const std::vector<std::string>& argv, char** env) {
+  // Nothing may unwind from here into the front end's frames: their destructors and catch
+  // blocks (a staged run discarded) belong to the front end, not to its copy.
+  try {
+    if (argv.empty() || !set_process_title(argv, env).empty()) {
+      return;
+    }
+    environ = env;
+    prepare_supervisor_process();
+    std::vector<std::string> args(argv.begin() + 1, argv.end());
+    ::_exit(run_supervisor(std::move(args), argv.front()));
+  } catch (...) {
+    ::_exit(1);
+  }
+}
+
+} // namespace chaperone

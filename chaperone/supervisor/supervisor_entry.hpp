@@ -1,0 +1,25 @@
+// chaperone/supervisor/supervisor_entry.hpp: what makes a process the run's supervisor,
+// shared by the two ways one starts: chaperone-supervisor's main (an exec, started by the
+// front end) and a fork of the front end without exec (client/in_image_start.hpp).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace chaperone {
+
+// The process-wide settings a supervisor runs with: umask 077, SIGHUP and SIGPIPE ignored
+// (a dropped terminal or ssh link must not end the run, a vanished reader must not kill us
+// mid-write), cwd "/" (not pinning the caller's directory). Signal dispositions other than
+// those two and the signal mask are the caller's to reset. Never throws.
+void prepare_supervisor_process();
+
+// The rest of chaperone-supervisor's main: parses `args` (its argv without argv[0]: RUN_DIR
+// first), waits for the run to be published if asked to, then supervises, mirrors a far run
+// or resumes from chaperone-hold. `in_image_binary` is empty for the exec'd supervisor;
+// a forked one names the chaperone-supervisor binary it is standing in for (its hand-offs
+// resume into that binary, not into the front end it is a copy of). Returns the exit
+// status; errors go to stderr as "chaperone-supervisor: ..." lines. Never throws.
+int run_supervisor(std::vector<std::string> args, const std::string& in_image_binary);
+
+} // namespace chaperone
