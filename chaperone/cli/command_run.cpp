@@ -258,6 +258,7 @@ void add_run_command(CLI::App& app, CliContext& context) {
     request.if_exists = args->attach_existing ? IfExists::attach
                         : args->replace       ? IfExists::replace
                                               : IfExists::fail;
+    request.supervisor_in_image = true; // `run` has no other thread
     if (args->systemd_scope) {
       request.supervisor_wrapper = systemd_scope_wrapper();
       context.log->info("supervisor started through {}", request.supervisor_wrapper.front());

@@ -234,8 +234,8 @@ bool start_supervisor(const spool::SpoolRoot& root,
   spawn.new_session = true;
   spawn.search_path = false;
   // Forked without exec where the supervisor will hand off (in_image_start.hpp).
-  bool in_image = local && !request.hold_far && request.max_output == 0
-                  && request.supervisor_wrapper.empty()
+  bool in_image = request.supervisor_in_image && local && !request.hold_far
+                  && request.max_output == 0 && request.supervisor_wrapper.empty()
                   && may_start_in_image(request.supervisor_path);
   pid_t pid = 0;
   bool published = false;
