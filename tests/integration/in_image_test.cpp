@@ -2,7 +2,7 @@
 // (chaperone/client/in_image_start.hpp) must look, from outside, as the exec'd one does:
 // the same command line and name, session, fds, signal dispositions, umask, cwd and
 // environment. Compared side by side with an exec'd supervisor (--max-output runs exec),
-// both kept in the gate (waiting for a --lock another run holds) where they stay until let.
+// both of attached runs kept in the gate (waiting for a --lock another run holds) until let.
 #include "tests/integration/common.hpp"
 
 #include <fcntl.h>
@@ -71,6 +71,10 @@ std::set<std::string> environ_of(pid_t pid) {
 }
 
 pid_t waiting_supervisor(const TempSpool& spool, const std::string& id) {
+  // Started by an attached front end in the background: its run may not be there yet.
+  REQUIRE(wait_until(deadline_in(20s), "run " + id + " to be published", [&] {
+    return std::filesystem::exists(spool.run_dir(id) / "state.json");
+  }));
   REQUIRE(wait_for_state(spool, id, {"waiting"}));
   nlohmann::json st = spool.state(id);
   REQUIRE(st.contains("supervisor_pid"));
@@ -88,15 +92,24 @@ TEST_CASE("a supervisor forked without exec looks from outside as an exec'd one 
   std::string holder =
       start_detached(spool, {"sh", "-c", "read x < \"$0\"", fifo.string()}, {"--lock", "L"});
   REQUIRE(wait_for_state(spool, holder, {"running"}));
-  std::vector<std::string> common{"--lock", "L", "--env", "IN_IMAGE_TEST=1"};
+  // Two attached runs (`run -d` execs its supervisor: its caller does not wait for it), one
+  // with --max-output, whose supervisor is exec'd as it never hands off.
+  const std::string forked = "forked";
+  const std::string execd = "execd";
+  std::vector<std::string> common{"run", "--lock", "L", "--env", "IN_IMAGE_TEST=1"};
   std::vector<std::string> forked_args = common;
-  std::string forked = start_detached(spool, {"true"}, forked_args);
+  forked_args.insert(forked_args.end(), {"--name", forked, "--", "true"});
+  ChaperoneProcess forked_front_end(spool, forked_args);
   std::vector<std::string> exec_args = common;
-  exec_args.insert(exec_args.end(), {"--max-output", "1M"}); // a supervisor that never hands off
-  std::string execd = start_detached(spool, {"true"}, exec_args);
+  exec_args.insert(exec_args.end(), {"--max-output", "1M", "--name", execd, "--", "true"});
+  ChaperoneProcess exec_front_end(spool, exec_args);
+  std::string detached = start_detached(spool, {"true"}, {"--lock", "L"});
   pid_t forked_pid = waiting_supervisor(spool, forked);
   pid_t exec_pid = waiting_supervisor(spool, execd);
   std::string bin_dir = std::filesystem::path(chaperone_path()).parent_path().string();
+  // `run -d` execs its supervisor: the caller does not wait for it.
+  CHECK(link_target(proc_path(waiting_supervisor(spool, detached), "exe"))
+        == bin_dir + "/chaperone-supervisor");
 
   // What tells them apart: the image they run (the front end's, until the first hand-off).
   CHECK(link_target(proc_path(forked_pid, "exe")) == bin_dir + "/chaperone");
@@ -171,9 +184,13 @@ TEST_CASE("a supervisor forked without exec looks from outside as an exec'd one 
   REQUIRE(gate >= 0);
   REQUIRE(::write(gate, "go\n", 3) == 3);
   ::close(gate);
-  for (const std::string& id : {holder, forked, execd}) {
+  for (ChaperoneProcess* front_end : {&forked_front_end, &exec_front_end}) {
+    RunResult finished = front_end->finish();
+    INFO("run: " << finished.err);
+    CHECK(finished.exit_code == 0);
+  }
+  for (const std::string& id : {holder, detached}) {
     RunResult waited = run_chaperone(spool, {"wait", id});
-    INFO("wait " << id << ": " << waited.err);
     CHECK(waited.exit_code == 0);
   }
 }
