@@ -229,7 +229,7 @@ void add_run_command(CLI::App& app, CliContext& context) {
       app.add_subcommand("run", "Start PROGRAM under a detached supervisor and follow it");
   CLI::Option* detach =
       cmd->add_flag("-d,--detach", args->detach, "Print the run id and return at once");
-  cmd->add_flag("--json", args->json, "With -d: print {\"id\", \"name\", \"run_dir\"} as JSON")
+  cmd->add_flag("--json", args->json, R"(With -d: print {"id", "name", "run_dir"} as JSON)")
       ->needs(detach);
   cmd->add_flag("--systemd-scope",
                 args->systemd_scope,
