@@ -4,6 +4,7 @@
 #include "chaperone/supervisor/process_title.hpp"
 #include "chaperone/supervisor/supervisor_entry.hpp"
 #include "spool/fd.hpp"
+#include "spool/run_dir.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -31,6 +32,10 @@ void become_supervisor_in_image(const std::vector<std::string>& argv, char** env
       return;
     }
     environ = env;
+    // The front end's process-wide settings are not the supervisor's: a reader's hook that
+    // starts a new follower for a durable far run (cli's install_far_reviver) would make
+    // the gate's look at an --after run do what an exec'd supervisor never does.
+    spool::set_revive_hook({});
     prepare_supervisor_process();
     std::vector<std::string> args(argv.begin() + 1, argv.end());
     ::_exit(run_supervisor(std::move(args), argv.front()));
