@@ -88,19 +88,17 @@ HoldImages open_beside(spool::Fd supervisor, char* path) noexcept {
 
 } // namespace
 
-HoldImages open_hold_images() noexcept {
-  // /proc/self/exe opens the very file we run, even if it was replaced since.
-  spool::Fd supervisor{::open("/proc/self/exe", O_PATH | O_CLOEXEC)};
-  char path[PATH_MAX];
-  if (!supervisor.valid() || !read_link("/proc/self/exe", path)) {
-    return {};
-  }
-  return open_beside(std::move(supervisor), path);
-}
-
 HoldImages open_hold_images(const std::string& supervisor_binary) noexcept {
   char path[PATH_MAX];
-  if (supervisor_binary.empty() || supervisor_binary.size() >= sizeof path) {
+  if (supervisor_binary.empty()) {
+    // /proc/self/exe opens the very file we run, even if it was replaced since.
+    spool::Fd supervisor{::open("/proc/self/exe", O_PATH | O_CLOEXEC)};
+    if (!supervisor.valid() || !read_link("/proc/self/exe", path)) {
+      return {};
+    }
+    return open_beside(std::move(supervisor), path);
+  }
+  if (supervisor_binary.size() >= sizeof path) {
     return {};
   }
   std::memcpy(path, supervisor_binary.c_str(), supervisor_binary.size() + 1);

@@ -43,11 +43,9 @@ struct HoldImages {
 
 // Opens both images. One that cannot be opened (no chaperone-hold installed beside the
 // supervisor) leaves its Fd invalid: the supervisor then never hands off. Never throws.
-HoldImages open_hold_images() noexcept;
-
-// The same for a supervisor that runs in another binary's image (forked from the front end
-// without exec): `supervisor_binary` is the chaperone-supervisor to resume into.
-HoldImages open_hold_images(const std::string& supervisor_binary) noexcept;
+// `supervisor_binary`: the chaperone-supervisor to resume into when we run in another
+// binary's image (forked from the front end without exec); empty: ourselves.
+HoldImages open_hold_images(const std::string& supervisor_binary = {}) noexcept;
 
 // What a supervisor coming back from the hold image needs beyond its usual arguments.
 struct ResumePoint {

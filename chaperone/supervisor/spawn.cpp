@@ -239,6 +239,27 @@ int exec_first_candidate(const std::vector<char*>& argv,
   ::_exit(127); // not reached: fail() exits
 }
 
+// fork() with every signal blocked across it: no handler of ours (libuv's, which writes
+// into our signal pipe) may run in the child before prepare_child() resets the dispositions
+// and unblocks. The parent's mask is restored before the return; the child keeps all blocked.
+// Throws std::system_error if the fork fails.
+pid_t fork_with_signals_blocked() {
+  sigset_t all;
+  sigset_t before;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &before);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    return 0;
+  }
+  int fork_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  if (pid < 0) {
+    spool::throw_error_code(fork_errno, "fork");
+  }
+  return pid;
+}
+
 std::vector<std::string> candidates_for(const SpawnRequest& request, char** env) {
   return request.search_path ? exec_candidates(request.argv.front(), env)
                              : std::vector<std::string>{request.argv.front()};
@@ -269,20 +290,9 @@ pid_t fork_exec(const SpawnRequest& request, const std::vector<char*>& argv, cha
   spool::Fd go_read(go_pipe[0]);
   spool::Fd go_write(go_pipe[1]);
   pid_t parent = ::getpid();
-  // No signal may run a handler of ours (libuv's) in the child before its dispositions are
-  // reset: that handler would write into the parent's signal pipe.
-  sigset_t all;
-  sigset_t before;
-  sigfillset(&all);
-  ::pthread_sigmask(SIG_SETMASK, &all, &before);
-  pid_t pid = ::fork();
+  pid_t pid = fork_with_signals_blocked();
   if (pid == 0) {
     exec_child(request, parent, argv, env, candidate_ptrs, error_write.get(), go_read.get());
-  }
-  int fork_errno = errno;
-  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
-  if (pid < 0) {
-    spool::throw_error_code(fork_errno, "fork");
   }
   error_write.reset();
   go_read.reset();
@@ -368,12 +378,7 @@ pid_t spawn_without_waiting(const SpawnRequest& request,
   ExecVectors vectors = exec_vectors(request);
   std::vector<std::string> candidates = candidates_for(request, vectors.env);
   std::vector<char*> candidate_ptrs = pointers_to(candidates);
-  // No signal may run a handler of ours in the child before its dispositions are reset.
-  sigset_t all;
-  sigset_t before;
-  sigfillset(&all);
-  ::pthread_sigmask(SIG_SETMASK, &all, &before);
-  pid_t pid = ::fork();
+  pid_t pid = fork_with_signals_blocked();
   if (pid == 0) {
     int no_fd = -1;
     int error = prepare_child(request, no_fd, no_fd);
@@ -391,11 +396,6 @@ pid_t spawn_without_waiting(const SpawnRequest& request,
       }
     }
     ::_exit(127);
-  }
-  int fork_errno = errno;
-  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
-  if (pid < 0) {
-    spool::throw_error_code(fork_errno, "fork");
   }
   return pid;
 }

@@ -784,8 +784,7 @@ void Supervisor::on_kill_after(uv_timer_t* handle) {
 std::optional<nlohmann::json> Supervisor::start_run() {
   // At start, for the binary we run now (hand_off.hpp); only runs that may hand off.
   if (m_options.nonce.empty() && m_options.max_output == 0) {
-    m_images = m_options.in_image_binary.empty() ? open_hold_images()
-                                                 : open_hold_images(m_options.in_image_binary);
+    m_images = open_hold_images(m_options.in_image_binary);
   }
   m_state = m_run.read_state();
   nlohmann::json spec = m_run.read_spec();

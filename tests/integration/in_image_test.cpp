@@ -29,7 +29,7 @@ std::string link_target(const std::string& path) {
 
 // A line of /proc/PID/status, without its name.
 std::string status_field(pid_t pid, const std::string& name) {
-  std::string text = read_whole_file(proc_path(pid, "status"));
+  std::string text = read_proc_file(pid, "status");
   std::size_t at = text.find("\n" + name + ":\t");
   REQUIRE(at != std::string::npos);
   at += name.size() + 3;
@@ -61,7 +61,7 @@ std::map<int, std::string> fds_of(pid_t pid, const std::string& run_dir) {
 
 std::set<std::string> environ_of(pid_t pid) {
   std::set<std::string> entries;
-  std::string text = read_whole_file(proc_path(pid, "environ"));
+  std::string text = read_proc_file(pid, "environ");
   std::size_t start = 0;
   for (std::size_t nul = text.find('\0'); nul != std::string::npos;
        start = nul + 1, nul = text.find('\0', start)) {
@@ -124,7 +124,7 @@ TEST_CASE("a supervisor forked without exec looks from outside as an exec'd one 
     CHECK(argv[1] == spool.run_dir(id).string());
     CHECK(argv.back() == "true");
     CHECK(std::find(argv.begin(), argv.end(), "--lock-fd") != argv.end());
-    CHECK(read_whole_file(proc_path(pid, "comm")) == "chaperone-super\n");
+    CHECK(read_proc_file(pid, "comm") == "chaperone-super\n");
     CHECK(::getsid(pid) == pid);
     CHECK(link_target(proc_path(pid, "cwd")) == "/");
     CHECK(status_field(pid, "Umask") == "0077");
