@@ -258,11 +258,10 @@ void add_run_command(CLI::App& app, CliContext& context) {
     request.if_exists = args->attach_existing ? IfExists::attach
                         : args->replace       ? IfExists::replace
                                               : IfExists::fail;
-    // Forked without exec for an attached run, which waits for the supervisor's start on its
-    // way to the exit status (`run` has no other thread). Not for `run -d`: its caller does not
-    // wait for the supervisor, and a child that lives on in our image makes every page we
-    // write after the fork a copy (an exec'd child drops them at once).
-    request.supervisor_in_image = !args->detach;
+    // Forked without exec (`run` has no other thread): an attached run waits for the
+    // supervisor's start on its way to the exit status, and a script that calls `run -d` in a
+    // loop pays for every supervisor's start-up on the machine's CPUs.
+    request.supervisor_in_image = true;
     if (args->systemd_scope) {
       request.supervisor_wrapper = systemd_scope_wrapper();
       context.log->info("supervisor started through {}", request.supervisor_wrapper.front());

@@ -257,18 +257,22 @@ bool start_supervisor(const spool::SpoolRoot& root,
     staged.dir.write_state(state);
   };
   try {
-    // Not waiting for the exec saves the caller the loading of the supervisor's image: the
-    // lock is already held (fd 3 shares our open file description), and the supervisor
-    // starts only once the rename below is decided.
     if (in_image) {
+      // Filled first: a child that goes on in our image makes every page we write after the
+      // fork a copy, where an exec'd one drops them at once. It still exists before the run
+      // is visible, and waits for the rename as an exec'd one does.
+      spool::fill_staged_run(staged, spec, initial, files);
       pid = spawn_without_waiting(spawn, record_exec_failure, [&spawn](char** env) {
         become_supervisor_in_image(spawn.argv, env);
       });
     } else {
+      // Not waiting for the exec saves the caller the loading of the supervisor's image: the
+      // lock is already held (fd 3 shares our open file description), and the supervisor
+      // starts only once the rename below is decided; it loads while the run is filled.
       pid = spawn_without_waiting(spawn, record_exec_failure);
+      spool::fill_staged_run(staged, spec, initial, files);
     }
     publish_source = spool::Fd(); // only the supervisor may hold the read end now
-    spool::fill_staged_run(staged, spec, initial, files);
     if (request.hold_far) {
       // The far `run` options, --env values included: kept out of spec.json (names only) and
       // removed by the mirror once the far run exists.

@@ -7,7 +7,8 @@
 //
 // Runs each command N times (after 20 warm-up rounds), one of each per round, rotating which
 // goes first, every command started with posix_spawn (an absolute path, no shell) and waited
-// for; a non-zero exit stops everything. Prints each command's median, p10 and p90 in ms.
+// for, its stdout on /dev/null (a launch prints its id); a non-zero exit stops everything. Prints each command's median, p10 and p90 in ms.
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -16,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 extern char** environ;
@@ -28,10 +30,10 @@ double now_ms() {
   return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
 }
 
-double run_once(std::vector<char*>& argv) {
+double run_once(std::vector<char*>& argv, const posix_spawn_file_actions_t* actions) {
   double start = now_ms();
   pid_t pid = 0;
-  if (int rc = ::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ); rc != 0) {
+  if (int rc = ::posix_spawn(&pid, argv[0], actions, nullptr, argv.data(), environ); rc != 0) {
     std::fprintf(stderr, "ab: posix_spawn %s: %s\n", argv[0], std::strerror(rc));
     std::exit(2);
   }
@@ -62,24 +64,34 @@ int main(int argc, char** argv) {
   for (auto& command : commands) {
     command.push_back(nullptr);
   }
+  posix_spawn_file_actions_t quiet;
+  posix_spawn_file_actions_init(&quiet);
+  posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
   std::size_t n = commands.size();
   for (int round = 0; round < 20; ++round) {
     for (auto& command : commands) {
-      run_once(command);
+      run_once(command, &quiet);
     }
   }
   std::vector<std::vector<double>> times(n);
   for (int round = 0; round < rounds; ++round) {
     for (std::size_t k = 0; k < n; ++k) {
       std::size_t which = (k + static_cast<std::size_t>(round)) % n;
-      times[which].push_back(run_once(commands[which]));
+      times[which].push_back(run_once(commands[which], &quiet));
     }
   }
   for (std::size_t k = 0; k < n; ++k) {
     std::vector<double>& t = times[k];
     std::sort(t.begin(), t.end());
-    std::printf("%-50s median %.3f p10 %.3f p90 %.3f\n",
-                commands[k][0],
+    std::string label;
+    for (char** arg = commands[k].data(); *arg != nullptr; ++arg) {
+      label += (label.empty() ? "" : " ") + std::string(*arg);
+    }
+    if (label.size() > 60) {
+      label = label.substr(0, 57) + "...";
+    }
+    std::printf("%-60s median %.3f p10 %.3f p90 %.3f\n",
+                label.c_str(),
                 t[t.size() / 2],
                 t[t.size() / 10],
                 t[9 * t.size() / 10]);

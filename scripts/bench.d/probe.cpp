@@ -25,6 +25,21 @@
 //                                   forked child (no exec) in its own session runs PROGRAM
 //                                   and writes the durable status; the caller waits for the
 //                                   holder and exits with the program's status
+//   probe launch-detached ROOT PROGRAM [ARGS...]
+//                                   the floor of `chaperone run -d`'s guarantees: before it
+//                                   returns, the run is visible under ROOT with its spec, its
+//                                   state, its output files, a 64 KiB reserve for the final
+//                                   state and a lock held by a live holder (staged in a temp
+//                                   dir, renamed into place). The holder, a forked child (no
+//                                   exec) in its own session, starts PROGRAM on the output
+//                                   files, replaces the state by `running` with its pid, waits,
+//                                   and replaces it by the exit status durably, as chaperone
+//                                   does: the temp file and spec.json fsynced together, the
+//                                   rename, the run dir and ROOT fsynced together.
+//                                   Prints the run's name; does not wait
+//   probe launch-attached ROOT PROGRAM [ARGS...]
+//                                   the same, then waits for the holder and exits with the
+//                                   program's status: the floor of an attached `chaperone run`
 //   probe freecost DIR ROUNDS        what freeing blocks costs on DIR's file system (issue 15:
 //                                   ext4 mounted with discard waits for each free): the median
 //                                   microseconds of fsync of a new 600-byte file, ftruncate
@@ -35,6 +50,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -498,12 +514,176 @@ int cmd_freecost(const std::string& dir, long rounds) {
   return 0;
 }
 
+void write_new_file(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    die("open " + path);
+  }
+  write_all(fd, text.data(), text.size());
+  ::close(fd);
+}
+
+// A state.json-sized text saying STATE (a JSON object padded with spaces).
+std::string state_text(const std::string& state, std::size_t size) {
+  std::string text = "{\"state\": \"" + state + "\"}";
+  text.resize(std::max(size, text.size()), ' ');
+  return text;
+}
+
+// fsyncs FDS at the same time (one thread each but the first): on ext4 they share a journal
+// commit, and where they do not they still overlap, as chaperone's final state write does.
+void fsync_together(const std::vector<std::pair<int, std::string>>& fds) {
+  std::vector<std::thread> helpers;
+  for (std::size_t i = 1; i < fds.size(); ++i) {
+    helpers.emplace_back([&fds, i] {
+      if (::fsync(fds[i].first) != 0) {
+        die("fsync " + fds[i].second);
+      }
+    });
+  }
+  if (!fds.empty() && ::fsync(fds[0].first) != 0) {
+    die("fsync " + fds[0].second);
+  }
+  for (std::thread& helper : helpers) {
+    helper.join();
+  }
+}
+
+int open_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    die("open " + dir);
+  }
+  return fd;
+}
+
+// Replaces DIR/state.json by a new file holding TEXT (temp file, rename). DURABLE does what
+// a durable final state needs, in chaperone's two rounds: the temp file and spec.json are
+// fsynced together before the rename, DIR (the rename) and its parent (the run's own entry)
+// together after it.
+void replace_state(const std::string& dir, const std::string& text, bool durable) {
+  std::string temp = dir + "/.state.json.tmp";
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    die("open " + temp);
+  }
+  write_all(fd, text.data(), text.size());
+  if (durable) {
+    std::string spec = dir + "/spec.json";
+    int spec_fd = ::open(spec.c_str(), O_RDONLY | O_CLOEXEC);
+    if (spec_fd < 0) {
+      die("open " + spec);
+    }
+    fsync_together({{fd, temp}, {spec_fd, spec}});
+    ::close(spec_fd);
+  }
+  ::close(fd);
+  if (::rename(temp.c_str(), (dir + "/state.json").c_str()) != 0) {
+    die("rename " + temp);
+  }
+  if (durable) {
+    std::string root = dir.substr(0, dir.rfind('/'));
+    int dir_fd = open_dir(dir);
+    int root_fd = open_dir(root);
+    fsync_together({{dir_fd, dir}, {root_fd, root}});
+    ::close(dir_fd);
+    ::close(root_fd);
+  }
+}
+
+// The holder of a launched run: it has the run's lock (inherited), says `running` with the
+// program's pid, runs PROGRAM into the run's output files, and writes the final state durably.
+int hold_run(const std::string& dir, char** program) {
+  if (::setsid() < 0) {
+    die("setsid");
+  }
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&files, 1, (dir + "/stdout").c_str(), O_WRONLY | O_APPEND, 0);
+  posix_spawn_file_actions_addopen(&files, 2, (dir + "/stderr").c_str(), O_WRONLY | O_APPEND, 0);
+  pid_t pid = 0;
+  if (int rc = ::posix_spawnp(&pid, program[0], &files, nullptr, program, environ); rc != 0) {
+    errno = rc;
+    die(std::string("spawn ") + program[0]);
+  }
+  replace_state(dir, state_text("running\", \"pid\": " + std::to_string(pid) + ", \"x\": \"", 600), false);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      die("waitpid");
+    }
+  }
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  replace_state(dir, state_text("exited\", \"exit_code\": " + std::to_string(code) + ", \"x\": \"", 770), true);
+  return code;
+}
+
+// `launch-detached` and `launch-attached`: see the comment at the top.
+int cmd_launch(const std::string& root, char** program, bool attached) {
+  char name[64];
+  std::snprintf(name,
+                sizeof name,
+                "run.%d.%lld",
+                static_cast<int>(::getpid()),
+                static_cast<long long>(now_ns()));
+  std::string staged = root + "/." + name + ".XXXXXX";
+  if (::mkdtemp(staged.data()) == nullptr) {
+    die("mkdtemp " + staged);
+  }
+  int lock = ::open((staged + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock < 0 || ::flock(lock, LOCK_EX | LOCK_NB) != 0) {
+    die("lock " + staged);
+  }
+  std::string argv_json;
+  for (char** arg = program; *arg != nullptr; ++arg) {
+    argv_json += std::string(argv_json.empty() ? "" : ", ") + "\"" + *arg + "\"";
+  }
+  // About the sizes of chaperone's spec.json and first state.json.
+  std::string spec = "{\"argv\": [" + argv_json + "]}";
+  spec.resize(std::max<std::size_t>(470, spec.size()), ' ');
+  write_new_file(staged + "/stdout", "");
+  write_new_file(staged + "/stderr", "");
+  int reserve =
+      ::open((staged + "/.state.reserve").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (reserve < 0 || ::fallocate(reserve, FALLOC_FL_KEEP_SIZE, 0, 65536) != 0) {
+    die("reserve " + staged);
+  }
+  ::close(reserve);
+  write_new_file(staged + "/spec.json", spec);
+  write_new_file(staged + "/state.json", state_text("starting", 560));
+  std::string dir = root + "/" + name;
+  if (::rename(staged.c_str(), dir.c_str()) != 0) {
+    die("rename " + staged);
+  }
+  pid_t holder = ::fork();
+  if (holder < 0) {
+    die("fork");
+  }
+  if (holder == 0) {
+    ::_exit(hold_run(dir, program)); // keeps the lock: no exec, so CLOEXEC does not matter
+  }
+  ::close(lock);
+  if (!attached) {
+    std::printf("%s\n", name);
+    return 0;
+  }
+  int status = 0;
+  while (::waitpid(holder, &status, 0) < 0) {
+    if (errno != EINTR) {
+      die("waitpid");
+    }
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int usage() {
   std::fprintf(stderr,
                "usage: probe write block|line BYTES | produce COUNT INTERVAL_MS [DELAY_MS] | "
                "consume COUNT OUT"
                " | synth SRC_DIR ROOT FIRST COUNT | durable ROOT PROGRAM [ARGS...]"
                " | durable-detached ROOT PROGRAM [ARGS...]"
+               " | launch-detached|launch-attached ROOT PROGRAM [ARGS...]"
                " | statfloor ROOT | statfloor2 ROOT | freecost DIR ROUNDS\n");
   return 2;
 }
@@ -527,6 +707,9 @@ int main(int argc, char** argv) {
   }
   if (args.size() >= 3 && args[0] == "durable-detached") {
     return cmd_durable_detached(args[1], argv + 3);
+  }
+  if (args.size() >= 3 && (args[0] == "launch-detached" || args[0] == "launch-attached")) {
+    return cmd_launch(args[1], argv + 3, args[0] == "launch-attached");
   }
   if (args.size() >= 3 && args[0] == "durable") {
     return cmd_durable(args[1], argv + 3);

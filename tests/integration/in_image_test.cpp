@@ -92,8 +92,8 @@ TEST_CASE("a supervisor forked without exec looks from outside as an exec'd one 
   std::string holder =
       start_detached(spool, {"sh", "-c", "read x < \"$0\"", fifo.string()}, {"--lock", "L"});
   REQUIRE(wait_for_state(spool, holder, {"running"}));
-  // Two attached runs (`run -d` execs its supervisor: its caller does not wait for it), one
-  // with --max-output, whose supervisor is exec'd as it never hands off.
+  // Two attached runs, one with --max-output, whose supervisor is exec'd as it never hands
+  // off; and a `run -d`, whose supervisor is forked too.
   const std::string forked = "forked";
   const std::string execd = "execd";
   std::vector<std::string> common{"run", "--lock", "L", "--env", "IN_IMAGE_TEST=1"};
@@ -106,17 +106,18 @@ TEST_CASE("a supervisor forked without exec looks from outside as an exec'd one 
   std::string detached = start_detached(spool, {"true"}, {"--lock", "L"});
   pid_t forked_pid = waiting_supervisor(spool, forked);
   pid_t exec_pid = waiting_supervisor(spool, execd);
+  pid_t detached_pid = waiting_supervisor(spool, detached);
   std::string bin_dir = std::filesystem::path(chaperone_path()).parent_path().string();
-  // `run -d` execs its supervisor: the caller does not wait for it.
-  CHECK(link_target(proc_path(waiting_supervisor(spool, detached), "exe"))
-        == bin_dir + "/chaperone-supervisor");
 
   // What tells them apart: the image they run (the front end's, until the first hand-off).
   CHECK(link_target(proc_path(forked_pid, "exe")) == bin_dir + "/chaperone");
+  CHECK(link_target(proc_path(detached_pid, "exe")) == bin_dir + "/chaperone");
   CHECK(link_target(proc_path(exec_pid, "exe")) == bin_dir + "/chaperone-supervisor");
 
   // Found the same way: argv[0] the supervisor binary, argv[1] the run dir.
-  for (auto [pid, id] : {std::pair{forked_pid, forked}, std::pair{exec_pid, execd}}) {
+  for (auto [pid, id] : {std::pair{forked_pid, forked},
+                         std::pair{exec_pid, execd},
+                         std::pair{detached_pid, detached}}) {
     INFO("run " << id << " supervisor " << pid);
     std::vector<std::string> argv = read_proc_argv(pid);
     REQUIRE(argv.size() > 2);
