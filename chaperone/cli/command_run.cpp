@@ -3,6 +3,7 @@
 #include "chaperone/cli/byte_size.hpp"
 #include "chaperone/cli/cli_context.hpp"
 #include "chaperone/cli/cli_error.hpp"
+#include "chaperone/cli/exit_now.hpp"
 #include "chaperone/cli/duration.hpp"
 #include "chaperone/cli/garbage.hpp"
 #include "chaperone/cli/workflow_options.hpp"
@@ -285,14 +286,14 @@ void add_run_command(CLI::App& app, CliContext& context) {
           {"name", args->name.empty() ? nlohmann::json(nullptr) : nlohmann::json(args->name)},
           {"run_dir", launched.run.path().string()}};
       (void)std::printf("%s\n", out.dump().c_str());
-      (void)std::fflush(stdout);
       context.exit_code = 0;
+      exit_now(0); // a detached launch holds nothing (exit_now.hpp)
       return;
     }
     if (args->detach) {
       (void)std::printf("%s\n", launched.run.run_id().c_str());
-      (void)std::fflush(stdout);
       context.exit_code = 0;
+      exit_now(0);
       return;
     }
     AttachOptions attach;

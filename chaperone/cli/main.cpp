@@ -111,7 +111,7 @@ int main(int argc, char** argv) try {
   chaperone::CliContext context;
   context.envp = environ;
   context.log = chaperone::make_stderr_logger(0);
-  app.parse_complete_callback([&] { context.log = chaperone::make_stderr_logger(verbosity); });
+  app.parse_complete_callback([&] { chaperone::set_stderr_verbosity(*context.log, verbosity); });
   // Building every command's options costs each call a few hundred microseconds, which
   // scripts calling `run` or `status` in a loop feel. A call that names one of these
   // commands and asks for no help gets only that command; everything else (help, errors

@@ -73,10 +73,14 @@ std::shared_ptr<spdlog::logger> make_stderr_logger(int verbosity) {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_st>();
   auto logger = std::make_shared<spdlog::logger>("chaperone", sink);
   logger->set_pattern("chaperone: %v");
-  logger->set_level(verbosity >= 2   ? spdlog::level::debug
-                    : verbosity == 1 ? spdlog::level::info
-                                     : spdlog::level::warn);
+  set_stderr_verbosity(*logger, verbosity);
   return logger;
+}
+
+void set_stderr_verbosity(spdlog::logger& logger, int verbosity) {
+  logger.set_level(verbosity >= 2   ? spdlog::level::debug
+                   : verbosity == 1 ? spdlog::level::info
+                                    : spdlog::level::warn);
 }
 
 std::shared_ptr<spdlog::logger> make_supervisor_logger(const std::filesystem::path& path) {
