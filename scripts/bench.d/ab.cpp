@@ -7,7 +7,8 @@
 //
 // Runs each command N times (after 20 warm-up rounds), one of each per round, rotating which
 // goes first, every command started with posix_spawn (an absolute path, no shell) and waited
-// for, its stdout on /dev/null (a launch prints its id); a non-zero exit stops everything. Prints each command's median, p10 and p90 in ms.
+// for, its stdout on /dev/null (a launch prints its id); a non-zero exit stops everything. Prints
+// each command's median, p10 and p90 in ms.
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>

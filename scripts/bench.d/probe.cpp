@@ -523,9 +523,9 @@ void write_new_file(const std::string& path, const std::string& text) {
   ::close(fd);
 }
 
-// A state.json-sized text saying STATE (a JSON object padded with spaces).
-std::string state_text(const std::string& state, std::size_t size) {
-  std::string text = "{\"state\": \"" + state + "\"}";
+// A state.json-sized text: a JSON object of FIELDS, padded with spaces to SIZE bytes.
+std::string state_text(const std::string& fields, std::size_t size) {
+  std::string text = "{" + fields + "}";
   text.resize(std::max(size, text.size()), ' ');
   return text;
 }
@@ -607,7 +607,8 @@ int hold_run(const std::string& dir, char** program) {
     errno = rc;
     die(std::string("spawn ") + program[0]);
   }
-  replace_state(dir, state_text("running\", \"pid\": " + std::to_string(pid) + ", \"x\": \"", 600), false);
+  replace_state(
+      dir, state_text("\"state\": \"running\", \"pid\": " + std::to_string(pid), 600), false);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) {
@@ -615,7 +616,8 @@ int hold_run(const std::string& dir, char** program) {
     }
   }
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  replace_state(dir, state_text("exited\", \"exit_code\": " + std::to_string(code) + ", \"x\": \"", 770), true);
+  replace_state(
+      dir, state_text("\"state\": \"exited\", \"exit_code\": " + std::to_string(code), 770), true);
   return code;
 }
 
@@ -651,7 +653,7 @@ int cmd_launch(const std::string& root, char** program, bool attached) {
   }
   ::close(reserve);
   write_new_file(staged + "/spec.json", spec);
-  write_new_file(staged + "/state.json", state_text("starting", 560));
+  write_new_file(staged + "/state.json", state_text("\"state\": \"starting\"", 560));
   std::string dir = root + "/" + name;
   if (::rename(staged.c_str(), dir.c_str()) != 0) {
     die("rename " + staged);

@@ -163,17 +163,14 @@ TEST_CASE("a supervisor forked without exec looks from outside as an exec'd one 
                  || it->second == bin_dir + "/chaperone-hold";
     it = image ? forked_fds.erase(it) : std::next(it);
   }
-  std::vector<std::string> forked_kinds;
-  std::vector<std::string> exec_kinds;
-  for (const auto& [fd, target] : forked_fds) {
-    forked_kinds.push_back(target);
-  }
-  for (const auto& [fd, target] : exec_fds) {
-    exec_kinds.push_back(target);
-  }
-  std::sort(forked_kinds.begin(), forked_kinds.end());
-  std::sort(exec_kinds.begin(), exec_kinds.end());
-  CHECK(forked_kinds == exec_kinds);
+  auto kinds = [](const std::map<int, std::string>& fds) {
+    std::multiset<std::string> targets;
+    for (const auto& [fd, target] : fds) {
+      targets.insert(target);
+    }
+    return targets;
+  };
+  CHECK(kinds(forked_fds) == kinds(exec_fds));
 
   // The same environment: the caller's with --env applied.
   std::set<std::string> forked_env = environ_of(forked_pid);
