@@ -311,25 +311,30 @@ int cmd_synth(const std::string& src, const std::string& root, long first, long 
   return 0;
 }
 
-int cmd_durable(const std::string& root, char** program) {
-  pid_t pid = 0;
-  if (int rc = ::posix_spawnp(&pid, program[0], nullptr, nullptr, program, environ); rc != 0) {
-    errno = rc;
-    die(std::string("spawn ") + program[0]);
-  }
+// Waits for PID; its exit code, or 128 + the signal that ended it.
+int wait_for_exit(pid_t pid) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) {
       die("waitpid");
     }
   }
-  char name[64];
-  std::snprintf(name,
-                sizeof name,
-                "/floor.%d.%lld",
-                static_cast<int>(::getpid()),
-                static_cast<long long>(now_ns()));
-  std::string dir = root + name;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// PREFIX.PID.NANOSECONDS: a name no other probe of this machine uses at the same time.
+std::string unique_name(const std::string& prefix) {
+  return prefix + "." + std::to_string(::getpid()) + "." + std::to_string(now_ns());
+}
+
+int cmd_durable(const std::string& root, char** program) {
+  pid_t pid = 0;
+  if (int rc = ::posix_spawnp(&pid, program[0], nullptr, nullptr, program, environ); rc != 0) {
+    errno = rc;
+    die(std::string("spawn ") + program[0]);
+  }
+  int code = wait_for_exit(pid);
+  std::string dir = root + "/" + unique_name("floor");
   if (::mkdir(dir.c_str(), 0700) != 0) {
     die("mkdir " + dir);
   }
@@ -340,10 +345,7 @@ int cmd_durable(const std::string& root, char** program) {
   }
   // About the size of a final state.json.
   std::string text(600, ' ');
-  text.replace(0,
-               24,
-               "{\"exit_code\": " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128)
-                   + "}");
+  text.replace(0, 24, "{\"exit_code\": " + std::to_string(code) + "}");
   write_all(fd, text.data(), text.size());
   if (::fsync(fd) != 0) {
     die("fsync " + temp);
@@ -357,7 +359,7 @@ int cmd_durable(const std::string& root, char** program) {
     die("fsync " + dir);
   }
   ::close(dfd);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return code;
 }
 
 int cmd_durable_detached(const std::string& root, char** program) {
@@ -371,13 +373,7 @@ int cmd_durable_detached(const std::string& root, char** program) {
     }
     ::_exit(cmd_durable(root, program));
   }
-  int status = 0;
-  while (::waitpid(holder, &status, 0) < 0) {
-    if (errno != EINTR) {
-      die("waitpid");
-    }
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return wait_for_exit(holder);
 }
 
 // The floor of `chaperone ls` over indexed runs: one readdir of ROOT and an fstatat of
@@ -609,13 +605,7 @@ int hold_run(const std::string& dir, char** program) {
   }
   replace_state(
       dir, state_text("\"state\": \"running\", \"pid\": " + std::to_string(pid), 600), false);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
-      die("waitpid");
-    }
-  }
-  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  int code = wait_for_exit(pid);
   replace_state(
       dir, state_text("\"state\": \"exited\", \"exit_code\": " + std::to_string(code), 770), true);
   return code;
@@ -623,12 +613,7 @@ int hold_run(const std::string& dir, char** program) {
 
 // `launch-detached` and `launch-attached`: see the comment at the top.
 int cmd_launch(const std::string& root, char** program, bool attached) {
-  char name[64];
-  std::snprintf(name,
-                sizeof name,
-                "run.%d.%lld",
-                static_cast<int>(::getpid()),
-                static_cast<long long>(now_ns()));
+  std::string name = unique_name("run");
   std::string staged = root + "/." + name + ".XXXXXX";
   if (::mkdtemp(staged.data()) == nullptr) {
     die("mkdtemp " + staged);
@@ -667,16 +652,10 @@ int cmd_launch(const std::string& root, char** program, bool attached) {
   }
   ::close(lock);
   if (!attached) {
-    std::printf("%s\n", name);
+    std::printf("%s\n", name.c_str());
     return 0;
   }
-  int status = 0;
-  while (::waitpid(holder, &status, 0) < 0) {
-    if (errno != EINTR) {
-      die("waitpid");
-    }
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return wait_for_exit(holder);
 }
 
 int usage() {
