@@ -255,6 +255,30 @@ std::string format_iso(std::time_t t, long micros) {
   return buffer;
 }
 
+void write_new_file(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    die("open " + path);
+  }
+  write_all(fd, text.data(), text.size());
+  ::close(fd);
+}
+
+// A state.json-sized text: a JSON object of FIELDS, padded with spaces to SIZE bytes.
+std::string state_text(const std::string& fields, std::size_t size) {
+  std::string text = "{" + fields + "}";
+  text.resize(std::max(size, text.size()), ' ');
+  return text;
+}
+
+int open_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    die("open " + dir);
+  }
+  return fd;
+}
+
 int cmd_synth(const std::string& src, const std::string& root, long first, long count) {
   struct SourceFile {
     std::string name;
@@ -299,13 +323,7 @@ int cmd_synth(const std::string& src, const std::string& root, long first, long 
       replace_all(text, old_id, id);
       replace_all(text, old_start, start);
       replace_all(text, old_end, end);
-      std::string path = run + "/" + f.name;
-      int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      if (fd < 0) {
-        die("open " + path);
-      }
-      write_all(fd, text.data(), text.size());
-      ::close(fd);
+      write_new_file(run + "/" + f.name, text);
     }
   }
   return 0;
@@ -343,9 +361,7 @@ int cmd_durable(const std::string& root, char** program) {
   if (fd < 0) {
     die("open " + temp);
   }
-  // About the size of a final state.json.
-  std::string text(600, ' ');
-  text.replace(0, 24, "{\"exit_code\": " + std::to_string(code) + "}");
+  std::string text = state_text("\"exit_code\": " + std::to_string(code), 600);
   write_all(fd, text.data(), text.size());
   if (::fsync(fd) != 0) {
     die("fsync " + temp);
@@ -354,8 +370,8 @@ int cmd_durable(const std::string& root, char** program) {
   if (::rename(temp.c_str(), (dir + "/state.json").c_str()) != 0) {
     die("rename " + temp);
   }
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || ::fsync(dfd) != 0) {
+  int dfd = open_dir(dir);
+  if (::fsync(dfd) != 0) {
     die("fsync " + dir);
   }
   ::close(dfd);
@@ -510,22 +526,6 @@ int cmd_freecost(const std::string& dir, long rounds) {
   return 0;
 }
 
-void write_new_file(const std::string& path, const std::string& text) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    die("open " + path);
-  }
-  write_all(fd, text.data(), text.size());
-  ::close(fd);
-}
-
-// A state.json-sized text: a JSON object of FIELDS, padded with spaces to SIZE bytes.
-std::string state_text(const std::string& fields, std::size_t size) {
-  std::string text = "{" + fields + "}";
-  text.resize(std::max(size, text.size()), ' ');
-  return text;
-}
-
 // fsyncs FDS at the same time (one thread each but the first): on ext4 they share a journal
 // commit, and where they do not they still overlap, as chaperone's final state write does.
 void fsync_together(const std::vector<std::pair<int, std::string>>& fds) {
@@ -543,14 +543,6 @@ void fsync_together(const std::vector<std::pair<int, std::string>>& fds) {
   for (std::thread& helper : helpers) {
     helper.join();
   }
-}
-
-int open_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    die("open " + dir);
-  }
-  return fd;
 }
 
 // Replaces DIR/state.json by a new file holding TEXT (temp file, rename). DURABLE does what
