@@ -36,6 +36,13 @@ struct CliContext {
   spool::RunDir find_run(const std::string& text) const;
 };
 
+// `run`'s common shapes without CLI11, whose building of run's ~40 options and parse are a
+// fifth of a `run -d` (docs/bench/LAUNCH-2026-12-03d.md): `run [-d|--detach] [--json]
+// [--name NAME|--name=NAME] -- PROGRAM [ARGS...]`, each at most once, as argv[1] on. Runs the
+// command and returns true, or returns false having done nothing (any other call, which
+// then goes to the full parser). Throws what the command throws.
+bool run_plain_command(int argc, char** argv, CliContext& context);
+
 // Each adds one subcommand; its callback sets context.exit_code.
 void add_run_command(CLI::App& app, CliContext& context);
 void add_attach_command(CLI::App& app, CliContext& context);

@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
+#include <string_view>
 
 namespace chaperone {
 
@@ -222,7 +223,111 @@ std::vector<std::string> systemd_scope_wrapper() {
   throw CliError("no_systemd", "--systemd-scope: systemd-run not found in PATH");
 }
 
+// What `run` does once its options are read, by CLI11 or by run_plain_command().
+void start_run(const RunArgs& args, CliContext& context) {
+  LaunchRequest request = make_request(args, context);
+  if ((args.attach_existing || args.replace) && args.name.empty()) {
+    throw std::invalid_argument(std::string(args.replace ? "--replace" : "--attach-existing")
+                                + " needs --name");
+  }
+  request.share_watch = !args.detach;
+  request.mark_reader = !args.detach;
+  request.if_exists = args.attach_existing ? IfExists::attach
+                      : args.replace       ? IfExists::replace
+                                           : IfExists::fail;
+  // Forked without exec (`run` has no other thread): an attached run waits for the
+  // supervisor's start on its way to the exit status, and a script that calls `run -d` in a
+  // loop pays for every supervisor's start-up on the machine's CPUs.
+  request.supervisor_in_image = true;
+  if (args.systemd_scope) {
+    request.supervisor_wrapper = systemd_scope_wrapper();
+    context.log->info("supervisor started through {}", request.supervisor_wrapper.front());
+  }
+  std::optional<spool::SpoolRoot> root = context.open_spool(true);
+  LaunchedRun launched = launch_run(*root, request);
+  if (launched.existing) {
+    context.log->info("run {} exists: attaching", launched.run.run_id());
+  } else {
+    context.log->info("run {} supervisor pid={}", launched.run.run_id(), launched.supervisor_pid);
+  }
+  if (!launched.replaced.empty()) {
+    context.log->info("earlier run kept as {}", launched.replaced);
+  }
+  apply_retention(*root, std::getenv("CHAPERONE_RETENTION"), [&](const std::string& line) {
+    context.log->warn("{}", line);
+  });
+  if (args.detach && args.json) {
+    nlohmann::json out{
+        {"id", launched.run.run_id()},
+        {"name", args.name.empty() ? nlohmann::json(nullptr) : nlohmann::json(args.name)},
+        {"run_dir", launched.run.path().string()}};
+    (void)std::printf("%s\n", out.dump().c_str());
+    context.exit_code = 0;
+    exit_now(0); // a detached launch holds nothing (exit_now.hpp)
+    return;
+  }
+  if (args.detach) {
+    (void)std::printf("%s\n", launched.run.run_id().c_str());
+    context.exit_code = 0;
+    exit_now(0);
+    return;
+  }
+  AttachOptions attach;
+  attach.inotify_fd = launched.watch.valid() ? launched.watch.get() : -1;
+  context.exit_code = attach_to_run(launched.run, attach, context);
+  // Ours closes first: the supervisor's copy is then the last, and the instance's teardown
+  // (an SRCU grace period, up to ~25 ms) happens in its exit, after it let go of the run.
+  launched.watch = spool::Fd();
+  wait_for_supervisor_to_let_go(launched.run, context);
+}
+
 } // namespace
+
+bool run_plain_command(int argc, char** argv, CliContext& context) {
+  if (argc < 4 || std::string_view(argv[1]) != "run") {
+    return false;
+  }
+  // Only what this loop knows for certain; any other word, a repeat, or a value CLI11 would
+  // check and might refuse sends the whole call to the full parser, which also words its
+  // errors. Options left unset keep RunArgs' defaults, as CLI11 leaves them.
+  RunArgs args;
+  bool named = false;
+  int i = 2;
+  for (; i < argc; ++i) {
+    std::string_view word = argv[i];
+    if (word == "--") {
+      break;
+    }
+    if ((word == "-d" || word == "--detach") && !args.detach) {
+      args.detach = true;
+      continue;
+    }
+    if (word == "--json" && !args.json) {
+      args.json = true;
+      continue;
+    }
+    std::string_view value;
+    if (word == "--name" && i + 1 < argc) {
+      value = argv[++i];
+    } else if (word.substr(0, 7) == "--name=") {
+      value = word.substr(7);
+    } else {
+      return false;
+    }
+    if (named || value.empty() || value.front() == '-'
+        || spool::run_id_problem(std::string(value))) {
+      return false;
+    }
+    args.name = value;
+    named = true;
+  }
+  if (i + 1 >= argc || (args.json && !args.detach)) {
+    return false; // no program, or --json without -d: the full parser says why
+  }
+  context.program_argv.assign(argv + i + 1, argv + argc);
+  start_run(args, context);
+  return true;
+}
 
 void add_run_command(CLI::App& app, CliContext& context) {
   auto args = std::make_shared<RunArgs>();
@@ -248,62 +353,7 @@ void add_run_command(CLI::App& app, CliContext& context) {
                 "With --name: if run NAME has ended, keep it as NAME@<end time> and start anew")
       ->excludes(attach_existing);
   add_launch_options(cmd, args.get());
-  cmd->callback([args, &context] {
-    LaunchRequest request = make_request(*args, context);
-    if ((args->attach_existing || args->replace) && args->name.empty()) {
-      throw std::invalid_argument(std::string(args->replace ? "--replace" : "--attach-existing")
-                                  + " needs --name");
-    }
-    request.share_watch = !args->detach;
-    request.mark_reader = !args->detach;
-    request.if_exists = args->attach_existing ? IfExists::attach
-                        : args->replace       ? IfExists::replace
-                                              : IfExists::fail;
-    // Forked without exec (`run` has no other thread): an attached run waits for the
-    // supervisor's start on its way to the exit status, and a script that calls `run -d` in a
-    // loop pays for every supervisor's start-up on the machine's CPUs.
-    request.supervisor_in_image = true;
-    if (args->systemd_scope) {
-      request.supervisor_wrapper = systemd_scope_wrapper();
-      context.log->info("supervisor started through {}", request.supervisor_wrapper.front());
-    }
-    std::optional<spool::SpoolRoot> root = context.open_spool(true);
-    LaunchedRun launched = launch_run(*root, request);
-    if (launched.existing) {
-      context.log->info("run {} exists: attaching", launched.run.run_id());
-    } else {
-      context.log->info("run {} supervisor pid={}", launched.run.run_id(), launched.supervisor_pid);
-    }
-    if (!launched.replaced.empty()) {
-      context.log->info("earlier run kept as {}", launched.replaced);
-    }
-    apply_retention(*root, std::getenv("CHAPERONE_RETENTION"), [&](const std::string& line) {
-      context.log->warn("{}", line);
-    });
-    if (args->detach && args->json) {
-      nlohmann::json out{
-          {"id", launched.run.run_id()},
-          {"name", args->name.empty() ? nlohmann::json(nullptr) : nlohmann::json(args->name)},
-          {"run_dir", launched.run.path().string()}};
-      (void)std::printf("%s\n", out.dump().c_str());
-      context.exit_code = 0;
-      exit_now(0); // a detached launch holds nothing (exit_now.hpp)
-      return;
-    }
-    if (args->detach) {
-      (void)std::printf("%s\n", launched.run.run_id().c_str());
-      context.exit_code = 0;
-      exit_now(0);
-      return;
-    }
-    AttachOptions attach;
-    attach.inotify_fd = launched.watch.valid() ? launched.watch.get() : -1;
-    context.exit_code = attach_to_run(launched.run, attach, context);
-    // Ours closes first: the supervisor's copy is then the last, and the instance's teardown
-    // (an SRCU grace period, up to ~25 ms) happens in its exit, after it let go of the run.
-    launched.watch = spool::Fd();
-    wait_for_supervisor_to_let_go(launched.run, context);
-  });
+  cmd->callback([args, &context] { start_run(*args, context); });
 }
 
 void add_cmd_command(CLI::App& app, CliContext& context) {

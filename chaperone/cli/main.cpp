@@ -99,6 +99,22 @@ int main(int argc, char** argv) try {
   // A closed stdout must come back as EPIPE (a detach), not kill us mid-stream.
   (void)::signal(SIGPIPE, SIG_IGN);
 
+  // A reader that finds the local follower of a durable remote run gone starts a new one.
+  chaperone::install_far_reviver();
+  chaperone::CliContext context;
+  context.envp = environ;
+  context.log = chaperone::make_stderr_logger(0);
+  bool json = chaperone::wants_json(argc, argv);
+  try {
+    if (chaperone::run_plain_command(argc, argv, context)) {
+      (void)std::fflush(stdout);
+      return context.exit_code;
+    }
+  } catch (const std::exception& e) {
+    chaperone::report_error(chaperone::error_kind(e), e.what(), json);
+    return chaperone::spool::k_exit_chaperone_failed;
+  }
+
   CLI::App app{"chaperone: run programs under a detached supervisor that records their output\n"
                "and exit status in a spool directory, so callers can reattach later."};
   app.require_subcommand(1);
@@ -106,11 +122,6 @@ int main(int argc, char** argv) try {
   int verbosity = 0;
   app.add_flag("-v,--verbose", verbosity, "More log output on stderr (-vv for debug)");
 
-  // A reader that finds the local follower of a durable remote run gone starts a new one.
-  chaperone::install_far_reviver();
-  chaperone::CliContext context;
-  context.envp = environ;
-  context.log = chaperone::make_stderr_logger(0);
   app.parse_complete_callback([&] { chaperone::set_stderr_verbosity(*context.log, verbosity); });
   // Building every command's options costs each call a few hundred microseconds, which
   // scripts calling `run` or `status` in a loop feel. A call that names one of these
@@ -137,7 +148,6 @@ int main(int argc, char** argv) try {
   }
   chaperone::refuse_empty_values(app);
 
-  bool json = chaperone::wants_json(argc, argv);
   int parsed_argc = argc;
   try {
     // `run` and `cmd` take the program after the first `--` verbatim.

@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <thread>
+
 using namespace chaperone;
 using namespace std::chrono_literals;
 using chaperone::test::TempSpool;
@@ -121,4 +123,47 @@ TEST_CASE("FileLock refuses to follow a symlink planted as the lock file", "[uni
   std::filesystem::create_symlink(target, link);
   CHECK_THROWS_AS(spool::FileLock::try_exclusive(link), std::system_error);
   CHECK_THROWS_AS(spool::FileLock::is_held_by_someone(link), std::system_error);
+}
+
+TEST_CASE("wait_until_free: a free or missing lock is free at once", "[unit][file_lock]") {
+  TempSpool spool;
+  std::filesystem::path path = spool.scratch() / "lock";
+  CHECK(spool::FileLock::wait_until_free(path, 0ms)); // missing
+  spool::FileLock mine = spool::FileLock::try_exclusive(path);
+  REQUIRE(mine.held());
+  mine = spool::FileLock(); // made and let go
+  CHECK(spool::FileLock::wait_until_free(path, 0ms));
+}
+
+TEST_CASE("wait_until_free: a holder that stays is waited for up to the limit, then refused",
+          "[unit][file_lock]") {
+  TempSpool spool;
+  std::filesystem::path path = spool.scratch() / "lock";
+  LockHolder holder(path);
+  auto start = std::chrono::steady_clock::now();
+  CHECK_FALSE(spool::FileLock::wait_until_free(path, 300ms));
+  CHECK(std::chrono::steady_clock::now() - start >= 300ms);
+  CHECK(spool::FileLock::is_held_by_someone(path)); // our look took nothing from the holder
+}
+
+TEST_CASE("wait_until_free: returns soon after the holder lets go", "[unit][file_lock]") {
+  TempSpool spool;
+  std::filesystem::path path = spool.scratch() / "lock";
+  LockHolder holder(path);
+  // Killed from another thread while we wait: the kernel's close of the holder's fd drops
+  // the lock. The wait looks again at least every 250 us, so it returns right after; the
+  // bound below only tells a return at the let-go from one at the 10 s limit, under load.
+  std::thread killer([&holder] {
+    std::this_thread::sleep_for(30ms);
+    holder.kill();
+  });
+  auto start = std::chrono::steady_clock::now();
+  bool freed = spool::FileLock::wait_until_free(path, 10s);
+  auto waited = std::chrono::steady_clock::now() - start;
+  killer.join();
+  holder.reap();
+  CHECK(freed);
+  CHECK(waited >= 30ms);
+  CHECK(waited < 5s);
+  CHECK_FALSE(spool::FileLock::is_held_by_someone(path));
 }
