@@ -3,18 +3,21 @@
 // hyperfine measures one command after the other, so a drift lands on one side only.
 //
 //   g++ -O2 -o ab scripts/bench.d/ab.cpp
-//   ab N CMD_A [ARGS...] ::: CMD_B [ARGS...] [::: CMD_C ...]
+//   ab [--samples DIR] N CMD_A [ARGS...] ::: CMD_B [ARGS...] [::: CMD_C ...]
 //
 // Runs each command N times (after 20 warm-up rounds), one of each per round, rotating which
 // goes first, every command started with posix_spawn (an absolute path, no shell) and waited
 // for, its stdout on /dev/null (a launch prints its id); a non-zero exit stops everything. Prints
-// each command's median, p10 and p90 in ms.
+// each command's median, p10 and p90 in ms; with --samples, also writes every time of command K
+// (0 for the first) to DIR/K.txt, one number in ms a line, in the order measured (scripts/bench
+// makes rows of them).
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -49,13 +52,23 @@ double run_once(std::vector<char*>& argv, const posix_spawn_file_actions_t* acti
 } // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: ab N CMD [ARGS...] [::: CMD [ARGS...]]...\n");
+  std::string samples_dir;
+  int first = 1;
+  if (argc > 2 && std::strcmp(argv[1], "--samples") == 0) {
+    samples_dir = argv[2];
+    first = 3;
+  }
+  if (argc < first + 2) {
+    std::fprintf(stderr, "usage: ab [--samples DIR] N CMD [ARGS...] [::: CMD [ARGS...]]...\n");
     return 2;
   }
-  int rounds = std::atoi(argv[1]);
+  int rounds = std::atoi(argv[first]);
+  if (rounds < 1) {
+    std::fprintf(stderr, "ab: N must be a positive number of rounds, got \"%s\"\n", argv[first]);
+    return 2;
+  }
   std::vector<std::vector<char*>> commands(1);
-  for (int i = 2; i < argc; ++i) {
+  for (int i = first + 1; i < argc; ++i) {
     if (std::strcmp(argv[i], ":::") == 0) {
       commands.emplace_back();
     } else {
@@ -79,6 +92,21 @@ int main(int argc, char** argv) {
     for (std::size_t k = 0; k < n; ++k) {
       std::size_t which = (k + static_cast<std::size_t>(round)) % n;
       times[which].push_back(run_once(commands[which], &quiet));
+    }
+  }
+  for (std::size_t k = 0; k < n && !samples_dir.empty(); ++k) {
+    std::string path = samples_dir + "/" + std::to_string(k) + ".txt";
+    std::FILE* out = std::fopen(path.c_str(), "w");
+    if (out == nullptr) {
+      std::fprintf(stderr, "ab: cannot write %s: %s\n", path.c_str(), std::strerror(errno));
+      return 2;
+    }
+    for (double ms : times[k]) {
+      std::fprintf(out, "%.6f\n", ms);
+    }
+    if (std::fclose(out) != 0) {
+      std::fprintf(stderr, "ab: cannot write %s: %s\n", path.c_str(), std::strerror(errno));
+      return 2;
     }
   }
   for (std::size_t k = 0; k < n; ++k) {

@@ -53,16 +53,24 @@ def cmp($v; $op; $ref):
   elif $op == "<" then $v < $ref
   else null end;
 
+# [value, reference, how]: the interleaved rows ($ia, $ib) when both exist, else the
+# hyperfine rows ($a, $b). Interleaved rows share their rounds, so their ratio is free of the
+# VM's drift between rows measured minutes apart (scripts/bench interleaved()).
+def both($rows; $a; $b; $ia; $ib):
+  if med($rows; $ia) != null and med($rows; $ib) != null
+  then [med($rows; $ia), med($rows; $ib), " (interleaved)"]
+  else [med($rows; $a), med($rows; $b), ""] end;
+
 def verdicts($rows):
   [
     (med($rows; "1.chaperone") as $v | peers_min($rows; "1") as $p
      | {target: "1. detached launch faster than every peer", value: $v, reference: $p,
         unit: "ms", met: cmp($v; "<="; $p)}),
-    (med($rows; "1.chaperone") as $v | med($rows; "1.nq") as $p
-     | {target: "1. detached launch <= nq", value: $v, reference: $p, unit: "ms",
+    (both($rows; "1.chaperone"; "1.nq"; "1i.chaperone"; "1i.nq") as [$v, $p, $how]
+     | {target: "1. detached launch <= nq\($how)", value: $v, reference: $p, unit: "ms",
         met: cmp($v; "<="; $p)}),
-    (med($rows; "1.chaperone") as $v | med($rows; "1.floor") as $f
-     | {target: "1. detached launch <= 1.2x the floor of its guarantees (probe launch-detached; issue 15)",
+    (both($rows; "1.chaperone"; "1.floor"; "1i.chaperone"; "1i.floor") as [$v, $f, $how]
+     | {target: "1. detached launch <= 1.2x the floor of its guarantees (probe launch-detached; issue 15)\($how)",
         value: $v, reference: (if $f == null then null else 1.2 * $f end), unit: "ms",
         met: cmp($v; "<="; (if $f == null then null else 1.2 * $f end))}),
     (med($rows; "2.chaperone") as $v | med($rows; "2.true") as $f
@@ -81,8 +89,8 @@ def verdicts($rows):
      | {target: "2. attached run -- true <= 1.2x the same under a detached holder (floor of chaperone's shape)",
         value: $v, reference: (if $f == null then null else 1.2 * $f end), unit: "ms",
         met: cmp($v; "<="; (if $f == null then null else 1.2 * $f end))}),
-    (med($rows; "2.chaperone") as $v | med($rows; "2.floor") as $f
-     | {target: "2. attached run -- true <= 1.2x the floor of its guarantees (probe launch-attached; issue 15)",
+    (both($rows; "2.chaperone"; "2.floor"; "2i.chaperone"; "2i.floor") as [$v, $f, $how]
+     | {target: "2. attached run -- true <= 1.2x the floor of its guarantees (probe launch-attached; issue 15)\($how)",
         value: $v, reference: (if $f == null then null else 1.2 * $f end), unit: "ms",
         met: cmp($v; "<="; (if $f == null then null else 1.2 * $f end))}),
     (med($rows; "2.chaperone") as $v | med($rows; "2.tsp") as $p
@@ -155,16 +163,18 @@ def verdicts($rows):
             value: $g, reference: 1.5, unit: "x", met: cmp($g; "<="; 1.5)}
        end),
     # Issue 15: a remote run over a warm ControlMaster within 2x of plain multiplexed ssh.
-    (med($rows; "8.chaperone-cm") as $v | med($rows; "8.ssh-cm") as $f
-     | {target: "8. run --host --control-path <= 2x multiplexed ssh host true",
+    (both($rows; "8.chaperone-cm"; "8.ssh-cm"; "8i.chaperone-cm"; "8i.ssh-cm") as [$v, $f, $how]
+     | {target: "8. run --host --control-path <= 2x multiplexed ssh host true\($how)",
         value: (if $v == null or $f == null then null else $v / $f end), reference: 2,
         unit: "x", met: (if $v == null or $f == null then null else $v / $f <= 2 end)}),
     # Its floor: multiplexed ssh of perl forking true and reaping it (an exact far status)
     # plus the local attached run, less the one true the two count twice.
-    (med($rows; "8.chaperone-cm") as $v
-     | [med($rows; "8.ssh-cm-wait"), med($rows; "8.local-run"), med($rows; "8.true")] as $p
+    ((if med($rows; "8i.chaperone-cm") != null then "8i." else "8." end) as $x
+     | (if $x == "8i." then " (interleaved)" else "" end) as $how
+     | med($rows; $x + "chaperone-cm") as $v
+     | [med($rows; $x + "ssh-cm-wait"), med($rows; $x + "local-run"), med($rows; $x + "true")] as $p
      | (if any($p[]; . == null) then null else $p[0] + $p[1] - $p[2] end) as $f
-     | {target: "8. run --host --control-path <= 1.2x its floor (ssh of perl fork/exec/wait + local run -- true - true)",
+     | {target: "8. run --host --control-path <= 1.2x its floor (ssh of perl fork/exec/wait + local run -- true - true)\($how)",
         value: (if $v == null or $f == null then null else $v / $f end), reference: 1.2,
         unit: "x", met: (if $v == null or $f == null then null else $v / $f <= 1.2 end)}),
     # Issue 15: a launch costs the same whatever the history in the spool.
