@@ -31,8 +31,9 @@
 //                                   state, its output files, a 64 KiB reserve for the final
 //                                   state and a lock held by a live holder (staged in a temp
 //                                   dir, renamed into place). The holder, a forked child (no
-//                                   exec) in its own session, starts PROGRAM on the output
-//                                   files, replaces the state by `running` with its pid, waits,
+//                                   exec) in its own session, forks PROGRAM's process, which
+//                                   replaces the state by `running` with its pid and group
+//                                   before it execs PROGRAM on the output files; the holder waits
 //                                   and replaces it by the exit status durably, as chaperone
 //                                   does: the temp file and spec.json fsynced together, the
 //                                   rename, the run dir and ROOT fsynced together.
@@ -579,24 +580,35 @@ void replace_state(const std::string& dir, const std::string& text, bool durable
   }
 }
 
-// The holder of a launched run: it has the run's lock (inherited), says `running` with the
-// program's pid, runs PROGRAM into the run's output files, and writes the final state durably.
+// The holder of a launched run: it has the run's lock (inherited), runs PROGRAM into the run's
+// output files, and writes the final state durably. PROGRAM starts only once state.json says
+// `running` with its pid and group, as chaperone's does (a holder killed at any moment after
+// the fork leaves a recorded group for a reader to end): the cheapest way to that is the
+// forked child writing it itself, before its exec, with no hand-shake.
 int hold_run(const std::string& dir, char** program) {
   if (::setsid() < 0) {
     die("setsid");
   }
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&files, 1, (dir + "/stdout").c_str(), O_WRONLY | O_APPEND, 0);
-  posix_spawn_file_actions_addopen(&files, 2, (dir + "/stderr").c_str(), O_WRONLY | O_APPEND, 0);
-  pid_t pid = 0;
-  if (int rc = ::posix_spawnp(&pid, program[0], &files, nullptr, program, environ); rc != 0) {
-    errno = rc;
-    die(std::string("spawn ") + program[0]);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    die("fork");
   }
-  replace_state(
-      dir, state_text("\"state\": \"running\", \"pid\": " + std::to_string(pid), 600), false);
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    std::string me = std::to_string(::getpid());
+    replace_state(dir,
+                  state_text("\"state\": \"running\", \"pid\": " + me + ", \"pgid\": " + me, 600),
+                  false);
+    int in = ::open("/dev/null", O_RDONLY);
+    int out = ::open((dir + "/stdout").c_str(), O_WRONLY | O_APPEND);
+    int err = ::open((dir + "/stderr").c_str(), O_WRONLY | O_APPEND);
+    if (in < 0 || out < 0 || err < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0
+        || ::dup2(err, 2) < 0) {
+      ::_exit(127);
+    }
+    ::execvp(program[0], program);
+    ::_exit(127);
+  }
   int code = wait_for_exit(pid);
   replace_state(
       dir, state_text("\"state\": \"exited\", \"exit_code\": " + std::to_string(code), 770), true);
