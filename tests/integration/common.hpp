@@ -44,6 +44,34 @@ inline std::string start_detached(const TempSpool& spool,
   return r.out.substr(0, r.out.size() - 1);
 }
 
+// state.json without what differs from one run of the same program to the next (pids, start
+// ticks, times, resource usage figures), for comparing two runs' outcomes.
+inline nlohmann::json comparable_state(nlohmann::json st) {
+  for (const char* key : {"supervisor_pid",
+                          "supervisor_start_ticks",
+                          "pid",
+                          "pgid",
+                          "pid_start_ticks",
+                          "start_time",
+                          "end_time",
+                          "boot_id"}) {
+    if (st.contains(key)) {
+      st[key] = "-";
+    }
+  }
+  if (st.contains("signals_sent")) {
+    for (nlohmann::json& sent : st["signals_sent"]) {
+      sent["time"] = "-";
+    }
+  }
+  if (st["rusage"].is_object()) {
+    for (auto& [key, value] : st["rusage"].items()) {
+      value = "-";
+    }
+  }
+  return st;
+}
+
 // Waits until state.json says `state` is one of `wanted`.
 inline bool wait_for_state(const TempSpool& spool,
                            const std::string& id,

@@ -144,34 +144,6 @@ std::string supervisor_log(const TempSpool& spool, const std::string& id) {
   return read_whole_file(spool.run_dir(id) / "supervisor.log");
 }
 
-// state.json without what differs from one run of the same program to the next (pids, start
-// ticks, times, resource usage figures), for comparing two runs' outcomes.
-nlohmann::json comparable(nlohmann::json st) {
-  for (const char* key : {"supervisor_pid",
-                          "supervisor_start_ticks",
-                          "pid",
-                          "pgid",
-                          "pid_start_ticks",
-                          "start_time",
-                          "end_time",
-                          "boot_id"}) {
-    if (st.contains(key)) {
-      st[key] = "-";
-    }
-  }
-  if (st.contains("signals_sent")) {
-    for (nlohmann::json& sent : st["signals_sent"]) {
-      sent["time"] = "-";
-    }
-  }
-  if (st["rusage"].is_object()) {
-    for (auto& [key, value] : st["rusage"].items()) {
-      value = "-";
-    }
-  }
-  return st;
-}
-
 } // namespace
 
 TEST_CASE("a run longer than the settle time waits in chaperone-hold and ends with its exit code",
@@ -424,7 +396,7 @@ TEST_CASE("a held run ends with the state.json it would have had without the hol
     std::string log = supervisor_log(spool, id);
     INFO(log);
     CHECK(count_of(log, "holding: exec chaperone-hold") == (with_hold ? 1U : 0U));
-    states[with_hold ? 0 : 1] = comparable(spool.state(id));
+    states[with_hold ? 0 : 1] = comparable_state(spool.state(id));
   }
   INFO("held:   " << states[0].dump());
   INFO("unheld: " << states[1].dump());
