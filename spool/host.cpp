@@ -9,7 +9,9 @@
 
 namespace chaperone::spool {
 
-std::string boot_id() {
+namespace {
+
+std::string read_boot_id() {
   try {
     std::string id = read_file("/proc/sys/kernel/random/boot_id");
     while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) {
@@ -19,6 +21,15 @@ std::string boot_id() {
   } catch (const std::system_error&) {
     return {};
   }
+}
+
+} // namespace
+
+std::string boot_id() {
+  // Read once a process: a boot outlives every process, and a launch asks twice (the front
+  // end for the starting state, then its in-image supervisor, a copy of it that keeps this).
+  static const std::string id = read_boot_id();
+  return id;
 }
 
 std::optional<std::uint64_t> process_start_ticks(pid_t pid) {

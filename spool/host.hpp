@@ -10,8 +10,9 @@
 
 namespace chaperone::spool {
 
-// /proc/sys/kernel/random/boot_id without the newline; empty if unreadable. A pid recorded
-// under another boot id belongs to a process that no longer exists.
+// /proc/sys/kernel/random/boot_id without the newline (read once a process); empty if
+// unreadable. A pid recorded under another boot id belongs to a process that no longer
+// exists.
 std::string boot_id();
 
 // Field 22 of /proc/PID/stat (start time in clock ticks since boot), or nullopt if the
