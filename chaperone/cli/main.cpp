@@ -105,14 +105,18 @@ int main(int argc, char** argv) try {
   context.envp = environ;
   context.log = chaperone::make_stderr_logger(0);
   bool json = chaperone::wants_json(argc, argv);
+  // What a command throws, from either parser's way in: one line (or JSON object), exit 125.
+  auto command_failed = [json](const std::exception& e) {
+    chaperone::report_error(chaperone::error_kind(e), e.what(), json);
+    return chaperone::spool::k_exit_chaperone_failed;
+  };
   try {
     if (chaperone::run_plain_command(argc, argv, context)) {
       (void)std::fflush(stdout);
       return context.exit_code;
     }
   } catch (const std::exception& e) {
-    chaperone::report_error(chaperone::error_kind(e), e.what(), json);
-    return chaperone::spool::k_exit_chaperone_failed;
+    return command_failed(e);
   }
 
   CLI::App app{"chaperone: run programs under a detached supervisor that records their output\n"
@@ -181,8 +185,7 @@ int main(int argc, char** argv) try {
         "usage", chaperone::explain_parse_error(app, e, argc, argv, parsed_argc), json);
     return chaperone::spool::k_exit_chaperone_failed;
   } catch (const std::exception& e) {
-    chaperone::report_error(chaperone::error_kind(e), e.what(), json);
-    return chaperone::spool::k_exit_chaperone_failed;
+    return command_failed(e);
   }
   (void)std::fflush(stdout);
   return context.exit_code;
