@@ -3,11 +3,14 @@
 // as the return value, with no pipe to set up (PLATFORM.md "Process launching").
 #include "chaperone/supervisor/spawn.hpp"
 
+#include "chaperone/supervisor/raw_syscall.hpp"
 #include "spool/error.hpp"
 #include "spool/fd.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,8 +19,23 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstring>
 #include <system_error>
+
+// Code that may run in a child sharing our memory (clone_exec_child) on a stack of its own:
+// AddressSanitizer would take that stack for a foreign one and warn onto the program's
+// stderr, which by then is the run's output.
+#if defined(__SANITIZE_ADDRESS__)
+#define CHILD_CODE __attribute__((no_sanitize_address))
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CHILD_CODE __attribute__((no_sanitize_address))
+#endif
+#endif
+#ifndef CHILD_CODE
+#define CHILD_CODE
+#endif
 
 namespace chaperone {
 
@@ -105,7 +123,7 @@ std::vector<std::string> exec_candidates(const std::string& program, char** env)
 }
 
 // Closes every fd from `first` up, except the (up to two) in `keep`, -1 for none.
-void close_all_from_except(int first, int keep_low, int keep_high) {
+CHILD_CODE void close_all_from_except(int first, int keep_low, int keep_high) {
   if (keep_low > keep_high) {
     std::swap(keep_low, keep_high);
   }
@@ -114,129 +132,162 @@ void close_all_from_except(int first, int keep_low, int keep_high) {
       continue;
     }
     if (keep > first) {
-      ::syscall(SYS_close_range, first, keep - 1, 0);
+      raw::call(SYS_close_range, first, keep - 1, 0);
     }
     first = keep + 1;
   }
-  ::syscall(SYS_close_range, first, ~0U, 0);
+  raw::call(SYS_close_range, first, ~0U, 0);
 }
 
-// After fork, the part both fork paths share: session or group, default signals, stdio and
-// the extra fds, cwd, every other fd closed except `keep_a` and `keep_b` (-1 for none; both
-// close-on-exec, and moved above the targets if they were in the way: their new numbers are
-// stored back). Only async-signal-safe calls, no allocation. Returns 0, or the errno of the
-// failure.
-int prepare_child(const SpawnRequest& request, int& keep_a, int& keep_b) {
+// The kernel's sigaction for SIG_DFL: every field zero (handler, flags, restorer, mask), on
+// x86-64 and arm64 alike; the last element leaves room for either layout.
+struct KernelDefaultAction {
+  unsigned long fields[4] = {};
+};
+
+// Signals libc keeps for itself (glibc: SIGCANCEL, SIGSETXID) or the kernel does not let
+// anyone change: skipped rather than tried, as a failed call would be the only errno write.
+bool resettable(int signum) {
+  return signum != SIGKILL && signum != SIGSTOP && signum != 32 && signum != 33;
+}
+
+int failure(long result) {
+  return result < 0 ? static_cast<int>(-result) : 0;
+}
+
+// After fork or clone: the part both paths share: session or group, default signals, stdio
+// and the extra fds, cwd, every other fd closed except `keep_a` and `keep_b` (-1 for none;
+// both close-on-exec, and moved above the targets if they were in the way: their new
+// numbers are stored back). Raw system calls only (raw_syscall.hpp): no allocation, no
+// errno. Returns 0, or the errno of the failure.
+CHILD_CODE int prepare_child(const SpawnRequest& request, int& keep_a, int& keep_b) {
   if (request.new_session) {
-    ::setsid();
+    raw::call(SYS_setsid);
   } else if (request.new_process_group) {
-    ::setpgid(0, 0);
+    raw::call(SYS_setpgid, 0, 0);
   }
-  struct sigaction default_action {};
-  default_action.sa_handler = SIG_DFL;
+  KernelDefaultAction default_action;
   for (int signum = 1; signum < NSIG; ++signum) {
-    ::sigaction(signum, &default_action, nullptr); // fails harmlessly for KILL/STOP
+    if (resettable(signum)) {
+      raw::call(SYS_rt_sigaction, signum, &default_action, 0, sizeof(std::uint64_t));
+    }
   }
-  sigset_t empty;
-  sigemptyset(&empty);
-  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+  std::uint64_t empty = 0;
+  raw::call(SYS_rt_sigprocmask, SIG_SETMASK, &empty, 0, sizeof empty);
   int first_unused = 3;
   for (auto [source, target] : request.extra_fds) {
     first_unused = std::max(first_unused, target + 1);
   }
   for (int* keep : {&keep_a, &keep_b}) {
     if (*keep >= 0 && *keep < first_unused) {
-      *keep = ::fcntl(*keep, F_DUPFD_CLOEXEC, first_unused);
-      if (*keep < 0) {
-        return errno;
+      long moved = raw::call(SYS_fcntl, *keep, F_DUPFD_CLOEXEC, first_unused);
+      if (moved < 0) {
+        return failure(moved);
       }
+      *keep = static_cast<int>(moved);
     }
   }
   int stdio[3] = {request.stdin_fd, request.stdout_fd, request.stderr_fd};
   for (int target = 0; target < 3; ++target) {
-    int source = stdio[target];
+    long source = stdio[target];
     if (source < 0) {
-      source = ::open("/dev/null", target == 0 ? O_RDONLY : O_WRONLY);
+      source = raw::call(SYS_openat, AT_FDCWD, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY);
       if (source < 0) {
-        return errno;
+        return failure(source);
       }
     }
     if (source == target) {
-      ::fcntl(target, F_SETFD, 0);
-    } else if (::dup2(source, target) < 0) {
-      return errno;
+      raw::call(SYS_fcntl, target, F_SETFD, 0);
+    } else if (long moved = raw::call(SYS_dup3, source, target, 0); moved < 0) {
+      return failure(moved);
     }
   }
   for (auto [source, target] : request.extra_fds) {
-    if (::dup2(source, target) < 0) {
-      return errno;
+    if (long moved = raw::call(SYS_dup3, source, target, 0); moved < 0) {
+      return failure(moved);
     }
   }
-  if (request.cwd_fd >= 0 && ::fchdir(request.cwd_fd) != 0) {
-    return errno;
+  if (request.cwd_fd >= 0) {
+    if (long changed = raw::call(SYS_fchdir, request.cwd_fd); changed < 0) {
+      return failure(changed);
+    }
   }
   close_all_from_except(first_unused, keep_a, keep_b);
   return 0;
 }
 
 // The exec, as execvp: each candidate in order. Returns the errno to report.
-int exec_first_candidate(const std::vector<char*>& argv,
-                         char** env,
-                         const std::vector<char*>& candidates) {
+CHILD_CODE int exec_first_candidate(const std::vector<char*>& argv,
+                                    char** env,
+                                    const std::vector<char*>& candidates) {
   int saved = ENOENT;
   for (char* candidate : candidates) {
-    ::execve(candidate, argv.data(), env);
+    int error = failure(raw::call(SYS_execve, candidate, argv.data(), env));
     // As execvp: keep looking after ENOENT/ENOTDIR, remember EACCES, stop on anything else.
-    if (errno == EACCES) {
+    if (error == EACCES) {
       saved = EACCES;
-    } else if (errno != ENOENT && errno != ENOTDIR) {
-      saved = errno;
+    } else if (error != ENOENT && error != ENOTDIR) {
+      saved = error;
       break;
     }
   }
   return saved;
 }
 
-// After fork: only async-signal-safe calls, no allocation. Reports an errno through
-// `error_fd` (close-on-exec, so a successful exec closes it with nothing written).
-// Everything but the exec is done before the go-ahead, while the parent records our pid:
-// the go byte then releases only the execve.
-[[noreturn]] void exec_child(const SpawnRequest& request,
-                             pid_t parent,
-                             const std::vector<char*>& argv,
-                             char** env,
-                             const std::vector<char*>& candidates,
-                             int error_fd,
-                             int go_fd) {
-  auto fail = [&error_fd](int error) {
-    ssize_t ignored = ::write(error_fd, &error, sizeof error);
-    (void)ignored;
-    ::_exit(127);
-  };
-  if (::prctl(PR_SET_PDEATHSIG, request.parent_death_signal) != 0) {
-    fail(errno);
+// What the child of fork_exec needs, in the parent's memory (which it shares, unchanged
+// until the child has exec'd or exited).
+struct ExecChild {
+  const SpawnRequest* request;
+  pid_t parent;
+  const std::vector<char*>* argv;
+  char** env;
+  const std::vector<char*>* candidates;
+  int error_fd;
+  int go_fd;
+};
+
+CHILD_CODE [[noreturn]] void exit_child(int code) {
+  for (;;) {
+    raw::call(SYS_exit_group, code);
+  }
+}
+
+// The child of fork_exec. Raw system calls only, no allocation: it may share our memory
+// (clone_exec_child). Reports an errno through `error_fd` (close-on-exec, so a successful
+// exec closes it with nothing written). Everything but the exec is done before the
+// go-ahead, while the parent records our pid: the go byte then releases only the execve.
+CHILD_CODE [[noreturn]] void report_and_exit(int error_fd, int error) {
+  raw::call(SYS_write, error_fd, &error, sizeof error);
+  exit_child(127);
+}
+
+CHILD_CODE int exec_child(void* argument) {
+  ExecChild& child = *static_cast<ExecChild*>(argument);
+  if (int error = failure(
+          raw::call(SYS_prctl, PR_SET_PDEATHSIG, child.request->parent_death_signal, 0, 0, 0));
+      error != 0) {
+    report_and_exit(child.error_fd, error);
   }
   // The parent may have died between fork and prctl: then no signal would ever come.
-  if (::getppid() != parent) {
-    ::_exit(127);
+  if (raw::call(SYS_getppid) != child.parent) {
+    exit_child(127);
   }
-  if (int error = prepare_child(request, error_fd, go_fd); error != 0) {
-    fail(error);
+  if (int error = prepare_child(*child.request, child.error_fd, child.go_fd); error != 0) {
+    report_and_exit(child.error_fd, error);
   }
   // Wait for the parent's go-ahead (it records our pid first); EOF means it gave up or died.
   // Our signals are at their defaults by now: one sent to the recorded group ends us here,
   // which the parent sees as EPIPE on the go byte.
   char go = 0;
-  ssize_t got;
+  long got;
   do {
-    got = ::read(go_fd, &go, 1);
-  } while (got < 0 && errno == EINTR);
+    got = raw::call(SYS_read, child.go_fd, &go, 1);
+  } while (got == -EINTR);
   if (got != 1) {
-    ::_exit(127);
+    exit_child(127);
   }
-  ::close(go_fd);
-  fail(exec_first_candidate(argv, env, candidates));
-  ::_exit(127); // not reached: fail() exits
+  raw::call(SYS_close, child.go_fd);
+  report_and_exit(child.error_fd, exec_first_candidate(*child.argv, child.env, *child.candidates));
 }
 
 // fork() with every signal blocked across it: no handler of ours (libuv's, which writes
@@ -256,6 +307,63 @@ pid_t fork_with_signals_blocked() {
   ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
   if (pid < 0) {
     spool::throw_error_code(fork_errno, "fork");
+  }
+  return pid;
+}
+
+// The stack of a child that shares our memory. Unmapped only once the child is known to be
+// off it (exec'd, exited or reaped); `abandon` leaves it mapped when that is not known.
+class ChildStack {
+public:
+  static constexpr std::size_t k_size = 64 * 1024;
+  ChildStack() {
+    void* base = ::mmap(
+        nullptr, k_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED) {
+      spool::throw_errno("mmap child stack");
+    }
+    m_base = static_cast<char*>(base);
+  }
+  ChildStack(const ChildStack&) = delete;
+  ChildStack& operator=(const ChildStack&) = delete;
+  ChildStack(ChildStack&&) = delete;
+  ChildStack& operator=(ChildStack&&) = delete;
+  ~ChildStack() {
+    if (m_base != nullptr) {
+      ::munmap(m_base, k_size);
+    }
+  }
+  void* top() const { return m_base + k_size; } // stacks grow down on every target we build
+  void abandon() { m_base = nullptr; }
+
+private:
+  char* m_base = nullptr;
+};
+
+// Starts exec_child. Where raw system calls exist (raw_syscall.hpp) it shares our memory
+// until its exec, as posix_spawn's child does (clone(CLONE_VM)), but without suspending us:
+// we record its pid while it gets ready. A fork would copy our page tables and leave both
+// processes a copy-on-write fault for each page either writes next; on the 2-vCPU VM of
+// docs/bench each fault costs ~2.4 us, and the supervisor took ~40 of them per launch
+// (docs/bench/LAUNCH-2026-12-03e.md). Every signal is blocked across it, as for
+// fork_with_signals_blocked. Throws std::system_error if the clone fails.
+pid_t clone_exec_child(ExecChild& child, ChildStack& stack) {
+  if constexpr (!raw::k_available) {
+    pid_t pid = fork_with_signals_blocked();
+    if (pid == 0) {
+      (void)exec_child(&child);
+    }
+    return pid;
+  }
+  sigset_t all;
+  sigset_t before;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &before);
+  pid_t pid = ::clone(exec_child, stack.top(), CLONE_VM | SIGCHLD, &child);
+  int clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  if (pid < 0) {
+    spool::throw_error_code(clone_errno, "clone");
   }
   return pid;
 }
@@ -289,11 +397,10 @@ pid_t fork_exec(const SpawnRequest& request, const std::vector<char*>& argv, cha
   }
   spool::Fd go_read(go_pipe[0]);
   spool::Fd go_write(go_pipe[1]);
-  pid_t parent = ::getpid();
-  pid_t pid = fork_with_signals_blocked();
-  if (pid == 0) {
-    exec_child(request, parent, argv, env, candidate_ptrs, error_write.get(), go_read.get());
-  }
+  ExecChild child{
+      &request, ::getpid(), &argv, env, &candidate_ptrs, error_write.get(), go_read.get()};
+  ChildStack stack;
+  pid_t pid = clone_exec_child(child, stack);
   error_write.reset();
   go_read.reset();
   // The child joins its own group only after the go byte; set it from here too (the usual
@@ -332,6 +439,9 @@ pid_t fork_exec(const SpawnRequest& request, const std::vector<char*>& argv, cha
   do {
     n = ::read(error_read.get(), &child_errno, sizeof child_errno);
   } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    stack.abandon(); // the child may still be on it
+  }
   if (n == static_cast<ssize_t>(sizeof child_errno)) {
     // Exec failed: reap the child now so that the caller never sees it.
     int status;

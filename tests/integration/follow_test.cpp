@@ -425,13 +425,16 @@ TEST_CASE("wait out of inotify watches still notices a supervisor SIGKILLed",
                      "sh"};
   ChaperoneProcess waiter(spool, {"wait", id}, options);
   std::vector<InotifyWatch> watches;
-  REQUIRE(wait_until(deadline_in(20s), "wait to watch the run's dir and state.json", [&] {
-    watches = inotify_watches(waiter.pid());
-    return !watches_on(watches, dir.string()).empty()
-           && !watches_on(watches, (dir / "state.json").string()).empty();
-  }));
+  // wait watches the dir first without closes, and widens that watch only once the one on
+  // `lock` is refused: until then a look at its watches can catch the narrow mask.
+  REQUIRE(
+      wait_until(deadline_in(20s), "wait to watch state.json, and the run's dir for closes", [&] {
+        watches = inotify_watches(waiter.pid());
+        std::vector<InotifyWatch> on_dir = watches_on(watches, dir.string());
+        return !on_dir.empty() && (on_dir[0].mask & IN_CLOSE_WRITE) != 0
+               && !watches_on(watches, (dir / "state.json").string()).empty();
+      }));
   CHECK(watches_on(watches, (dir / "lock").string()).empty());
-  CHECK((watches_on(watches, dir.string())[0].mask & IN_CLOSE_WRITE) != 0);
   pid_t supervisor = spool.state(id).at("supervisor_pid").get<pid_t>();
   REQUIRE(::kill(supervisor, SIGKILL) == 0);
   // Nothing else happens in the run: a missed death leaves wait asleep until its deadline.
