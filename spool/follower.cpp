@@ -24,11 +24,6 @@ namespace chaperone::spool {
 
 namespace {
 
-// glibc 2.36's <sys/pidfd.h> lacks extern "C"; the raw syscall avoids the header.
-int open_pidfd(pid_t pid) {
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-}
-
 constexpr std::uint64_t k_poll_interval_ms = 100;
 // A follower behind its writer delivers in steps of at most this much per stream (into a pipe
 // sendfile stops at the pipe's room first) and goes back to its loop after this many steps:
@@ -93,6 +88,7 @@ private:
   void act_on_state();
   void watch_supervisor();
   void check_lost();
+  void poll_supervisor(Fd pidfd);
   void finish() { stop(); }
 
   // Runs `fn`, parking any exception for run() to rethrow.
@@ -134,6 +130,7 @@ private:
   bool m_batch_streams[2] = {false, false}; // what the batch timer's look is for
   bool m_deadline_open = false;
   bool m_pidfd_poll_open = false;
+  bool m_lent_pidfd_used = false; // FollowOptions::supervisor_pidfd is watched once at most
   bool m_dir_modify = false;      // no stream watch could be had: the dir asks for IN_MODIFY
   bool m_dir_close_write = false; // state.json is missing: the dir asks for IN_CLOSE_WRITE
   std::exception_ptr m_error;
@@ -219,6 +216,15 @@ void Follower::Impl::watch_supervisor() {
   if (m_pidfd.valid()) {
     return;
   }
+  if (m_options.supervisor_pidfd >= 0 && !m_lent_pidfd_used) {
+    m_lent_pidfd_used = true;
+    Fd pidfd{::fcntl(m_options.supervisor_pidfd, F_DUPFD_CLOEXEC, 3)};
+    if (pidfd.valid()) {
+      // Readable at once if the supervisor has already exited: no check_lost() needed.
+      poll_supervisor(std::move(pidfd));
+      return;
+    }
+  }
   bool same_boot = m_state.boot_id.empty() || m_state.boot_id == boot_id();
   if (m_state.supervisor_pid && same_boot) {
     Fd pidfd{open_pidfd(*m_state.supervisor_pid)};
@@ -227,17 +233,7 @@ void Follower::Impl::watch_supervisor() {
     if (pidfd.valid()
         && (!m_state.supervisor_start_ticks
             || process_start_ticks(*m_state.supervisor_pid) == m_state.supervisor_start_ticks)) {
-      m_pidfd = std::move(pidfd);
-      int rc = uv_poll_init(&m_loop, &m_pidfd_poll, m_pidfd.get());
-      if (rc != 0) {
-        throw_error_code(-rc, "uv_poll_init pidfd");
-      }
-      m_pidfd_poll.data = this;
-      m_pidfd_poll_open = true;
-      rc = uv_poll_start(&m_pidfd_poll, UV_READABLE, on_supervisor_exit);
-      if (rc != 0) {
-        throw_error_code(-rc, "uv_poll_start pidfd");
-      }
+      poll_supervisor(std::move(pidfd));
       // It may have died before the pidfd existed without anything else changing.
       check_lost();
       return;
@@ -249,6 +245,20 @@ void Follower::Impl::watch_supervisor() {
   check_lost();
   if (!m_done && !m_polling && m_timer_open) {
     uv_timer_start(&m_timer, on_timer, k_starting_recheck_ms, 0);
+  }
+}
+
+void Follower::Impl::poll_supervisor(Fd pidfd) {
+  m_pidfd = std::move(pidfd);
+  int rc = uv_poll_init(&m_loop, &m_pidfd_poll, m_pidfd.get());
+  if (rc != 0) {
+    throw_error_code(-rc, "uv_poll_init pidfd");
+  }
+  m_pidfd_poll.data = this;
+  m_pidfd_poll_open = true;
+  rc = uv_poll_start(&m_pidfd_poll, UV_READABLE, on_supervisor_exit);
+  if (rc != 0) {
+    throw_error_code(-rc, "uv_poll_start pidfd");
   }
 }
 

@@ -44,6 +44,13 @@ struct FollowOptions {
   // instance waits for the kernel's mark reaper (an SRCU grace period, 15 ms and more on a
   // busy machine), and the process that closes it last pays that on its way out.
   int inotify_fd = -1;
+  // A pidfd of the run's supervisor (borrowed, as inotify_fd), from a caller that started it
+  // as its own child and opened this before the run was visible: such a pid cannot have been
+  // reused, so the follower watches that supervisor from its first look, instead of opening a
+  // pidfd once state.json names the supervisor, checking its start time in /proc and looking
+  // at the lock again. Should another supervisor take the run over, the follower finds that
+  // one through state.json as usual.
+  int supervisor_pidfd = -1;
 };
 
 // Follows one run through an inotify watch on its directory (a raw inotify fd in the libuv

@@ -3,6 +3,9 @@
 
 #include "spool/io.hpp"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <string>
 #include <system_error>
@@ -24,6 +27,11 @@ std::string read_boot_id() {
 }
 
 } // namespace
+
+int open_pidfd(pid_t pid) {
+  // glibc 2.36's <sys/pidfd.h> lacks extern "C"; the raw syscall avoids the header.
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
 
 std::string boot_id() {
   // Read once a process: a boot outlives every process, and a launch asks twice (the front

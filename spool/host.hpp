@@ -19,6 +19,10 @@ std::string boot_id();
 // process does not exist. Together with the boot id it tells a reused pid apart.
 std::optional<std::uint64_t> process_start_ticks(pid_t pid);
 
+// pidfd_open(2) of PID (close-on-exec), or -1 with errno set. The fd pins the process it
+// was opened on: a pid checked after the open cannot be reused in between.
+int open_pidfd(pid_t pid);
+
 using SystemTime = std::chrono::system_clock::time_point;
 
 // A time's UTC calendar fields, by arithmetic alone. glibc's gmtime_r() and timegm() load

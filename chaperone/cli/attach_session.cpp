@@ -47,6 +47,7 @@ int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliCon
   follow.want_stdout = options.want_stdout;
   follow.want_stderr = options.want_stderr;
   follow.inotify_fd = options.inotify_fd;
+  follow.supervisor_pidfd = options.supervisor_pidfd;
   follow.logger = context.log;
   follow.signals = {SIGINT, SIGTERM, SIGHUP};
   bool detached = false;

@@ -17,6 +17,9 @@ struct AttachOptions {
   bool json = false;
   // An inotify instance to lend to the Follower (FollowOptions::inotify_fd), or -1.
   int inotify_fd = -1;
+  // A pidfd of the run's supervisor to lend to the Follower (FollowOptions::supervisor_pidfd),
+  // or -1.
+  int supervisor_pidfd = -1;
 };
 
 // Streams the run's stdout and stderr to ours until it is final and returns the run's exit

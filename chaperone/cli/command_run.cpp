@@ -274,6 +274,8 @@ void start_run(const RunArgs& args, CliContext& context) {
   }
   AttachOptions attach;
   attach.inotify_fd = launched.watch.valid() ? launched.watch.get() : -1;
+  attach.supervisor_pidfd =
+      launched.supervisor_pidfd.valid() ? launched.supervisor_pidfd.get() : -1;
   context.exit_code = attach_to_run(launched.run, attach, context);
   // Ours closes first: the supervisor's copy is then the last, and the instance's teardown
   // (an SRCU grace period, up to ~25 ms) happens in its exit, after it let go of the run.

@@ -238,6 +238,7 @@ bool start_supervisor(const spool::SpoolRoot& root,
                   && request.max_output == 0 && request.supervisor_wrapper.empty()
                   && may_start_in_image(request.supervisor_path);
   pid_t pid = 0;
+  spool::Fd supervisor_pidfd;
   bool published = false;
   spool::FileLock reader_mark;
   // If the supervisor cannot be exec'ed (E2BIG, ENOMEM, a binary replaced under us: its
@@ -272,6 +273,12 @@ bool start_supervisor(const spool::SpoolRoot& root,
       pid = spawn_without_waiting(spawn, record_exec_failure);
       spool::fill_staged_run(staged, spec, initial, files);
     }
+    if (request.share_watch && request.supervisor_wrapper.empty()) {
+      // Opened while the supervisor still waits for the rename, with a pid nobody else
+      // knows: it cannot have exited and been replaced yet. Without one (an old kernel),
+      // the follower opens its own once the state names the supervisor.
+      supervisor_pidfd.reset(spool::open_pidfd(pid));
+    }
     publish_source = spool::Fd(); // only the supervisor may hold the read end now
     if (request.hold_far) {
       // The far `run` options, --env values included: kept out of spec.json (names only) and
@@ -302,6 +309,7 @@ bool start_supervisor(const spool::SpoolRoot& root,
   launched.supervisor_pid = pid;
   launched.reader_mark = std::move(reader_mark);
   launched.watch = std::move(watch);
+  launched.supervisor_pidfd = std::move(supervisor_pidfd);
   return true;
 }
 
@@ -419,7 +427,7 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
   }
 
   bool named = !request.run_id.empty();
-  LaunchedRun launched{spool::RunDir(root.path(), ""), 0, false, {}, {}, {}};
+  LaunchedRun launched{spool::RunDir(root.path(), ""), 0, false, {}, {}, {}, {}};
   for (int attempt = 0;; ++attempt) {
     std::string run_id = named
                              ? request.run_id
@@ -427,7 +435,7 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
     bool exists = named && ::access((root.path() / run_id).c_str(), F_OK) == 0;
     if (exists && request.if_exists == IfExists::attach) {
       spool::RunDir existing(root.path() / run_id, run_id);
-      return LaunchedRun{existing, 0, true, {}, spool::mark_as_reader(existing), {}};
+      return LaunchedRun{existing, 0, true, {}, spool::mark_as_reader(existing), {}, {}};
     }
     if (exists && request.if_exists == IfExists::replace) {
       // nullopt: another caller moved it first; look again.

@@ -84,6 +84,9 @@ struct LaunchedRun {
   // LaunchRequest::share_watch: the inotify instance to lend to the Follower; closed by the
   // caller once the Follower is done.
   spool::Fd watch;
+  // LaunchRequest::share_watch, the supervisor started as our child without a wrapper: its
+  // pidfd, opened before the run became visible (FollowOptions::supervisor_pidfd).
+  spool::Fd supervisor_pidfd;
 };
 
 // Validates the request (std::invalid_argument naming the problem, nothing created),
