@@ -91,6 +91,46 @@ TEST_CASE("kill right after run --detach reaches the program even while the run 
   }
 }
 
+// The attached front end forked the supervisor and watches it through a pidfd it opened
+// before the run was visible (FollowOptions::supervisor_pidfd), from `waiting` (no program,
+// no pid in the state yet) to the end.
+TEST_CASE("an attached run notices its supervisor SIGKILLed at once while waiting or running",
+          "[integration][signals]") {
+  TempSpool spool;
+  bool while_waiting = GENERATE(false, true);
+  std::string holder;
+  if (while_waiting) {
+    holder = start_detached(spool, {"sleep", "30"}, {"--lock", "gate"});
+    REQUIRE(wait_for_state(spool, holder, {"running"}));
+  }
+  ChaperoneProcess front(
+      spool,
+      {"run", "--name", "watched", "--lock", "gate", "--", "sh", "-c", "echo ready; sleep 30"},
+      within(30s));
+  REQUIRE(wait_until(deadline_in(20s), "the run to be waiting or running", [&] {
+    if (!std::filesystem::exists(spool.run_dir("watched") / "state.json")) {
+      return false;
+    }
+    return spool.state("watched").at("state") == (while_waiting ? "waiting" : "running");
+  }));
+  if (!while_waiting) {
+    REQUIRE(front.read_until(
+        deadline_in(20s), "the program's output", [&] { return front.out() == "ready\n"; }));
+  }
+  pid_t supervisor = spool.state("watched").at("supervisor_pid").get<pid_t>();
+  REQUIRE(::kill(supervisor, SIGKILL) == 0);
+  Clock::time_point killed_at = Clock::now();
+  RunResult r = front.finish();
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 125);
+  CHECK(Clock::now() - killed_at < 1s);
+  CHECK(r.err.find("lost") != std::string::npos);
+  CHECK(spool.state("watched").at("state") == "lost");
+  if (while_waiting) {
+    (void)run_chaperone(spool, {"kill", holder}); // clean-up: the holder has done its part
+  }
+}
+
 TEST_CASE("a SIGKILLed supervisor makes status, ls, wait and attach report the run lost",
           "[integration][signals]") {
   TempSpool spool;
