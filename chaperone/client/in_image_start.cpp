@@ -24,7 +24,9 @@ bool may_start_in_image(const std::filesystem::path& supervisor_binary) {
                 == 0;
 }
 
-void become_supervisor_in_image(const std::vector<std::string>& argv, char** env) {
+void become_supervisor_in_image(const std::vector<std::string>& argv,
+                                char** env,
+                                WrittenRun written) {
   // Nothing may unwind from here into the front end's frames: their destructors and catch
   // blocks (a staged run discarded) belong to the front end, not to its copy.
   try {
@@ -38,7 +40,7 @@ void become_supervisor_in_image(const std::vector<std::string>& argv, char** env
     spool::set_revive_hook({});
     prepare_supervisor_process();
     std::vector<std::string> args(argv.begin() + 1, argv.end());
-    ::_exit(run_supervisor(std::move(args), argv.front()));
+    ::_exit(run_supervisor(std::move(args), argv.front(), std::move(written)));
   } catch (...) {
     ::_exit(1);
   }

@@ -16,6 +16,8 @@
 // before: they would keep the front end's pages for their whole life.
 #pragma once
 
+#include "chaperone/supervisor/supervisor.hpp"
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -30,6 +32,9 @@ bool may_start_in_image(const std::filesystem::path& supervisor_binary);
 // For spawn_without_waiting's `instead_of_exec`, in the child: becomes the supervisor that
 // exec'ing argv with env would have started, and exits with its status. Returns only if it
 // cannot (its command line cannot be set): the caller then execs argv after all.
-void become_supervisor_in_image(const std::vector<std::string>& argv, char** env);
+// `written` is what the front end wrote to the run's spec.json and state.json.
+void become_supervisor_in_image(const std::vector<std::string>& argv,
+                                char** env,
+                                WrittenRun written);
 
 } // namespace chaperone

@@ -263,8 +263,8 @@ bool start_supervisor(const spool::SpoolRoot& root,
       // fork a copy, where an exec'd one drops them at once. It still exists before the run
       // is visible, and waits for the rename as an exec'd one does.
       spool::fill_staged_run(staged, spec, initial, files);
-      pid = spawn_without_waiting(spawn, record_exec_failure, [&spawn](char** env) {
-        become_supervisor_in_image(spawn.argv, env);
+      pid = spawn_without_waiting(spawn, record_exec_failure, [&](char** env) {
+        become_supervisor_in_image(spawn.argv, env, WrittenRun{spec, initial});
       });
     } else {
       // Not waiting for the exec saves the caller the loading of the supervisor's image: the

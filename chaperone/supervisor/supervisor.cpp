@@ -786,8 +786,14 @@ std::optional<nlohmann::json> Supervisor::start_run() {
   if (m_options.nonce.empty() && m_options.max_output == 0) {
     m_images = open_hold_images(m_options.in_image_binary);
   }
-  m_state = m_run.read_state();
-  nlohmann::json spec = m_run.read_spec();
+  nlohmann::json spec;
+  if (m_options.written) {
+    m_state = m_options.written->state;
+    spec = m_options.written->spec;
+  } else {
+    m_state = m_run.read_state();
+    spec = m_run.read_spec();
+  }
   m_remote = RemoteSession(target_from_json(spec.at("target")), m_options.nonce, m_log);
   m_state.boot_id = spool::boot_id();
   m_state.supervisor_pid = ::getpid();

@@ -27,7 +27,9 @@ void prepare_supervisor_process() {
   }
 }
 
-int run_supervisor(std::vector<std::string> args, const std::string& in_image_binary) {
+int run_supervisor(std::vector<std::string> args,
+                   const std::string& in_image_binary,
+                   std::optional<WrittenRun> written) {
   SupervisorOptions options;
   Publication publication;
   std::optional<ResumePoint> resume; // back from chaperone-hold (hand_off.hpp)
@@ -36,6 +38,7 @@ int run_supervisor(std::vector<std::string> args, const std::string& in_image_bi
     resume = take_resume_args(args);
     options = parse_supervisor_args(args);
     options.in_image_binary = in_image_binary;
+    options.written = std::move(written);
   } catch (const std::exception& e) {
     (void)std::fprintf(stderr, "chaperone-supervisor: %s\n", e.what());
     return 2;

@@ -3,6 +3,9 @@
 // front end) and a fork of the front end without exec (client/in_image_start.hpp).
 #pragma once
 
+#include "chaperone/supervisor/supervisor.hpp"
+
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +23,9 @@ void prepare_supervisor_process();
 // a forked one names the chaperone-supervisor binary it is standing in for (its hand-offs
 // resume into that binary, not into the front end it is a copy of). Returns the exit
 // status; errors go to stderr as "chaperone-supervisor: ..." lines. Never throws.
-int run_supervisor(std::vector<std::string> args, const std::string& in_image_binary);
+// A forked one also passes what the front end wrote to the run (SupervisorOptions::written).
+int run_supervisor(std::vector<std::string> args,
+                   const std::string& in_image_binary,
+                   std::optional<WrittenRun> written = std::nullopt);
 
 } // namespace chaperone
