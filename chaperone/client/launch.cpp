@@ -263,6 +263,7 @@ bool start_supervisor(const spool::SpoolRoot& root,
       // fork a copy, where an exec'd one drops them at once. It still exists before the run
       // is visible, and waits for the rename as an exec'd one does.
       spool::fill_staged_run(staged, spec, initial, files);
+      share_code_mappings_with_forks();
       pid = spawn_without_waiting(spawn, record_exec_failure, [&](char** env) {
         become_supervisor_in_image(spawn.argv, env, WrittenRun{spec, initial});
       });

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <sstream>
 
 using namespace chaperone::test;
 
@@ -206,4 +207,53 @@ TEST_CASE("an attached run's forked supervisor hands off and resumes into chaper
   CHECK(log.find("holding: exec chaperone-hold") != std::string::npos);
   CHECK(log.find("resumed pid=") != std::string::npos);
   CHECK(spool.state("a")["exit_code"] == 7);
+}
+
+// The front end gives its code mapping an anon_vma before it forks the supervisor (one byte
+// written back through a moment of PROT_WRITE, in_image_start.hpp), so the fork copies its
+// page-table entries. Neither process may be left with writable code, nor with the mapping
+// split in pieces.
+TEST_CASE("the front end and its forked supervisor keep one read-only mapping of their code",
+          "[integration][in-image]") {
+  TempSpool spool;
+  std::filesystem::path gate = spool.scratch() / "gate";
+  REQUIRE(::mkfifo(gate.c_str(), 0600) == 0);
+  ChaperoneProcess front(
+      spool,
+      {"run", "--name", "code", "--", "sh", "-c", "read x < \"$0\"", gate.string()},
+      within(30s));
+  REQUIRE(wait_until(deadline_in(20s), "run code to be running", [&] {
+    return std::filesystem::exists(spool.run_dir("code") / "state.json")
+           && spool.state("code").at("state") == "running";
+  }));
+  pid_t supervisor = spool.state("code").at("supervisor_pid").get<pid_t>();
+  for (pid_t pid : {front.pid(), supervisor}) {
+    std::string maps = read_proc_file(pid, "maps");
+    INFO("pid " << pid << " maps:\n" << maps);
+    std::string image = link_target(proc_path(pid, "exe"));
+    int executable = 0;
+    std::istringstream lines(maps);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.size() < 23 || line.find(image) == std::string::npos) {
+        continue;
+      }
+      std::string permissions = line.substr(line.find(' ') + 1, 4);
+      bool writable_code =
+          permissions.find('w') != std::string::npos && permissions.find('x') != std::string::npos;
+      CHECK(!writable_code);
+      if (permissions.find('x') != std::string::npos) {
+        ++executable;
+      }
+    }
+    CHECK(executable == 1);
+  }
+  {
+    int fd = ::open(gate.c_str(), O_WRONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    CHECK(::write(fd, "\n", 1) == 1);
+    ::close(fd);
+  }
+  RunResult r = front.finish();
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 0);
 }
