@@ -281,6 +281,10 @@ void start_run(const RunArgs& args, CliContext& context) {
   // (an SRCU grace period, up to ~25 ms) happens in its exit, after it let go of the run.
   launched.watch = spool::Fd();
   wait_for_supervisor_to_let_go(launched.run, context);
+  // The supervisor still runs in a copy of our pages (it lingers to let go of the run, or
+  // holds it): the frees and destructors of a normal exit would copy ~10 of them first.
+  // The reader mark is released by the exit as by its destructor.
+  exit_now(context.exit_code);
 }
 
 } // namespace
