@@ -15,10 +15,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <string>
+#include <system_error>
 
 namespace chaperone::spool {
 
@@ -40,6 +43,11 @@ constexpr std::uint32_t k_dir_mask =
 // While a run is `starting` its lock is held by the front end, which has no pidfd to watch;
 // recheck that short window on a timer.
 constexpr std::uint64_t k_starting_recheck_ms = 200;
+
+// A damaged state.json after a good one: looked at again this often, for this long
+// (read_state_or_wait).
+constexpr std::uint64_t k_damaged_retry_ms = 2;
+constexpr std::chrono::seconds k_damaged_patience{1};
 
 } // namespace
 
@@ -85,6 +93,7 @@ private:
   void set_dir_mask();
   // Re-reads state.json (unless `state` is given) and acts on it.
   void step();
+  std::optional<RunState> read_state_or_wait();
   void act_on_state();
   void watch_supervisor();
   void check_lost();
@@ -130,6 +139,8 @@ private:
   bool m_batch_streams[2] = {false, false}; // what the batch timer's look is for
   bool m_deadline_open = false;
   bool m_pidfd_poll_open = false;
+  bool m_read_good_state = false; // see read_state_or_wait
+  std::optional<std::chrono::steady_clock::time_point> m_damaged_since;
   bool m_lent_pidfd_used = false; // FollowOptions::supervisor_pidfd is watched once at most
   bool m_dir_modify = false;      // no stream watch could be had: the dir asks for IN_MODIFY
   bool m_dir_close_write = false; // state.json is missing: the dir asks for IN_CLOSE_WRITE
@@ -181,8 +192,38 @@ void Follower::Impl::drain_to_current_size(Stream stream) {
 }
 
 void Follower::Impl::step() {
-  m_state = m_run.read_state();
+  std::optional<RunState> state = read_state_or_wait();
+  if (!state) {
+    return;
+  }
+  m_state = std::move(*state);
   act_on_state();
+}
+
+// chaperone renames each state into place, but a state.json written in place (the spool is
+// an open format) can be read mid-write: empty or cut short. Once a good state was read, a
+// damaged one is taken for such a write: the close that ends it (the IN_CLOSE_WRITE watch)
+// or a look k_damaged_retry_ms later reads it again. Only a state.json still damaged after
+// k_damaged_patience, or damaged at the first read, is reported.
+std::optional<RunState> Follower::Impl::read_state_or_wait() {
+  try {
+    RunState state = m_run.read_state();
+    m_damaged_since.reset();
+    m_read_good_state = true;
+    return state;
+  } catch (const std::system_error&) {
+    throw;
+  } catch (const std::runtime_error&) {
+    auto now = std::chrono::steady_clock::now();
+    if (!m_damaged_since) {
+      m_damaged_since = now;
+    }
+    if (!m_read_good_state || now - *m_damaged_since >= k_damaged_patience || !m_timer_open) {
+      throw;
+    }
+    uv_timer_start(&m_timer, on_timer, k_damaged_retry_ms, 0);
+    return std::nullopt;
+  }
 }
 
 void Follower::Impl::act_on_state() {

@@ -716,6 +716,96 @@ TEST_CASE("a follower sees a final state.json written in place", "[unit][followe
   CHECK(got.out == "before\n");
 }
 
+namespace {
+
+// Writes TEXT into the run's state.json in place: open, truncate, write, close.
+void write_state_in_place(const spool::RunDir& run, const std::string& text) {
+  std::filesystem::path path = run.file(spool::k_state_file);
+  int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  CHECK(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  ::close(fd);
+}
+
+} // namespace
+
+TEST_CASE("a follower takes a state.json caught mid-write in place for not yet, and reads the "
+          "finished one",
+          "[unit][follower]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "half-written");
+  Appender out(run.dir, spool::Stream::out);
+  REQUIRE(out.append("before\n"));
+  spool::RunState final_state = run.dir.read_state();
+  final_state.state = spool::RunStatus::exited;
+  final_state.exit_code = 0;
+  final_state.return_code = 0;
+  final_state.stdout_bytes = 7;
+  std::promise<spool::RunState> result;
+  Collected got;
+  std::thread follower_thread([&] {
+    try {
+      result.set_value(follow(run.dir, {}, got));
+    } catch (...) {
+      result.set_exception(std::current_exception());
+    }
+  });
+  REQUIRE(test::wait_until(test::deadline_in(10s), "the follower to deliver the first line", [&] {
+    return got.delivered.load() == 7;
+  }));
+  // A writer that closed the file after its truncation and before its write: the close is
+  // an event the follower reads the empty file on.
+  write_state_in_place(run.dir, "");
+  std::this_thread::sleep_for(50ms);
+  write_state_in_place(run.dir, final_state.to_json().dump());
+  std::future<spool::RunState> done = result.get_future();
+  bool returned = done.wait_for(10s) == std::future_status::ready;
+  if (!returned) {
+    test::finish_run(run.dir);
+  }
+  follower_thread.join();
+  REQUIRE(returned);
+  CHECK(done.get().state == spool::RunStatus::exited);
+  CHECK(got.out == "before\n");
+}
+
+TEST_CASE("a follower reports a state.json that stays damaged, after a second",
+          "[unit][follower]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "stays-damaged");
+  Appender out(run.dir, spool::Stream::out);
+  REQUIRE(out.append("before\n"));
+  std::promise<spool::RunState> result;
+  Collected got;
+  std::thread follower_thread([&] {
+    try {
+      result.set_value(follow(run.dir, {}, got));
+    } catch (...) {
+      result.set_exception(std::current_exception());
+    }
+  });
+  REQUIRE(test::wait_until(test::deadline_in(10s), "the follower to deliver the first line", [&] {
+    return got.delivered.load() == 7;
+  }));
+  auto damaged_at = std::chrono::steady_clock::now();
+  write_state_in_place(run.dir, "{\"state\": ");
+  std::future<spool::RunState> done = result.get_future();
+  bool returned = done.wait_for(10s) == std::future_status::ready;
+  auto waited = std::chrono::steady_clock::now() - damaged_at;
+  if (!returned) {
+    test::finish_run(run.dir);
+  }
+  follower_thread.join();
+  REQUIRE(returned);
+  CHECK(waited >= 900ms);
+  try {
+    (void)done.get();
+    FAIL("the follower returned a state from a damaged state.json");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("damaged") != std::string::npos);
+  }
+}
+
 TEST_CASE("a follower of a program writing small lines at full speed wakes about once a "
           "millisecond, not every few lines",
           "[unit][follower]") {
