@@ -66,12 +66,13 @@ void share_code_mappings_with_forks() {
   }
   // The whole mapping at once: a part of it would be split off into a mapping of its own,
   // which the kernel does not merge back once it has an anon_vma.
-  void* start = reinterpret_cast<void*>(code.start);
+  // An address from the program headers: there is no pointer to derive it from.
+  auto* start = reinterpret_cast<unsigned char*>(code.start); // NOLINT(performance-no-int-to-ptr)
   std::size_t size = code.end - code.start;
   if (::mprotect(start, size, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
     return;
   }
-  auto* byte = reinterpret_cast<volatile unsigned char*>(code.start);
+  volatile unsigned char* byte = start;
   *byte = *byte; // the copy-on-write that attaches the anon_vma
   (void)::mprotect(start, size, PROT_READ | PROT_EXEC);
 }

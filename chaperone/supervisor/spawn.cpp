@@ -315,7 +315,7 @@ pid_t fork_with_signals_blocked() {
 // off it (exec'd, exited or reaped); `abandon` leaves it mapped when that is not known.
 class ChildStack {
 public:
-  static constexpr std::size_t k_size = 64 * 1024;
+  static constexpr std::size_t k_size = std::size_t{64} * 1024;
   ChildStack() {
     void* base = ::mmap(
         nullptr, k_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
