@@ -11,6 +11,12 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -91,5 +97,44 @@ inline bool wait_for_state(const TempSpool& spool,
 inline bool is_final_state(const std::string& state) {
   return state != "starting" && state != "running";
 }
+
+// An attached `run --name NAME` whose program (sh) waits on a fifo in the scratch dir: running
+// when the constructor returns, it ends (exit 0) once release() writes a line to the fifo.
+class GatedAttachedRun {
+public:
+  GatedAttachedRun(const TempSpool& spool, const std::string& name)
+      : m_gate(spool.scratch() / (name + ".gate")) {
+    REQUIRE(::mkfifo(m_gate.c_str(), 0600) == 0);
+    m_front = std::make_unique<ChaperoneProcess>(
+        spool,
+        std::vector<std::string>{
+            "run", "--name", name, "--", "sh", "-c", "read x < \"$0\"", m_gate.string()},
+        within(std::chrono::seconds(30)));
+    // The attached front end publishes the run a moment after it starts.
+    REQUIRE(
+        wait_until(deadline_in(std::chrono::seconds(20)), "run " + name + " to be running", [&] {
+          return std::filesystem::exists(spool.run_dir(name) / "state.json")
+                 && spool.state(name).value("state", "") == "running";
+        }));
+  }
+
+  ChaperoneProcess& front() { return *m_front; }
+
+  // Lets the program end; returns the front end's result, REQUIRing exit 0.
+  RunResult release() {
+    int fd = ::open(m_gate.c_str(), O_WRONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    CHECK(::write(fd, "\n", 1) == 1);
+    ::close(fd);
+    RunResult r = m_front->finish();
+    INFO("stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    return r;
+  }
+
+private:
+  std::filesystem::path m_gate;
+  std::unique_ptr<ChaperoneProcess> m_front;
+};
 
 } // namespace chaperone::test

@@ -452,17 +452,7 @@ TEST_CASE("an attached run's supervisor holds the front end's inotify instance, 
   // which closes it after the final state, off the way to the exit status. The program must
   // not inherit it.
   TempSpool spool;
-  std::filesystem::path gate = spool.scratch() / "gate";
-  REQUIRE(::mkfifo(gate.c_str(), 0600) == 0);
-  ChaperoneProcess front(
-      spool,
-      {"run", "--name", "lent", "--", "sh", "-c", "read x < \"$0\"", gate.string()},
-      within(30s));
-  // The attached front end publishes the run a moment after it starts.
-  REQUIRE(wait_until(deadline_in(20s), "run lent to be running", [&] {
-    return std::filesystem::exists(spool.run_dir("lent") / "state.json")
-           && spool.state("lent").value("state", "") == "running";
-  }));
+  GatedAttachedRun run(spool, "lent");
   nlohmann::json state = spool.state("lent");
   auto fd_target = [](int pid, int fd) {
     std::error_code error;
@@ -483,13 +473,5 @@ TEST_CASE("an attached run's supervisor holds the front end's inotify instance, 
     std::error_code error;
     CHECK(std::filesystem::read_symlink(entry.path(), error).string() != "anon_inode:inotify");
   }
-  {
-    int fd = ::open(gate.c_str(), O_WRONLY | O_CLOEXEC);
-    REQUIRE(fd >= 0);
-    CHECK(::write(fd, "\n", 1) == 1);
-    ::close(fd);
-  }
-  RunResult r = front.finish();
-  INFO("stderr: " << r.err);
-  CHECK(r.exit_code == 0);
+  run.release();
 }

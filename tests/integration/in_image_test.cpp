@@ -216,18 +216,9 @@ TEST_CASE("an attached run's forked supervisor hands off and resumes into chaper
 TEST_CASE("the front end and its forked supervisor keep one read-only mapping of their code",
           "[integration][in-image]") {
   TempSpool spool;
-  std::filesystem::path gate = spool.scratch() / "gate";
-  REQUIRE(::mkfifo(gate.c_str(), 0600) == 0);
-  ChaperoneProcess front(
-      spool,
-      {"run", "--name", "code", "--", "sh", "-c", "read x < \"$0\"", gate.string()},
-      within(30s));
-  REQUIRE(wait_until(deadline_in(20s), "run code to be running", [&] {
-    return std::filesystem::exists(spool.run_dir("code") / "state.json")
-           && spool.state("code").at("state") == "running";
-  }));
+  GatedAttachedRun run(spool, "code");
   pid_t supervisor = spool.state("code").at("supervisor_pid").get<pid_t>();
-  for (pid_t pid : {front.pid(), supervisor}) {
+  for (pid_t pid : {run.front().pid(), supervisor}) {
     std::string maps = read_proc_file(pid, "maps");
     INFO("pid " << pid << " maps:\n" << maps);
     std::string image = link_target(proc_path(pid, "exe"));
@@ -247,13 +238,5 @@ TEST_CASE("the front end and its forked supervisor keep one read-only mapping of
     }
     CHECK(executable == 1);
   }
-  {
-    int fd = ::open(gate.c_str(), O_WRONLY | O_CLOEXEC);
-    REQUIRE(fd >= 0);
-    CHECK(::write(fd, "\n", 1) == 1);
-    ::close(fd);
-  }
-  RunResult r = front.finish();
-  INFO("stderr: " << r.err);
-  CHECK(r.exit_code == 0);
+  run.release();
 }

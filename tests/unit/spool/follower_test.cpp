@@ -671,54 +671,10 @@ TEST_CASE("a follower whose append watch is one-shot misses no append that lands
   CHECK(seen_off.load() > 0); // the one-shot fired and the steps ran without it
 }
 
-TEST_CASE("a follower sees a final state.json written in place", "[unit][follower]") {
-  // chaperone renames each state into place, but the spool is an open format: a state.json
-  // written in place is seen through an IN_CLOSE_WRITE watch on the file itself (the run dir
-  // asks only for its own events, so that an append to stdout does not walk to the dir).
-  TempSpool spool;
-  test::FixtureRun run = test::make_run(spool, "in-place");
-  Appender out(run.dir, spool::Stream::out);
-  REQUIRE(out.append("before\n"));
-  spool::RunState final_state = run.dir.read_state();
-  final_state.state = spool::RunStatus::exited;
-  final_state.exit_code = 0;
-  final_state.return_code = 0;
-  final_state.stdout_bytes = 7;
-  std::promise<spool::RunState> result;
-  Collected got;
-  std::thread follower_thread([&] {
-    try {
-      result.set_value(follow(run.dir, {}, got));
-    } catch (...) {
-      result.set_exception(std::current_exception());
-    }
-  });
-  REQUIRE(test::wait_until(test::deadline_in(10s), "the follower to deliver the first line", [&] {
-    return got.delivered.load() == 7;
-  }));
-  {
-    // Open, truncate, write, close: one inode throughout, no rename.
-    std::filesystem::path path = run.dir.file(spool::k_state_file);
-    int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-    REQUIRE(fd >= 0);
-    std::string text = final_state.to_json().dump();
-    CHECK(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
-    ::close(fd);
-  }
-  std::future<spool::RunState> done = result.get_future();
-  bool returned = done.wait_for(10s) == std::future_status::ready;
-  if (!returned) {
-    test::finish_run(run.dir); // renamed into place: ends it either way
-  }
-  follower_thread.join();
-  REQUIRE(returned);
-  CHECK(done.get().state == spool::RunStatus::exited);
-  CHECK(got.out == "before\n");
-}
-
 namespace {
 
-// Writes TEXT into the run's state.json in place: open, truncate, write, close.
+// Writes TEXT into the run's state.json in place: open, truncate, write, close (one inode
+// throughout, no rename).
 void write_state_in_place(const spool::RunDir& run, const std::string& text) {
   std::filesystem::path path = run.file(spool::k_state_file);
   int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
@@ -727,77 +683,99 @@ void write_state_in_place(const spool::RunDir& run, const std::string& text) {
   ::close(fd);
 }
 
+// A run with "before\n" in its stdout, a follower of it on a thread of its own that has
+// delivered that line, and the final state a writer in place would give it.
+class FollowedInPlace {
+public:
+  FollowedInPlace(const TempSpool& spool, const std::string& name)
+      : m_run(test::make_run(spool, name)) {
+    Appender out(m_run.dir, spool::Stream::out);
+    REQUIRE(out.append("before\n"));
+    final_state = m_run.dir.read_state();
+    final_state.state = spool::RunStatus::exited;
+    final_state.exit_code = 0;
+    final_state.return_code = 0;
+    final_state.stdout_bytes = 7;
+    m_thread = std::thread([this] {
+      try {
+        m_result.set_value(follow(m_run.dir, {}, got));
+      } catch (...) {
+        m_result.set_exception(std::current_exception());
+      }
+    });
+    REQUIRE(test::wait_until(test::deadline_in(10s), "the follower to deliver the first line", [&] {
+      return got.delivered.load() == 7;
+    }));
+  }
+  FollowedInPlace(const FollowedInPlace&) = delete;
+  FollowedInPlace& operator=(const FollowedInPlace&) = delete;
+  FollowedInPlace(FollowedInPlace&&) = delete;
+  FollowedInPlace& operator=(FollowedInPlace&&) = delete;
+  ~FollowedInPlace() {
+    if (m_thread.joinable()) {
+      test::finish_run(m_run.dir); // renamed into place: ends the follower either way
+      m_thread.join();
+    }
+  }
+
+  const spool::RunDir& dir() const { return m_run.dir; }
+
+  // Waits up to 10 s for the follower to return; REQUIREs that it did.
+  std::future<spool::RunState> finish() {
+    bool returned = m_done.wait_for(10s) == std::future_status::ready;
+    if (!returned) {
+      test::finish_run(m_run.dir);
+    }
+    m_thread.join();
+    REQUIRE(returned);
+    return std::move(m_done);
+  }
+
+  spool::RunState final_state;
+  Collected got;
+
+private:
+  test::FixtureRun m_run;
+  std::promise<spool::RunState> m_result;
+  std::future<spool::RunState> m_done = m_result.get_future();
+  std::thread m_thread;
+};
+
 } // namespace
+
+TEST_CASE("a follower sees a final state.json written in place", "[unit][follower]") {
+  // chaperone renames each state into place, but the spool is an open format: a state.json
+  // written in place is seen through an IN_CLOSE_WRITE watch on the file itself (the run dir
+  // asks only for its own events, so that an append to stdout does not walk to the dir).
+  TempSpool spool;
+  FollowedInPlace followed(spool, "in-place");
+  write_state_in_place(followed.dir(), followed.final_state.to_json().dump());
+  CHECK(followed.finish().get().state == spool::RunStatus::exited);
+  CHECK(followed.got.out == "before\n");
+}
 
 TEST_CASE("a follower takes a state.json caught mid-write in place for not yet, and reads the "
           "finished one",
           "[unit][follower]") {
   TempSpool spool;
-  test::FixtureRun run = test::make_run(spool, "half-written");
-  Appender out(run.dir, spool::Stream::out);
-  REQUIRE(out.append("before\n"));
-  spool::RunState final_state = run.dir.read_state();
-  final_state.state = spool::RunStatus::exited;
-  final_state.exit_code = 0;
-  final_state.return_code = 0;
-  final_state.stdout_bytes = 7;
-  std::promise<spool::RunState> result;
-  Collected got;
-  std::thread follower_thread([&] {
-    try {
-      result.set_value(follow(run.dir, {}, got));
-    } catch (...) {
-      result.set_exception(std::current_exception());
-    }
-  });
-  REQUIRE(test::wait_until(test::deadline_in(10s), "the follower to deliver the first line", [&] {
-    return got.delivered.load() == 7;
-  }));
+  FollowedInPlace followed(spool, "half-written");
   // A writer that closed the file after its truncation and before its write: the close is
   // an event the follower reads the empty file on.
-  write_state_in_place(run.dir, "");
+  write_state_in_place(followed.dir(), "");
   std::this_thread::sleep_for(50ms);
-  write_state_in_place(run.dir, final_state.to_json().dump());
-  std::future<spool::RunState> done = result.get_future();
-  bool returned = done.wait_for(10s) == std::future_status::ready;
-  if (!returned) {
-    test::finish_run(run.dir);
-  }
-  follower_thread.join();
-  REQUIRE(returned);
-  CHECK(done.get().state == spool::RunStatus::exited);
-  CHECK(got.out == "before\n");
+  write_state_in_place(followed.dir(), followed.final_state.to_json().dump());
+  CHECK(followed.finish().get().state == spool::RunStatus::exited);
+  CHECK(followed.got.out == "before\n");
 }
 
 TEST_CASE("a follower reports a state.json that stays damaged, after a second",
           "[unit][follower]") {
   TempSpool spool;
-  test::FixtureRun run = test::make_run(spool, "stays-damaged");
-  Appender out(run.dir, spool::Stream::out);
-  REQUIRE(out.append("before\n"));
-  std::promise<spool::RunState> result;
-  Collected got;
-  std::thread follower_thread([&] {
-    try {
-      result.set_value(follow(run.dir, {}, got));
-    } catch (...) {
-      result.set_exception(std::current_exception());
-    }
-  });
-  REQUIRE(test::wait_until(test::deadline_in(10s), "the follower to deliver the first line", [&] {
-    return got.delivered.load() == 7;
-  }));
+  FollowedInPlace followed(spool, "stays-damaged");
   auto damaged_at = std::chrono::steady_clock::now();
-  write_state_in_place(run.dir, "{\"state\": ");
-  std::future<spool::RunState> done = result.get_future();
-  bool returned = done.wait_for(10s) == std::future_status::ready;
-  auto waited = std::chrono::steady_clock::now() - damaged_at;
-  if (!returned) {
-    test::finish_run(run.dir);
-  }
-  follower_thread.join();
-  REQUIRE(returned);
-  CHECK(waited >= 900ms);
+  write_state_in_place(followed.dir(), "{\"state\": ");
+  std::future<spool::RunState> done = followed.finish();
+  CHECK(std::chrono::steady_clock::now() - damaged_at >= 900ms);
   try {
     (void)done.get();
     FAIL("the follower returned a state from a damaged state.json");
