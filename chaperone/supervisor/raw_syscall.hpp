@@ -6,7 +6,9 @@
 #pragma once
 
 #include <sys/syscall.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <type_traits>
 
 namespace chaperone::raw {
@@ -48,11 +50,13 @@ inline long syscall6(long number, long a, long b, long c, long d, long e, long f
 
 #else
 
-// Elsewhere spawn.cpp forks instead of sharing memory, and these are never called.
+// Elsewhere spawn.cpp forks instead of sharing memory, and libc's syscall(2) will do: a
+// forked child has an errno of its own.
 inline constexpr bool k_available = false;
 
-inline long syscall6(long, long, long, long, long, long, long) {
-  return -38; // ENOSYS
+inline long syscall6(long number, long a, long b, long c, long d, long e, long f) {
+  long result = ::syscall(number, a, b, c, d, e, f);
+  return result == -1 ? -errno : result;
 }
 
 #endif

@@ -252,15 +252,16 @@ CHILD_CODE [[noreturn]] void exit_child(int code) {
   }
 }
 
-// The child of fork_exec. Raw system calls only, no allocation: it may share our memory
-// (clone_exec_child). Reports an errno through `error_fd` (close-on-exec, so a successful
-// exec closes it with nothing written). Everything but the exec is done before the
-// go-ahead, while the parent records our pid: the go byte then releases only the execve.
+// Reports an errno through `error_fd` (close-on-exec, so a successful exec closes it with
+// nothing written) and exits 127.
 CHILD_CODE [[noreturn]] void report_and_exit(int error_fd, int error) {
   raw::call(SYS_write, error_fd, &error, sizeof error);
   exit_child(127);
 }
 
+// The child of fork_exec. Raw system calls only, no allocation: it may share our memory
+// (clone_exec_child). Everything but the exec is done before the go-ahead, while the parent
+// records our pid: the go byte then releases only the execve. Never returns.
 CHILD_CODE int exec_child(void* argument) {
   ExecChild& child = *static_cast<ExecChild*>(argument);
   if (int error = failure(
