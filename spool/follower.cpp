@@ -93,7 +93,7 @@ private:
   void set_dir_mask();
   // Re-reads state.json (unless `state` is given) and acts on it.
   void step();
-  std::optional<RunState> read_state_or_wait();
+  std::optional<RunState> read_state_or_wait(bool resolving_lost = false);
   void act_on_state();
   void watch_supervisor();
   void check_lost();
@@ -205,9 +205,9 @@ void Follower::Impl::step() {
 // damaged one is taken for such a write: the close that ends it (the IN_CLOSE_WRITE watch)
 // or a look k_damaged_retry_ms later reads it again. Only a state.json still damaged after
 // k_damaged_patience, or damaged at the first read, is reported.
-std::optional<RunState> Follower::Impl::read_state_or_wait() {
+std::optional<RunState> Follower::Impl::read_state_or_wait(bool resolving_lost) {
   try {
-    RunState state = m_run.read_state();
+    RunState state = resolving_lost ? m_run.read_state_resolving_lost() : m_run.read_state();
     m_damaged_since.reset();
     m_read_good_state = true;
     return state;
@@ -304,9 +304,9 @@ void Follower::Impl::poll_supervisor(Fd pidfd) {
 }
 
 void Follower::Impl::check_lost() {
-  RunState state = m_run.read_state_resolving_lost();
-  if (is_final(state.state)) {
-    m_state = std::move(state);
+  std::optional<RunState> state = read_state_or_wait(true);
+  if (state && is_final(state->state)) {
+    m_state = std::move(*state);
     act_on_state();
   }
 }

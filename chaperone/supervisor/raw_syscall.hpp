@@ -13,9 +13,27 @@
 
 namespace chaperone::raw {
 
+// Sanitizer runtimes keep per-thread state (AddressSanitizer's fake stacks and allocator
+// caches) in thread-local memory that such a child would share with its parent, and the
+// instrumented code it still calls would use it at the same time as the parent: a
+// sanitizer build forks instead (its child has memory of its own), with the same raw calls.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CHAPERONE_RAW_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CHAPERONE_RAW_SANITIZED 1
+#endif
+#endif
+#ifdef CHAPERONE_RAW_SANITIZED
+inline constexpr bool k_unsanitized = false;
+#else
+inline constexpr bool k_unsanitized = true;
+#endif
+
 #if defined(__x86_64__)
 
-inline constexpr bool k_available = true;
+// True where a child sharing its parent's memory may make these calls (spawn.cpp).
+inline constexpr bool k_available = k_unsanitized;
 
 inline long syscall6(long number, long a, long b, long c, long d, long e, long f) {
   long result;
@@ -31,7 +49,7 @@ inline long syscall6(long number, long a, long b, long c, long d, long e, long f
 
 #elif defined(__aarch64__)
 
-inline constexpr bool k_available = true;
+inline constexpr bool k_available = k_unsanitized;
 
 inline long syscall6(long number, long a, long b, long c, long d, long e, long f) {
   register long x8 __asm__("x8") = number;

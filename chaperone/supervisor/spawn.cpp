@@ -23,20 +23,6 @@
 #include <cstring>
 #include <system_error>
 
-// Code that may run in a child sharing our memory (clone_exec_child) on a stack of its own:
-// AddressSanitizer would take that stack for a foreign one and warn onto the program's
-// stderr, which by then is the run's output.
-#if defined(__SANITIZE_ADDRESS__)
-#define CHILD_CODE __attribute__((no_sanitize_address))
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CHILD_CODE __attribute__((no_sanitize_address))
-#endif
-#endif
-#ifndef CHILD_CODE
-#define CHILD_CODE
-#endif
-
 namespace chaperone {
 
 namespace {
@@ -123,7 +109,7 @@ std::vector<std::string> exec_candidates(const std::string& program, char** env)
 }
 
 // Closes every fd from `first` up, except the (up to two) in `keep`, -1 for none.
-CHILD_CODE void close_all_from_except(int first, int keep_low, int keep_high) {
+void close_all_from_except(int first, int keep_low, int keep_high) {
   if (keep_low > keep_high) {
     std::swap(keep_low, keep_high);
   }
@@ -160,7 +146,7 @@ int failure(long result) {
 // both close-on-exec, and moved above the targets if they were in the way: their new
 // numbers are stored back). Raw system calls only (raw_syscall.hpp): no allocation, no
 // errno. Returns 0, or the errno of the failure.
-CHILD_CODE int prepare_child(const SpawnRequest& request, int& keep_a, int& keep_b) {
+int prepare_child(const SpawnRequest& request, int& keep_a, int& keep_b) {
   if (request.new_session) {
     raw::call(SYS_setsid);
   } else if (request.new_process_group) {
@@ -217,9 +203,9 @@ CHILD_CODE int prepare_child(const SpawnRequest& request, int& keep_a, int& keep
 }
 
 // The exec, as execvp: each candidate in order. Returns the errno to report.
-CHILD_CODE int exec_first_candidate(const std::vector<char*>& argv,
-                                    char** env,
-                                    const std::vector<char*>& candidates) {
+int exec_first_candidate(const std::vector<char*>& argv,
+                         char** env,
+                         const std::vector<char*>& candidates) {
   int saved = ENOENT;
   for (char* candidate : candidates) {
     int error = failure(raw::call(SYS_execve, candidate, argv.data(), env));
@@ -246,7 +232,7 @@ struct ExecChild {
   int go_fd;
 };
 
-CHILD_CODE [[noreturn]] void exit_child(int code) {
+[[noreturn]] void exit_child(int code) {
   for (;;) {
     raw::call(SYS_exit_group, code);
   }
@@ -254,7 +240,7 @@ CHILD_CODE [[noreturn]] void exit_child(int code) {
 
 // Reports an errno through `error_fd` (close-on-exec, so a successful exec closes it with
 // nothing written) and exits 127.
-CHILD_CODE [[noreturn]] void report_and_exit(int error_fd, int error) {
+[[noreturn]] void report_and_exit(int error_fd, int error) {
   raw::call(SYS_write, error_fd, &error, sizeof error);
   exit_child(127);
 }
@@ -262,7 +248,7 @@ CHILD_CODE [[noreturn]] void report_and_exit(int error_fd, int error) {
 // The child of fork_exec. Raw system calls only, no allocation: it may share our memory
 // (clone_exec_child). Everything but the exec is done before the go-ahead, while the parent
 // records our pid: the go byte then releases only the execve. Never returns.
-CHILD_CODE int exec_child(void* argument) {
+int exec_child(void* argument) {
   ExecChild& child = *static_cast<ExecChild*>(argument);
   if (int error = failure(
           raw::call(SYS_prctl, PR_SET_PDEATHSIG, child.request->parent_death_signal, 0, 0, 0));
