@@ -11,7 +11,6 @@
 
 #include <fcntl.h>
 #include <sys/inotify.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -268,12 +267,8 @@ void Follower::Impl::watch_supervisor() {
   }
   bool same_boot = m_state.boot_id.empty() || m_state.boot_id == boot_id();
   if (m_state.supervisor_pid && same_boot) {
-    Fd pidfd{open_pidfd(*m_state.supervisor_pid)};
-    // Open first, then verify: the pidfd pins the process, so a start time that matches
-    // after the open cannot belong to a pid reused in between.
-    if (pidfd.valid()
-        && (!m_state.supervisor_start_ticks
-            || process_start_ticks(*m_state.supervisor_pid) == m_state.supervisor_start_ticks)) {
+    Fd pidfd = open_recorded_pidfd(*m_state.supervisor_pid, m_state.supervisor_start_ticks);
+    if (pidfd.valid()) {
       poll_supervisor(std::move(pidfd));
       // It may have died before the pidfd existed without anything else changing.
       check_lost();

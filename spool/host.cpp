@@ -28,9 +28,17 @@ std::string read_boot_id() {
 
 } // namespace
 
-int open_pidfd(pid_t pid) {
+Fd open_pidfd(pid_t pid) {
   // glibc 2.36's <sys/pidfd.h> lacks extern "C"; the raw syscall avoids the header.
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  return Fd{static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))};
+}
+
+Fd open_recorded_pidfd(pid_t pid, std::optional<std::uint64_t> start_ticks) {
+  Fd pidfd = open_pidfd(pid);
+  if (pidfd.valid() && start_ticks && process_start_ticks(pid) != start_ticks) {
+    return Fd{};
+  }
+  return pidfd;
 }
 
 std::string boot_id() {

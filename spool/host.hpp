@@ -1,6 +1,8 @@
 // spool/host.hpp: facts about this host and its processes that make a pid unambiguous.
 #pragma once
 
+#include "spool/fd.hpp"
+
 #include <sys/types.h>
 
 #include <chrono>
@@ -19,9 +21,14 @@ std::string boot_id();
 // process does not exist. Together with the boot id it tells a reused pid apart.
 std::optional<std::uint64_t> process_start_ticks(pid_t pid);
 
-// pidfd_open(2) of PID (close-on-exec), or -1 with errno set. The fd pins the process it
-// was opened on: a pid checked after the open cannot be reused in between.
-int open_pidfd(pid_t pid);
+// pidfd_open(2) of PID (close-on-exec); invalid, errno set, if it cannot be had. The fd pins
+// the process it was opened on: a pid checked after the open cannot be reused in between.
+Fd open_pidfd(pid_t pid);
+
+// A pidfd of the process a state recorded (PID, and its start time when recorded), or an
+// invalid Fd if that process is gone: opened first, then its start time compared, so a
+// match cannot belong to a pid reused in between.
+Fd open_recorded_pidfd(pid_t pid, std::optional<std::uint64_t> start_ticks);
 
 using SystemTime = std::chrono::system_clock::time_point;
 

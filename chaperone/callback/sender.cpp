@@ -9,7 +9,6 @@
 #include <spdlog/logger.h>
 
 #include <fcntl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -127,13 +126,7 @@ void CallbackSender::watch_supervisor(const spool::RunState& state) {
       || (!state.boot_id.empty() && state.boot_id != spool::boot_id())) {
     return;
   }
-  spool::Fd pidfd{static_cast<int>(::syscall(SYS_pidfd_open, *state.supervisor_pid, 0))};
-  // Open, then verify: the pidfd pins the process, so a matching start time is the run's.
-  if (pidfd.valid()
-      && (!state.supervisor_start_ticks
-          || spool::process_start_ticks(*state.supervisor_pid) == state.supervisor_start_ticks)) {
-    m_pidfd = std::move(pidfd);
-  }
+  m_pidfd = spool::open_recorded_pidfd(*state.supervisor_pid, state.supervisor_start_ticks);
 }
 
 void CallbackSender::wait_for_change(std::optional<Clock::duration> timeout) {

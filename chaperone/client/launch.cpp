@@ -278,7 +278,7 @@ bool start_supervisor(const spool::SpoolRoot& root,
       // Opened while the supervisor still waits for the rename, with a pid nobody else
       // knows: it cannot have exited and been replaced yet. Without one (an old kernel),
       // the follower opens its own once the state names the supervisor.
-      supervisor_pidfd.reset(spool::open_pidfd(pid));
+      supervisor_pidfd = spool::open_pidfd(pid);
     }
     publish_source = spool::Fd(); // only the supervisor may hold the read end now
     if (request.hold_far) {

@@ -277,33 +277,42 @@ int exec_child(void* argument) {
   report_and_exit(child.error_fd, exec_first_candidate(*child.argv, child.env, *child.candidates));
 }
 
-// fork() with every signal blocked across it: no handler of ours (libuv's, which writes
-// into our signal pipe) may run in the child before prepare_child() resets the dispositions
-// and unblocks. The parent's mask is restored before the return; the child keeps all blocked.
-// Throws std::system_error if the fork fails.
-pid_t fork_with_signals_blocked() {
+// Creates a child (`create`: a fork or a clone, named `what` in errors) with every signal
+// blocked across it: no handler of ours (libuv's, which writes into our signal pipe) may run
+// in the child before prepare_child() resets the dispositions and unblocks. The parent's
+// mask is restored before the return; the child keeps all blocked. Throws
+// std::system_error if the child cannot be created.
+template <typename Create> pid_t with_signals_blocked(const char* what, Create create) {
   sigset_t all;
   sigset_t before;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &before);
-  pid_t pid = ::fork();
+  pid_t pid = create();
   if (pid == 0) {
     return 0;
   }
-  int fork_errno = errno;
+  int create_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
   if (pid < 0) {
-    spool::throw_error_code(fork_errno, "fork");
+    spool::throw_error_code(create_errno, what);
   }
   return pid;
 }
 
-// The stack of a child that shares our memory. Unmapped only once the child is known to be
-// off it (exec'd, exited or reaped); `abandon` leaves it mapped when that is not known.
+pid_t fork_with_signals_blocked() {
+  return with_signals_blocked("fork", [] { return ::fork(); });
+}
+
+// The stack of a child that shares our memory (none where the child is forked instead).
+// Unmapped only once the child is known to be off it (exec'd, exited or reaped); `abandon`
+// leaves it mapped when that is not known.
 class ChildStack {
 public:
   static constexpr std::size_t k_size = std::size_t{64} * 1024;
   ChildStack() {
+    if constexpr (!raw::k_available) {
+      return;
+    }
     void* base = ::mmap(
         nullptr, k_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) {
@@ -327,13 +336,13 @@ private:
   char* m_base = nullptr;
 };
 
-// Starts exec_child. Where raw system calls exist (raw_syscall.hpp) it shares our memory
-// until its exec, as posix_spawn's child does (clone(CLONE_VM)), but without suspending us:
-// we record its pid while it gets ready. A fork would copy our page tables and leave both
-// processes a copy-on-write fault for each page either writes next; on the 2-vCPU VM of
-// docs/bench each fault costs ~2.4 us, and the supervisor took ~40 of them per launch
-// (docs/bench/LAUNCH-2026-12-03e.md). Every signal is blocked across it, as for
-// fork_with_signals_blocked. Throws std::system_error if the clone fails.
+// Starts exec_child. Where raw::k_available (x86-64 and arm64, not sanitizer builds:
+// raw_syscall.hpp) it shares our memory until its exec, as posix_spawn's child does
+// (clone(CLONE_VM)), but without suspending us: we record its pid while it gets ready. A fork would
+// copy our page tables and leave both processes a copy-on-write fault for each page either writes
+// next; on the 2-vCPU VM of docs/bench each fault costs ~2.4 us, and the supervisor took ~40 of
+// them per launch (docs/bench/LAUNCH-2026-12-03e.md). Elsewhere it forks. Every signal is blocked
+// across it. Throws std::system_error if the child cannot be created.
 pid_t clone_exec_child(ExecChild& child, ChildStack& stack) {
   if constexpr (!raw::k_available) {
     pid_t pid = fork_with_signals_blocked();
@@ -342,17 +351,9 @@ pid_t clone_exec_child(ExecChild& child, ChildStack& stack) {
     }
     return pid;
   }
-  sigset_t all;
-  sigset_t before;
-  sigfillset(&all);
-  ::pthread_sigmask(SIG_SETMASK, &all, &before);
-  pid_t pid = ::clone(exec_child, stack.top(), CLONE_VM | SIGCHLD, &child);
-  int clone_errno = errno;
-  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
-  if (pid < 0) {
-    spool::throw_error_code(clone_errno, "clone");
-  }
-  return pid;
+  // The child starts in exec_child on its own stack and never returns here.
+  return with_signals_blocked(
+      "clone", [&] { return ::clone(exec_child, stack.top(), CLONE_VM | SIGCHLD, &child); });
 }
 
 std::vector<std::string> candidates_for(const SpawnRequest& request, char** env) {
