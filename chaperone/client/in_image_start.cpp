@@ -83,7 +83,9 @@ void become_supervisor_in_image(const std::vector<std::string>& argv,
   // Nothing may unwind from here into the front end's frames: their destructors and catch
   // blocks (a staged run discarded) belong to the front end, not to its copy.
   try {
-    if (argv.empty() || !set_process_title(argv, env).empty()) {
+    // The title itself waits until the program has started (SupervisorOptions::title); a
+    // kernel that could not give it gets the exec'd supervisor instead, as before.
+    if (argv.empty() || !process_title_supported()) {
       return;
     }
     environ = env;
@@ -93,7 +95,8 @@ void become_supervisor_in_image(const std::vector<std::string>& argv,
     spool::set_revive_hook({});
     prepare_supervisor_process();
     std::vector<std::string> args(argv.begin() + 1, argv.end());
-    ::_exit(run_supervisor(std::move(args), argv.front(), std::move(written)));
+    ::_exit(run_supervisor(
+        std::move(args), argv.front(), std::move(written), DeferredTitle{argv, env}));
   } catch (...) {
     ::_exit(1);
   }

@@ -7,7 +7,8 @@
 // supervisor runs the supervisor code linked into the front end (the same sources and
 // archives as chaperone-supervisor), from the point where the exec'd one would start: same
 // arguments, environment, fds, session, signals, cwd and umask, and the same command line
-// and name in /proc (process_title.hpp).
+// and name in /proc (process_title.hpp), taken once the program has started (or before the
+// gate of a run that may wait there): until then it shows the front end's.
 //
 // Only for runs whose supervisor hands off to chaperone-hold once the program has settled
 // (local, no --max-output, no wrapper): the hand-off replaces the front end's image, and

@@ -400,6 +400,12 @@ nlohmann::json array_or_empty(const nlohmann::json& config, const char* key) {
 
 } // namespace
 
+bool gate_may_wait(const nlohmann::json& spec) {
+  const nlohmann::json config = spec.value("config", nlohmann::json::object());
+  return !array_or_empty(config, "after").empty() || !array_or_empty(config, "locks").empty()
+         || !array_or_empty(config, "slots").empty();
+}
+
 GateResult pass_gate(const spool::RunDir& run,
                      const nlohmann::json& spec,
                      spool::RunState& state,

@@ -24,15 +24,19 @@ namespace {
 // through stdio, whose 4 KiB buffer stayed allocated in every supervisor for the run's whole
 // life (docs/bench section 5) only to be flushed after each line anyway (flush_on info).
 // Lines below info are now written at once too: nothing is left in a buffer at a SIGKILL.
+// The file is made by the first line, not before: a new supervisor's first line comes once
+// its program has started, and making an inode (~30 us, far more in a directory that just
+// lost many) was on the way to that start.
 class AppendFileSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
 public:
-  explicit AppendFileSink(const std::filesystem::path& path)
-      : m_path(path.string()),
-        // 0666 less the umask, as fopen "a" creates it (the supervisor's umask is 077).
-        m_fd(spool::open_or_throw(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666)) {}
+  explicit AppendFileSink(const std::filesystem::path& path) : m_path(path.string()) {}
 
 protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (!m_fd.valid()) {
+      // 0666 less the umask, as fopen "a" creates it (the supervisor's umask is 077).
+      m_fd = spool::open_or_throw(m_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+    }
     spdlog::memory_buf_t line;
     formatter_->format(msg, line);
     // A failure (disk full) throws; spdlog's logger catches it and reports it on stderr,

@@ -62,6 +62,11 @@ private:
 
 } // namespace
 
+bool process_title_supported() {
+  unsigned int size = 0;
+  return ::prctl(PR_SET_MM, PR_SET_MM_MAP_SIZE, &size, 0, 0) == 0 && size == sizeof(prctl_mm_map);
+}
+
 std::string set_process_title(const std::vector<std::string>& argv, char** env) {
   if (argv.empty()) {
     errno = EINVAL;

@@ -21,4 +21,8 @@ namespace chaperone {
 // errno.
 std::string set_process_title(const std::vector<std::string>& argv, char** env);
 
+// Whether set_process_title() can work here (the kernel has PR_SET_MM_MAP): one prctl, for
+// a caller that must choose before it can afford the title itself.
+bool process_title_supported();
+
 } // namespace chaperone

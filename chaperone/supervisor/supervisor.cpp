@@ -13,6 +13,7 @@
 #include "chaperone/supervisor/on_exit.hpp"
 #include "chaperone/supervisor/outcome.hpp"
 #include "chaperone/supervisor/output_relay.hpp"
+#include "chaperone/supervisor/process_title.hpp"
 #include "chaperone/supervisor/remote_session.hpp"
 #include "chaperone/supervisor/signal_name.hpp"
 #include "chaperone/supervisor/spawn.hpp"
@@ -125,7 +126,10 @@ private:
   }
 
   std::optional<nlohmann::json> start_run();
+  void take_title();
+  void init_loop();
   void start_program();
+  void watch_program();
   std::optional<nlohmann::json> adopt_held_run();
   void resume_program();
   void arm_settle_timer();
@@ -194,9 +198,12 @@ private:
   LeftoverReaper m_leftovers;
   RemoteSession m_remote;
   std::unique_ptr<OutputRelay> m_relays[2]; // stdout, stderr when they go through a pipe
+  spool::Fd m_relay_pipes[2]; // their read ends, from the spawn until the relays take them
   bool m_remote_recorded = false;
   bool m_linger_timer_started = false;
 
+  bool m_titled = false;     // take_title() done
+  bool m_loop_ready = false; // init_loop() done: the handles below exist
   uv_loop_t m_loop{};
   uv_signal_t m_sigchld{};
   uv_signal_t m_sigterm{};
@@ -335,10 +342,18 @@ void Supervisor::start_program() {
     return;
   }
   for (int stream = 0; stream < 2; ++stream) {
-    if (!pipe_read[stream].valid()) {
+    pipe_write[stream].reset();
+    m_relay_pipes[stream] = std::move(pipe_read[stream]);
+  }
+}
+
+// The rest of the start, once the loop exists: the relays, the timers, the phase.
+void Supervisor::watch_program() {
+  bool limited = m_options.max_output > 0;
+  for (int stream = 0; stream < 2; ++stream) {
+    if (!m_relay_pipes[stream].valid()) {
       continue;
     }
-    pipe_write[stream].reset();
     OutputRelayCallbacks callbacks;
     callbacks.on_progress = [this] { note_markers(); };
     callbacks.on_eof = [this] { maybe_finish(); };
@@ -349,7 +364,7 @@ void Supervisor::start_program() {
     callbacks.on_limit = [this, stream] { on_output_limit(stream == 0 ? "stdout" : "stderr"); };
     m_relays[stream] = std::make_unique<OutputRelay>(
         &m_loop,
-        std::move(pipe_read[stream]),
+        std::move(m_relay_pipes[stream]),
         stream == 0 ? m_stdout.get() : m_stderr.get(),
         stream == 1 ? m_options.nonce : std::string(),
         cmdbuild::before_first_marker(m_remote.target().mode),
@@ -798,7 +813,11 @@ std::optional<nlohmann::json> Supervisor::start_run() {
   m_state.boot_id = spool::boot_id();
   m_state.supervisor_pid = ::getpid();
   m_state.supervisor_start_ticks = spool::process_start_ticks(::getpid());
-  // Before anything of libuv: the gate waits with its own signalfd and inotify.
+  // Before anything of libuv: the gate waits with its own signalfd and inotify. A run that
+  // may wait there shows its title while it does.
+  if (gate_may_wait(spec)) {
+    take_title();
+  }
   m_gate = pass_gate(m_run, spec, m_state, m_log);
   if (m_gate.skipped) {
     m_log->info("skipped: {}", *m_gate.skipped);
@@ -823,22 +842,22 @@ std::optional<nlohmann::json> Supervisor::start_run() {
   return spec;
 }
 
-int Supervisor::run() {
-  m_lock = spool::FileLock::adopt(spool::Fd{m_options.lock_fd});
-  // The lock fd arrives without close-on-exec (it had to cross our own exec). Inherited by
-  // the program it would outlive us and hide our death from readers.
-  if (::fcntl(m_lock.fd(), F_SETFD, FD_CLOEXEC) != 0) {
-    spool::throw_errno("fcntl lock fd");
+void Supervisor::take_title() {
+  if (!m_options.title || m_titled) {
+    return;
   }
-  std::optional<nlohmann::json> spec = m_resume != nullptr ? adopt_held_run() : start_run();
-  if (!spec) {
-    return 0; // skipped at the gate: recorded
+  m_titled = true;
+  std::string error = set_process_title(m_options.title->argv, m_options.title->env);
+  if (!error.empty()) {
+    m_log->warn("process title: {}", error);
   }
+}
 
+void Supervisor::init_loop() {
   if (int rc = uv_loop_init(&m_loop); rc != 0) {
     spool::throw_error_code(-rc, "uv_loop_init");
   }
-  // Signal handles exist before the spawn, so an early SIGCHLD is not missed.
+  m_loop_ready = true;
   for (auto [handle, signum] : {std::pair{&m_sigchld, SIGCHLD},
                                 std::pair{&m_sigterm, SIGTERM},
                                 std::pair{&m_sigint, SIGINT}}) {
@@ -852,12 +871,38 @@ int Supervisor::run() {
     uv_timer_init(&m_loop, timer);
     timer->data = this;
   }
+}
+
+int Supervisor::run() {
+  m_lock = spool::FileLock::adopt(spool::Fd{m_options.lock_fd});
+  // The lock fd arrives without close-on-exec (it had to cross our own exec). Inherited by
+  // the program it would outlive us and hide our death from readers.
+  if (::fcntl(m_lock.fd(), F_SETFD, FD_CLOEXEC) != 0) {
+    spool::throw_errno("fcntl lock fd");
+  }
+  std::optional<nlohmann::json> spec = m_resume != nullptr ? adopt_held_run() : start_run();
+  if (!spec) {
+    return 0; // skipped at the gate: recorded
+  }
 
   try {
     if (m_resume != nullptr) {
+      init_loop();
       resume_program();
     } else {
+      // A new run's program is started before the loop exists, and the supervisor takes its
+      // title after it: both (~90 us: epoll, the signal pipe and three handlers; a read of
+      // /proc/self/stat and two prctls) then overlap the program's exec instead of delaying
+      // its start. Its signals wait, blocked, until their handles are in place: a SIGTERM
+      // sent meanwhile is forwarded to the program then, an early SIGCHLD reaped.
+      block_loop_signals(true);
       start_program();
+      init_loop();
+      if (m_phase != Phase::final) {
+        watch_program();
+      }
+      take_title();
+      block_loop_signals(false);
       if (m_phase != Phase::final) {
         reap(); // it may have exited already
       }
@@ -868,7 +913,8 @@ int Supervisor::run() {
     }
   } catch (const std::exception& e) {
     m_log->error("supervisor error: {}", e.what());
-    if (m_pid > 0 && program_alive()) {
+    // `starting` with a pid: spawned, and the loop's setup failed before it was watched.
+    if (m_pid > 0 && (program_alive() || m_phase == Phase::starting)) {
       ::kill(-m_pid, SIGKILL); // no orphans: a run we cannot record is not left running
     }
     if (m_phase != Phase::final) {
@@ -886,6 +932,15 @@ int Supervisor::run() {
     m_gate.held.clear();
     m_lock = spool::FileLock();
     m_release_later.release();
+  }
+  if (!m_loop_ready) {
+    // Failed before the loop existed (the spawn's setup threw): nothing of libuv to end.
+    m_gate.held.clear();
+    m_release_later.release();
+    if (m_phase == Phase::final) {
+      run_on_exit(m_run, *spec, m_log);
+    }
+    return m_phase == Phase::final ? 0 : 1;
   }
   for (auto& relay : m_relays) {
     if (relay) {

@@ -25,6 +25,13 @@ struct WrittenRun {
   spool::RunState state;
 };
 
+// The command line and environment a forked supervisor shows in /proc (process_title.hpp),
+// given once its program has started rather than at its start.
+struct DeferredTitle {
+  std::vector<std::string> argv;
+  char** env = nullptr;
+};
+
 struct SupervisorOptions {
   std::filesystem::path run_dir;
   int lock_fd = -1;              // holds the run's LOCK_EX (inherited from the front end)
@@ -53,6 +60,11 @@ struct SupervisorOptions {
   // string that is not UTF-8 is kept as given, not with the replacement characters that
   // spec.json shows.
   std::optional<WrittenRun> written;
+  // Not on the command line: a forked supervisor's title, which it sets once the program has
+  // been started, or before the gate if the run may wait there: its ~50 us (a read of
+  // /proc/self/stat, two prctls) were on the way to the program's start. Until then `ps`
+  // shows the front end's command line, as it does for the moment between a fork and an exec.
+  std::optional<DeferredTitle> title;
 };
 
 // Runs the program and records it in the run dir until its final state is written.

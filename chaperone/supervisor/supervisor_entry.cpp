@@ -29,7 +29,8 @@ void prepare_supervisor_process() {
 
 int run_supervisor(std::vector<std::string> args,
                    const std::string& in_image_binary,
-                   std::optional<WrittenRun> written) {
+                   std::optional<WrittenRun> written,
+                   std::optional<DeferredTitle> title) {
   SupervisorOptions options;
   Publication publication;
   std::optional<ResumePoint> resume; // back from chaperone-hold (hand_off.hpp)
@@ -39,6 +40,7 @@ int run_supervisor(std::vector<std::string> args,
     options = parse_supervisor_args(args);
     options.in_image_binary = in_image_binary;
     options.written = std::move(written);
+    options.title = std::move(title);
   } catch (const std::exception& e) {
     (void)std::fprintf(stderr, "chaperone-supervisor: %s\n", e.what());
     return 2;

@@ -194,6 +194,37 @@ TEST_CASE("a supervisor forked without exec looks from outside as an exec'd one 
   }
 }
 
+// The forked supervisor takes its title once the program has started (SupervisorOptions::title),
+// not at its own start: it is there while the program runs, before any hand-off. The program
+// ends before the settle time, so nothing hands off and the supervisor is watched throughout.
+TEST_CASE("a forked supervisor takes its title once its program has started",
+          "[integration][in-image]") {
+  TempSpool spool;
+  std::string bin_dir = std::filesystem::path(chaperone_path()).parent_path().string();
+  std::string id = start_detached(spool, {"sleep", "0.08"});
+  REQUIRE(wait_for_state(spool, id, {"running", "exited"}));
+  nlohmann::json st = spool.state(id);
+  REQUIRE(st.contains("supervisor_pid"));
+  auto pid = st["supervisor_pid"].get<pid_t>();
+  bool titled = false;
+  std::vector<std::string> argv;
+  REQUIRE(wait_until(deadline_in(20s), "the supervisor's title or its end", [&] {
+    std::string comm = read_proc_file(pid, "comm");
+    if (comm == "chaperone-super\n") {
+      argv = read_proc_argv(pid);
+      titled = true;
+    }
+    return titled || comm.empty();
+  }));
+  CHECK(titled);
+  REQUIRE(argv.size() > 2);
+  CHECK(argv[0] == bin_dir + "/chaperone-supervisor");
+  CHECK(argv[1] == spool.run_dir(id).string());
+  CHECK(argv.back() == "0.08");
+  RunResult waited = run_chaperone(spool, {"wait", id});
+  CHECK(waited.exit_code == 0);
+}
+
 TEST_CASE("an attached run's forked supervisor hands off and resumes into chaperone-supervisor",
           "[integration][in-image]") {
   TempSpool spool;
