@@ -298,6 +298,8 @@ bool run_plain_command(int argc, char** argv, CliContext& context) {
   // errors. Options left unset keep RunArgs' defaults, as CLI11 leaves them.
   RunArgs args;
   bool named = false;
+  std::string_view spool_dir; // --spool DIR, as the full parser takes it after `run`
+  bool spooled = false;
   int i = 2;
   for (; i < argc; ++i) {
     std::string_view word = argv[i];
@@ -310,6 +312,20 @@ bool run_plain_command(int argc, char** argv, CliContext& context) {
     }
     if (word == "--json" && !args.json) {
       args.json = true;
+      continue;
+    }
+    if (word == "--spool" || word.substr(0, 8) == "--spool=") {
+      std::string_view dir;
+      if (word == "--spool") {
+        dir = i + 1 < argc ? std::string_view(argv[++i]) : std::string_view();
+      } else {
+        dir = word.substr(8);
+      }
+      if (spooled || dir.empty() || dir.front() == '-') {
+        return false;
+      }
+      spool_dir = dir;
+      spooled = true;
       continue;
     }
     std::string_view value;
@@ -331,6 +347,9 @@ bool run_plain_command(int argc, char** argv, CliContext& context) {
     return false; // no program, or --json without -d: the full parser says why
   }
   context.program_argv.assign(argv + i + 1, argv + argc);
+  if (spooled) {
+    context.spool_dir = spool_dir;
+  }
   start_run(args, context);
   return true;
 }

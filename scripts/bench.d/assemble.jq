@@ -187,6 +187,20 @@ def verdicts($rows):
       else ($s[-1].median / $s[0].median) as $g
         | {target: "7. \($what) with \($s[-1].size) runs in the spool <= 1.2x with \($s[0].size)",
            value: $g, reference: 1.2, unit: "x", met: cmp($g; "<="; 1.2)}
+      end,
+    # The same at the largest spool, interleaved with an empty spool (scale_launch).
+    (["chaperone-run-d", "run -d -- true"], ["chaperone-run", "run -- true"]) as [$t, $what]
+    | ($rows | map(select(.section == 7 and .median != null
+                          and (.id | test("^7i\\.[0-9]+\\." + $t + "\\.full$"))))
+       | sort_by(.id | split(".")[1] | tonumber)) as $f
+    | if ($f | length) == 0 then
+        {target: "7. \($what) flat with history (interleaved)", value: null,
+         reference: null, unit: "x", met: null}
+      else ($f[-1].id | split(".")[1]) as $n
+        | med($rows; "7i.\($n).\($t).empty") as $e
+        | (if $e == null or $e == 0 then null else $f[-1].median / $e end) as $g
+        | {target: "7. \($what) with \($n) runs in the spool <= 1.2x an empty spool (interleaved)",
+           value: $g, reference: 1.2, unit: "x", met: cmp($g; "<="; 1.2)}
       end
   ];
 

@@ -111,6 +111,37 @@ TEST_CASE("run -d and run -d --json on the short path print what the full parser
   CHECK(wait_for_state(spool, id, {"exited"}));
 }
 
+TEST_CASE("run --spool DIR on the short path puts the run in DIR as the full parser does",
+          "[integration][cli]") {
+  TempSpool spool;
+  std::filesystem::path a = spool.scratch() / "spool-a";
+  std::filesystem::path b = spool.scratch() / "spool-b";
+  RunResult plain =
+      run_chaperone(spool, {"run", "--spool", a.string(), "--name", "p", "--", "true"});
+  RunResult equals =
+      run_chaperone(spool, {"run", "--name", "q", "--spool=" + a.string(), "--", "true"});
+  RunResult full = run_chaperone(spool,
+                                 {"run",
+                                  "--kill-after",
+                                  "10s",
+                                  "--spool",
+                                  b.string(),
+                                  "--name",
+                                  "f",
+                                  "--",
+                                  "sh",
+                                  "-c",
+                                  "exit 4"});
+  INFO(plain.err << equals.err << full.err);
+  CHECK(plain.exit_code == 0);
+  CHECK(equals.exit_code == 0);
+  CHECK(full.exit_code == 4);
+  CHECK(std::filesystem::exists(a / "p" / "state.json"));
+  CHECK(std::filesystem::exists(a / "q" / "state.json"));
+  CHECK(std::filesystem::exists(b / "f" / "state.json"));
+  CHECK(spool.run_ids().empty()); // nothing in the spool of the environment
+}
+
 TEST_CASE("shapes the short path does not take get the full parser's answers",
           "[integration][cli][bad-input]") {
   TempSpool spool;
@@ -128,6 +159,9 @@ TEST_CASE("shapes the short path does not take get the full parser's answers",
       {{"run", "--json", "--", "true"}, "--json requires --detach"},
       {{"run", "-d", "--"}, "program"},
       {{"run", "--name", "x3"}, "program"},
+      {{"run", "--spool", "", "--", "true"}, "--spool"},
+      {{"run", "--spool=", "--", "true"}, "--spool"},
+      {{"run", "--spool", "/tmp/a", "--spool", "/tmp/b", "--", "true"}, "--spool"},
   };
   for (const Refusal& refusal : refusals) {
     std::vector<std::string> before = spool.listing();
