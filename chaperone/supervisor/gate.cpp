@@ -108,15 +108,16 @@ private:
                          | (files_watched ? 0U : IN_CLOSE_WRITE);
     return ::inotify_add_watch(m_inotify.get(), dir.c_str(), mask) >= 0;
   }
-  // Says in state.json what we wait for (once per change).
+  // Says in state.json what we wait for (once per change). Logged first: a reader that finds
+  // the run waiting finds the line, and supervisor.log, which its first line creates.
   void note_waiting(const nlohmann::json& what) {
     if (m_state.state == spool::RunStatus::waiting && m_state.extra["waiting_for"] == what) {
       return;
     }
+    m_log->info("waiting for {}", what.dump());
     m_state.state = spool::RunStatus::waiting;
     m_state.extra["waiting_for"] = what;
     m_run.write_state(m_state);
-    m_log->info("waiting for {}", what.dump());
   }
   // Sleeps until an inotify event, a signal or the deadline. Returns a reason to give up.
   std::optional<std::string> sleep(std::optional<Clock::time_point> deadline);
