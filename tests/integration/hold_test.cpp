@@ -140,8 +140,10 @@ std::string start_detached_with(const TempSpool& spool,
   return r.out.substr(0, r.out.size() - 1);
 }
 
+// Empty before the supervisor's first line, which creates the file.
 std::string supervisor_log(const TempSpool& spool, const std::string& id) {
-  return read_whole_file(spool.run_dir(id) / "supervisor.log");
+  std::filesystem::path log = spool.run_dir(id) / "supervisor.log";
+  return std::filesystem::exists(log) ? read_whole_file(log) : std::string();
 }
 
 } // namespace
