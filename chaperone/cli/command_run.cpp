@@ -299,7 +299,6 @@ bool run_plain_command(int argc, char** argv, CliContext& context) {
   RunArgs args;
   bool named = false;
   std::string_view spool_dir; // --spool DIR, as the full parser takes it after `run`
-  bool spooled = false;
   int i = 2;
   for (; i < argc; ++i) {
     std::string_view word = argv[i];
@@ -321,11 +320,10 @@ bool run_plain_command(int argc, char** argv, CliContext& context) {
       } else {
         dir = word.substr(8);
       }
-      if (spooled || dir.empty() || dir.front() == '-') {
+      if (!spool_dir.empty() || dir.empty() || dir.front() == '-') {
         return false;
       }
       spool_dir = dir;
-      spooled = true;
       continue;
     }
     std::string_view value;
@@ -347,7 +345,7 @@ bool run_plain_command(int argc, char** argv, CliContext& context) {
     return false; // no program, or --json without -d: the full parser says why
   }
   context.program_argv.assign(argv + i + 1, argv + argc);
-  if (spooled) {
+  if (!spool_dir.empty()) {
     context.spool_dir = spool_dir;
   }
   start_run(args, context);

@@ -412,13 +412,13 @@ GateResult pass_gate(const spool::RunDir& run,
                      spool::RunState& state,
                      const std::shared_ptr<spdlog::logger>& log) {
   GateResult result;
+  if (!gate_may_wait(spec)) {
+    return result;
+  }
   const nlohmann::json config = spec.value("config", nlohmann::json::object());
   nlohmann::json after = array_or_empty(config, "after");
   nlohmann::json locks = array_or_empty(config, "locks");
   nlohmann::json slots = array_or_empty(config, "slots");
-  if (after.empty() && locks.empty() && slots.empty()) {
-    return result;
-  }
   std::optional<std::chrono::milliseconds> lock_timeout;
   if (config.contains("lock_timeout_ms") && config["lock_timeout_ms"].is_number()) {
     lock_timeout = std::chrono::milliseconds(config["lock_timeout_ms"].get<std::int64_t>());

@@ -27,6 +27,9 @@ struct GateResult {
   std::vector<spool::Fd> held;
 };
 
+// Whether `spec` names anything pass_gate() may wait for (--after, --lock, --slots).
+bool gate_may_wait(const nlohmann::json& spec);
+
 // Waits, in state `waiting` (state.json "waiting_for" says for what), until every --after
 // run is final, then takes the locks (sorted by name, so two runs never hold one each of
 // the same pair) and then one slot of each slot group. With --after-ok, a dependency that
@@ -45,9 +48,6 @@ struct GateResult {
 // A waiter sleeps on inotify: IN_CLOSE_WRITE of the lock file (every holder opened it for
 // writing, so its release, however the supervisor ends, wakes the waiters) and changes in
 // the line's directory (a place taken, given up, or dead with its owner).
-// Whether `spec` names anything pass_gate() may wait for (--after, --lock, --slots).
-bool gate_may_wait(const nlohmann::json& spec);
-
 GateResult pass_gate(const spool::RunDir& run,
                      const nlohmann::json& spec,
                      spool::RunState& state,

@@ -128,6 +128,7 @@ private:
   std::optional<nlohmann::json> start_run();
   void take_title();
   void init_loop();
+  void close_loop();
   void start_program();
   void watch_program();
   std::optional<nlohmann::json> adopt_held_run();
@@ -857,20 +858,45 @@ void Supervisor::init_loop() {
   if (int rc = uv_loop_init(&m_loop); rc != 0) {
     spool::throw_error_code(-rc, "uv_loop_init");
   }
-  m_loop_ready = true;
-  for (auto [handle, signum] : {std::pair{&m_sigchld, SIGCHLD},
-                                std::pair{&m_sigterm, SIGTERM},
-                                std::pair{&m_sigint, SIGINT}}) {
+  const std::pair<uv_signal_t*, int> signals[] = {
+      {&m_sigchld, SIGCHLD}, {&m_sigterm, SIGTERM}, {&m_sigint, SIGINT}};
+  for (auto [handle, signum] : signals) {
     uv_signal_init(&m_loop, handle);
     handle->data = this;
-    if (int rc = uv_signal_start(handle, on_signal, signum); rc != 0) {
-      spool::throw_error_code(-rc, "uv_signal_start");
-    }
   }
   for (uv_timer_t* timer : {&m_timeout_timer, &m_kill_timer, &m_linger_timer, &m_settle_timer}) {
     uv_timer_init(&m_loop, timer);
     timer->data = this;
   }
+  m_loop_ready = true; // every handle exists: close_loop() may close them all
+  for (auto [handle, signum] : signals) {
+    if (int rc = uv_signal_start(handle, on_signal, signum); rc != 0) {
+      spool::throw_error_code(-rc, "uv_signal_start");
+    }
+  }
+}
+
+// Closes the handles and the loop, if init_loop() got that far.
+void Supervisor::close_loop() {
+  if (!m_loop_ready) {
+    return; // failed before the loop existed (the spawn's setup threw)
+  }
+  for (auto& relay : m_relays) {
+    if (relay) {
+      relay->close_handle(); // the loop below completes the close; freed with us
+    }
+  }
+  for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&m_sigchld),
+                              reinterpret_cast<uv_handle_t*>(&m_sigterm),
+                              reinterpret_cast<uv_handle_t*>(&m_sigint),
+                              reinterpret_cast<uv_handle_t*>(&m_timeout_timer),
+                              reinterpret_cast<uv_handle_t*>(&m_kill_timer),
+                              reinterpret_cast<uv_handle_t*>(&m_linger_timer),
+                              reinterpret_cast<uv_handle_t*>(&m_settle_timer)}) {
+    uv_close(handle, nullptr);
+  }
+  uv_run(&m_loop, UV_RUN_DEFAULT);
+  uv_loop_close(&m_loop);
 }
 
 int Supervisor::run() {
@@ -933,31 +959,7 @@ int Supervisor::run() {
     m_lock = spool::FileLock();
     m_release_later.release();
   }
-  if (!m_loop_ready) {
-    // Failed before the loop existed (the spawn's setup threw): nothing of libuv to end.
-    m_gate.held.clear();
-    m_release_later.release();
-    if (m_phase == Phase::final) {
-      run_on_exit(m_run, *spec, m_log);
-    }
-    return m_phase == Phase::final ? 0 : 1;
-  }
-  for (auto& relay : m_relays) {
-    if (relay) {
-      relay->close_handle(); // the loop below completes the close; freed with us
-    }
-  }
-  for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&m_sigchld),
-                              reinterpret_cast<uv_handle_t*>(&m_sigterm),
-                              reinterpret_cast<uv_handle_t*>(&m_sigint),
-                              reinterpret_cast<uv_handle_t*>(&m_timeout_timer),
-                              reinterpret_cast<uv_handle_t*>(&m_kill_timer),
-                              reinterpret_cast<uv_handle_t*>(&m_linger_timer),
-                              reinterpret_cast<uv_handle_t*>(&m_settle_timer)}) {
-    uv_close(handle, nullptr);
-  }
-  uv_run(&m_loop, UV_RUN_DEFAULT);
-  uv_loop_close(&m_loop);
+  close_loop();
   // The next run of a chain may start now; the run's own lock stays ours until on-exit ends.
   m_gate.held.clear();
   m_release_later.release();
