@@ -2,6 +2,7 @@
 #include "chaperone/cli/attach_session.hpp"
 
 #include "chaperone/cli/end_report.hpp"
+#include "chaperone/cli/lock_wait.hpp"
 #include "chaperone/client/signal_run.hpp"
 #include "chaperone/supervisor/on_exit.hpp"
 #include "chaperone/supervisor/signal_name.hpp"
@@ -30,7 +31,10 @@ void write_event(const spool::Event& event) {
 
 } // namespace
 
-int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliContext& context) {
+int attach_to_run(const spool::RunDir& run,
+                  const AttachOptions& options,
+                  CliContext& context,
+                  KnownRunEnd* seen) {
   std::unique_ptr<spool::OutputSink> sink;
   spool::EventSink* events = nullptr;
   if (options.json) {
@@ -106,19 +110,24 @@ int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliCon
       throw;
     }
   }
+  if (seen != nullptr) {
+    seen->final_seen = spool::is_final(state.state);
+  }
   report_end(run, state, *context.log);
   return state.cli_exit_code();
 }
 
-void wait_for_supervisor_to_let_go(const spool::RunDir& run, CliContext& context) {
+void wait_for_supervisor_to_let_go(const spool::RunDir& run,
+                                   CliContext& context,
+                                   const KnownRunEnd& known) {
   try {
-    if (!spool::is_final(run.read_state().state)) {
+    if (!known.final_seen && !spool::is_final(run.read_state().state)) {
       return; // detached (SIGHUP, EPIPE): the run goes on
     }
-    if (has_on_exit(run.read_spec())) {
+    if (known.has_on_exit ? *known.has_on_exit : has_on_exit(run.read_spec())) {
       return; // its command holds the run
     }
-    if (!spool::FileLock::wait_until_free(run.file(spool::k_lock_file), std::chrono::seconds(10))) {
+    if (!wait_for_lock_free(run.file(spool::k_lock_file), std::chrono::seconds(10))) {
       context.log->debug("run {}: its supervisor still holds it after 10 s", run.run_id());
     }
   } catch (const std::exception& e) {

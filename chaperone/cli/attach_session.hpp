@@ -5,6 +5,7 @@
 #include "spool/run_dir.hpp"
 
 #include <cstdint>
+#include <optional>
 
 namespace chaperone {
 
@@ -22,20 +23,33 @@ struct AttachOptions {
   int supervisor_pidfd = -1;
 };
 
+// What a caller of wait_for_supervisor_to_let_go() already knows of the run, so that it is
+// not read again from the spool.
+struct KnownRunEnd {
+  bool final_seen = false;         // its final state.json was read
+  std::optional<bool> has_on_exit; // whether its spec has an --on-exit command
+};
+
 // Streams the run's stdout and stderr to ours until it is final and returns the run's exit
 // code. SIGINT and SIGTERM are passed to the program's group (the run then ends as the
 // program decides); SIGHUP (a dropped terminal or ssh link) only detaches: returns 129 and
 // the run goes on. A closed stdout (EPIPE) also detaches, returning 141. With options.json,
 // stdout carries output events, a state event per observed state change, and one final
 // event with the final state.json.
-int attach_to_run(const spool::RunDir& run, const AttachOptions& options, CliContext& context);
+// `seen`, if given, records whether the final state was seen.
+int attach_to_run(const spool::RunDir& run,
+                  const AttachOptions& options,
+                  CliContext& context,
+                  KnownRunEnd* seen = nullptr);
 
 // For a run whose final state was seen: waits (up to 10 s) until its supervisor lets go of
 // the run - its directory fsyncs done, its reserve file gone - so that the caller's next
 // command (`gc`, `rm -rf`, `run --replace`) finds a run nobody holds, and the final state
 // is durable in the spool root when the caller moves on. Not for a run with an --on-exit
 // command, which holds the run for as long as the command takes. Never fails: a run it
-// cannot look at is left as it is.
-void wait_for_supervisor_to_let_go(const spool::RunDir& run, CliContext& context);
+// cannot look at is left as it is. Blocks in flock(2) (lock_wait.hpp): the let-go wakes it.
+void wait_for_supervisor_to_let_go(const spool::RunDir& run,
+                                   CliContext& context,
+                                   const KnownRunEnd& known = {});
 
 } // namespace chaperone

@@ -60,8 +60,9 @@ void add_attach_command(CLI::App& app, CliContext& context) {
           offset_of_last_lines(run.stream_path(spool::Stream::err), *args->tail_lines);
     }
     options.json = args->json;
-    context.exit_code = attach_to_run(run, options, context);
-    wait_for_supervisor_to_let_go(run, context);
+    KnownRunEnd known;
+    context.exit_code = attach_to_run(run, options, context, &known);
+    wait_for_supervisor_to_let_go(run, context, known);
   });
 }
 

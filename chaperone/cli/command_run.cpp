@@ -276,11 +276,17 @@ void start_run(const RunArgs& args, CliContext& context) {
   attach.inotify_fd = launched.watch.valid() ? launched.watch.get() : -1;
   attach.supervisor_pidfd =
       launched.supervisor_pidfd.valid() ? launched.supervisor_pidfd.get() : -1;
-  context.exit_code = attach_to_run(launched.run, attach, context);
+  KnownRunEnd known;
+  if (!launched.existing) {
+    // The spec is ours: its config is request.workflow (has_on_exit reads config.on_exit).
+    auto on_exit = request.workflow.find("on_exit");
+    known.has_on_exit = on_exit != request.workflow.end() && on_exit->is_string();
+  }
+  context.exit_code = attach_to_run(launched.run, attach, context, &known);
   // Ours closes first: the supervisor's copy is then the last, and the instance's teardown
   // (an SRCU grace period, up to ~25 ms) happens in its exit, after it let go of the run.
   launched.watch = spool::Fd();
-  wait_for_supervisor_to_let_go(launched.run, context);
+  wait_for_supervisor_to_let_go(launched.run, context, known);
   // The supervisor still runs in a copy of our pages (it lingers to let go of the run, or
   // holds it): the frees and destructors of a normal exit would copy ~10 of them first.
   // The reader mark is released by the exit as by its destructor.

@@ -82,7 +82,7 @@ void add_wait_command(CLI::App& app, CliContext& context) {
           // them while we wait for the supervisor to let go, not in our exit (above).
           watch->remove_run(dirs[i].run_id());
         }
-        wait_for_supervisor_to_let_go(dirs[i], context);
+        wait_for_supervisor_to_let_go(dirs[i], context, KnownRunEnd{true, std::nullopt});
         // 125 is also chaperone's own failure (and 124 its timeout): say which it is.
         report_end(dirs[i], state, *context.log);
         if (args->json) {
