@@ -140,12 +140,12 @@ void RunDir::write_state(const RunState& state, ReleaseLater* later) const {
                       state,
                       text.size(),
                       static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec);
-      // spec.json is written without fsync at launch (start_spec_writeback). A durable final
+      // spec.json is written without fsync at launch (make_launch_durable). A durable final
       // state beside a lost spec would read as damaged after a crash, so it is made durable
       // before the rename too, at the same time as the state's temp file: on ext4 the two
       // fsyncs then wait for one journal commit, where one after the other paid a commit
       // and a device cache flush on the way to the exit status.
-      Fd spec = open_spec_for_sync();
+      Fd spec = m_launch_durable ? Fd() : open_spec_for_sync();
       std::vector<SyncTarget> along;
       if (spec.valid()) {
         along.push_back({spec.get(), "fsync " + this->file(k_spec_file).string()});
@@ -154,8 +154,13 @@ void RunDir::write_state(const RunState& state, ReleaseLater* later) const {
       Fd published = later != nullptr && in_reserve ? file.duplicate_fd() : Fd();
       keep_replaced();
       // The run dir (the rename) and the root (the run's own entry, never fsynced on the
-      // launch path) become durable together, again one commit instead of two.
-      file.commit({m_path.parent_path()});
+      // launch path) become durable together, again one commit instead of two; the root
+      // only if make_launch_durable() has not done it.
+      if (m_launch_durable) {
+        file.commit();
+      } else {
+        file.commit({m_path.parent_path()});
+      }
       reserve_taken = in_reserve;
       note_kept(file);
       if (published.valid()) {
@@ -204,15 +209,6 @@ void set_revive_hook(ReviveHook hook) {
   revive_hook() = std::move(hook);
 }
 
-void RunDir::start_spec_writeback() const noexcept {
-  Fd fd{::open(file(k_spec_file).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
-  if (fd.valid()) {
-    // Starts the write-out and returns: no wait for the disk or for a journal commit. Only
-    // an advance on sync_spec(), which keeps the guarantee; a failure here changes nothing.
-    (void)::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
-  }
-}
-
 Fd RunDir::open_spec_for_sync() const {
   std::filesystem::path path = file(k_spec_file);
   Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
@@ -220,6 +216,17 @@ Fd RunDir::open_spec_for_sync() const {
     throw_errno("open " + path.string());
   }
   return fd; // invalid if missing: a run written by hand or damaged, nothing to make durable
+}
+
+bool RunDir::make_launch_durable() noexcept {
+  try {
+    sync_spec();
+    fsync_directory(m_path.parent_path());
+    m_launch_durable = true;
+  } catch (const std::exception&) {
+    m_launch_durable = false;
+  }
+  return m_launch_durable;
 }
 
 void RunDir::sync_spec() const {

@@ -59,9 +59,12 @@ public:
   // fsync()s spec.json, which the launch writes without one; a missing spec is left alone.
   // write_state() does it before any final state becomes visible.
   void sync_spec() const;
-  // Starts writing spec.json out without waiting (sync_file_range), so that the sync_spec()
-  // of the final state finds little left to do.
-  void start_spec_writeback() const noexcept;
+  // Makes what the launch wrote without an fsync durable now: spec.json, and the run's own
+  // entry in the spool root (the publication's rename). A final write_state() through this
+  // RunDir then syncs only the state and the run dir: one fsync after the other, with no
+  // helper thread for a second one at the same time. For the supervisor, while its program
+  // runs; false (and nothing remembered) if an fsync failed: the final state does it then.
+  bool make_launch_durable() noexcept;
 
   // The stream file's current length (fstat): the live size while the run is not final,
   // when state.json's output counts are not kept up to date. Throws std::system_error
@@ -83,6 +86,7 @@ private:
 
   std::filesystem::path m_path;
   std::string m_run_id;
+  bool m_launch_durable = false; // make_launch_durable() succeeded
 };
 
 // A run that records a far side (state.json `far`: a durable remote run) is held by the far

@@ -325,13 +325,14 @@ void Supervisor::start_program() {
     m_state.pid_start_ticks = spool::process_start_ticks(pid);
     m_run.write_state(m_state, &m_release_later);
   };
-  // The launch leaves spec.json without an fsync (it would delay every `run -d`); the final
-  // state makes it durable. Its write-out starts while the program's execve runs, without
-  // waiting, so that it is on the disk by the time a short program has ended and the final
-  // fsync finds little to do (started once the spawn returned, it made that fsync the
-  // slowest step of a short run; started before the spawn, its ~150 us of submission
-  // delayed the program's start).
-  request.after_release = [this] { m_run.start_spec_writeback(); };
+  // The launch leaves spec.json and the spool root's entry for the run without an fsync
+  // (they would delay every `run -d`); a final state may not be durable without them. They
+  // are made durable here, while the program's execve runs and we have nothing else to do,
+  // so that the final state syncs only its own file and the run dir, one after the other:
+  // done at the end, they took a helper thread each for two fsyncs at a time (two clones
+  // and ~150 us of CPU per run, docs/bench/LAUNCH-2026-12-04.md). A failure here leaves
+  // them to the final state, as before.
+  request.after_release = [this] { (void)m_run.make_launch_durable(); };
   try {
     m_pid = spawn_process(request);
   } catch (const std::system_error& e) {

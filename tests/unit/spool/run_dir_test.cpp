@@ -359,3 +359,26 @@ TEST_CASE("a final state written without ReleaseLater is cut to its length at on
   CHECK(st.st_blocks * 512 < 64 * 1024);
   CHECK_FALSE(std::filesystem::exists(run.dir.file(".state.reserve")));
 }
+
+TEST_CASE("make_launch_durable syncs what the launch wrote; a final state after it is complete",
+          "[unit][run_dir]") {
+  TempSpool spool;
+  test::FixtureRun run = test::make_run(spool, "ld");
+  CHECK(run.dir.make_launch_durable());
+  spool::RunState state = test::running_state("ld");
+  state.state = spool::RunStatus::exited;
+  state.exit_code = 3;
+  run.dir.write_state(state);
+  CHECK(run.dir.read_state().to_json() == state.to_json());
+  CHECK(spool.state("ld")["exit_code"] == 3);
+
+  // A run with no spec.json (written by hand) has nothing of its own to sync but the root.
+  std::filesystem::remove(run.dir.file(spool::k_spec_file));
+  CHECK(run.dir.make_launch_durable());
+
+  // A run dir whose root is gone cannot be synced: false, and the final state syncs it all
+  // (and fails, naming what it could not open).
+  spool::RunDir orphan(spool.scratch() / "no-root" / "ld2", "ld2");
+  CHECK_FALSE(orphan.make_launch_durable());
+  CHECK_THROWS_AS(orphan.write_state(state), std::system_error);
+}
