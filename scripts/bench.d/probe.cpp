@@ -527,29 +527,9 @@ int cmd_freecost(const std::string& dir, long rounds) {
   return 0;
 }
 
-// fsyncs FDS at the same time (one thread each but the first): on ext4 they share a journal
-// commit, and where they do not they still overlap, as chaperone's final state write does.
-void fsync_together(const std::vector<std::pair<int, std::string>>& fds) {
-  std::vector<std::thread> helpers;
-  for (std::size_t i = 1; i < fds.size(); ++i) {
-    helpers.emplace_back([&fds, i] {
-      if (::fsync(fds[i].first) != 0) {
-        die("fsync " + fds[i].second);
-      }
-    });
-  }
-  if (!fds.empty() && ::fsync(fds[0].first) != 0) {
-    die("fsync " + fds[0].second);
-  }
-  for (std::thread& helper : helpers) {
-    helper.join();
-  }
-}
-
 // Replaces DIR/state.json by a new file holding TEXT (temp file, rename). DURABLE does what
-// a durable final state needs, in chaperone's two rounds: the temp file and spec.json are
-// fsynced together before the rename, DIR (the rename) and its parent (the run's own entry)
-// together after it.
+// a durable final state needs once sync_launch() has run: the temp file fsynced before the
+// rename, DIR (the rename) after it.
 void replace_state(const std::string& dir, const std::string& text, bool durable) {
   std::string temp = dir + "/.state.json.tmp";
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -557,27 +537,36 @@ void replace_state(const std::string& dir, const std::string& text, bool durable
     die("open " + temp);
   }
   write_all(fd, text.data(), text.size());
-  if (durable) {
-    std::string spec = dir + "/spec.json";
-    int spec_fd = ::open(spec.c_str(), O_RDONLY | O_CLOEXEC);
-    if (spec_fd < 0) {
-      die("open " + spec);
-    }
-    fsync_together({{fd, temp}, {spec_fd, spec}});
-    ::close(spec_fd);
+  if (durable && ::fsync(fd) != 0) {
+    die("fsync " + temp);
   }
   ::close(fd);
   if (::rename(temp.c_str(), (dir + "/state.json").c_str()) != 0) {
     die("rename " + temp);
   }
   if (durable) {
-    std::string root = dir.substr(0, dir.rfind('/'));
     int dir_fd = open_dir(dir);
-    int root_fd = open_dir(root);
-    fsync_together({{dir_fd, dir}, {root_fd, root}});
+    if (::fsync(dir_fd) != 0) {
+      die("fsync " + dir);
+    }
     ::close(dir_fd);
-    ::close(root_fd);
   }
+}
+
+// fsync()s DIR/spec.json, then DIR's parent (the spool root).
+void sync_launch(const std::string& dir) {
+  std::string spec = dir + "/spec.json";
+  int spec_fd = ::open(spec.c_str(), O_RDONLY | O_CLOEXEC);
+  if (spec_fd < 0 || ::fsync(spec_fd) != 0) {
+    die("fsync " + spec);
+  }
+  ::close(spec_fd);
+  std::string root = dir.substr(0, dir.rfind('/'));
+  int root_fd = open_dir(root);
+  if (::fsync(root_fd) != 0) {
+    die("fsync " + root);
+  }
+  ::close(root_fd);
 }
 
 // The holder of a launched run: it has the run's lock (inherited), runs PROGRAM into the run's
@@ -609,6 +598,10 @@ int hold_run(const std::string& dir, char** program) {
     ::execvp(program[0], program);
     ::_exit(127);
   }
+  // spec.json and the root's entry for the run (the publication's rename) are made durable
+  // while the program starts, where they cost the final state nothing (chaperone does the
+  // same since e06e441); the final state then syncs only its file and the run dir.
+  sync_launch(dir);
   int code = wait_for_exit(pid);
   replace_state(
       dir, state_text("\"state\": \"exited\", \"exit_code\": " + std::to_string(code), 770), true);
