@@ -7,11 +7,8 @@
 #include "spool/run_dir.hpp"
 
 #include <fcntl.h>
-#include <link.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstdint>
 #include <cstring>
 
 namespace chaperone {
@@ -25,56 +22,6 @@ bool may_start_in_image(const std::filesystem::path& supervisor_binary) {
                         "ELF",
                         sizeof magic)
                 == 0;
-}
-
-namespace {
-
-struct CodeSegment {
-  std::uintptr_t start = 0;
-  std::uintptr_t end = 0;
-};
-
-// The executable PT_LOAD segment of our own image (the first object dl_iterate_phdr visits),
-// page-aligned: the bounds of the one mapping the kernel made of it.
-int find_code_segment(dl_phdr_info* info, std::size_t, void* data) {
-  auto* segment = static_cast<CodeSegment*>(data);
-  auto page_size = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& header = info->dlpi_phdr[i];
-    if (header.p_type == PT_LOAD && (header.p_flags & PF_X) != 0) {
-      std::uintptr_t start = info->dlpi_addr + header.p_vaddr;
-      segment->start = start & ~(page_size - 1);
-      segment->end = (start + header.p_memsz + page_size - 1) & ~(page_size - 1);
-      return 1;
-    }
-  }
-  return 1; // only our own image
-}
-
-} // namespace
-
-void share_code_mappings_with_forks() {
-  static bool done = false;
-  if (done) {
-    return;
-  }
-  done = true;
-  CodeSegment code;
-  ::dl_iterate_phdr(find_code_segment, &code);
-  if (code.start == 0 || code.end <= code.start) {
-    return;
-  }
-  // The whole mapping at once: a part of it would be split off into a mapping of its own,
-  // which the kernel does not merge back once it has an anon_vma.
-  // An address from the program headers: there is no pointer to derive it from.
-  auto* start = reinterpret_cast<unsigned char*>(code.start); // NOLINT(performance-no-int-to-ptr)
-  std::size_t size = code.end - code.start;
-  if (::mprotect(start, size, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
-    return;
-  }
-  volatile unsigned char* byte = start;
-  *byte = *byte; // the copy-on-write that attaches the anon_vma
-  (void)::mprotect(start, size, PROT_READ | PROT_EXEC);
 }
 
 void become_supervisor_in_image(const std::vector<std::string>& argv,

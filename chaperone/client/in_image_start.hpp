@@ -30,15 +30,6 @@ namespace chaperone {
 // reports exactly why it cannot run.
 bool may_start_in_image(const std::filesystem::path& supervisor_binary);
 
-// Makes a fork of this process inherit the page-table entries of our code, so that the
-// forked supervisor does not fault every page of it in again (44 faults of ~2 us each per
-// launch on the VM of docs/bench, LAUNCH-2026-12-03e.md). fork(2) copies the entries of a
-// private file mapping only if it has anonymous pages (an anon_vma); our code has none, so it
-// is given one: one byte of it is written back unchanged, through a moment of
-// PROT_WRITE on its page, which then merges back into the rest. Once a process; does nothing
-// where that mprotect is refused (a W^X policy) or the merge does not happen.
-void share_code_mappings_with_forks();
-
 // For spawn_without_waiting's `instead_of_exec`, in the child: becomes the supervisor that
 // exec'ing argv with env would have started, and exits with its status. Returns only if it
 // cannot (its command line cannot be set): the caller then execs argv after all.

@@ -263,7 +263,11 @@ bool start_supervisor(const spool::SpoolRoot& root,
       // fork a copy, where an exec'd one drops them at once. It still exists before the run
       // is visible, and waits for the rename as an exec'd one does.
       spool::fill_staged_run(staged, spec, initial, files);
-      share_code_mappings_with_forks();
+      // The code's page-table entries are not handed to the fork any more (an anon_vma given
+      // to the code mapping, LAUNCH-2026-12-03e): with the launch path's code linked together
+      // (hot-functions.txt) the child faults in few of its pages, and the two mprotects of the
+      // whole mapping and the larger page-table copy cost more than those faults
+      // (docs/bench/LAUNCH-2026-12-04.md).
       pid = spawn_without_waiting(spawn, record_exec_failure, [&](char** env) {
         become_supervisor_in_image(spawn.argv, env, WrittenRun{spec, initial});
       });
