@@ -3,14 +3,10 @@
 // aimed at the waiting thread and the process's SIGALRM left as it was found.
 #include "chaperone/cli/lock_wait.hpp"
 #include "spool/file_lock.hpp"
+#include "tests/support/lock_holder.hpp"
 #include "tests/support/temp_spool.hpp"
 
 #include <catch2/catch.hpp>
-
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -18,71 +14,30 @@
 
 using namespace chaperone;
 using namespace std::chrono_literals;
+using chaperone::test::LockHolder;
 using chaperone::test::TempSpool;
 
 namespace {
 
-// A child process that takes LOCK_EX on `path`, says so on a pipe, and lets go of it (while
-// it lives on) when told to through another pipe.
-class LockHolder {
+// Installs `handler` for `signum` with `flags` for its life, then puts back what was there.
+class ScopedHandler {
 public:
-  explicit LockHolder(const std::filesystem::path& path) {
-    int ready[2];
-    int release[2];
-    REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
-    REQUIRE(::pipe2(release, O_CLOEXEC) == 0);
-    const char* file = path.c_str(); // built before the fork: the child only makes syscalls
-    m_pid = ::fork();
-    REQUIRE(m_pid >= 0);
-    if (m_pid == 0) {
-      int fd = ::open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-      char ok = fd >= 0 && ::flock(fd, LOCK_EX) == 0 ? 'y' : 'n';
-      if (::write(ready[1], &ok, 1) != 1) {
-        ::_exit(1);
-      }
-      char command = 0;
-      while (::read(release[0], &command, 1) < 0 && errno == EINTR) {
-      }
-      (void)::flock(fd, LOCK_UN);
-      for (;;) {
-        ::pause();
-      }
-    }
-    ::close(ready[1]);
-    ::close(release[0]);
-    m_release = release[1];
-    char ok = 0;
-    ssize_t n;
-    do {
-      n = ::read(ready[0], &ok, 1); // the child's answer: an event, not a sleep
-    } while (n < 0 && errno == EINTR);
-    ::close(ready[0]);
-    REQUIRE(n == 1);
-    REQUIRE(ok == 'y');
+  ScopedHandler(int signum, void (*handler)(int), int flags) : m_signum(signum) {
+    struct sigaction action {};
+    action.sa_handler = handler;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = flags;
+    REQUIRE(::sigaction(signum, &action, &m_before) == 0);
   }
-  LockHolder(const LockHolder&) = delete;
-  LockHolder& operator=(const LockHolder&) = delete;
-  LockHolder(LockHolder&&) = delete;
-  LockHolder& operator=(LockHolder&&) = delete;
-  ~LockHolder() {
-    ::close(m_release);
-    if (m_pid > 0) {
-      ::kill(m_pid, SIGKILL);
-      int status = 0;
-      while (::waitpid(m_pid, &status, 0) < 0 && errno == EINTR) {
-      }
-    }
-  }
-
-  // Unlocks; the process stays alive (a supervisor that let go and still exits).
-  void let_go() {
-    const char command = 'u';
-    REQUIRE(::write(m_release, &command, 1) == 1);
-  }
+  ScopedHandler(const ScopedHandler&) = delete;
+  ScopedHandler& operator=(const ScopedHandler&) = delete;
+  ScopedHandler(ScopedHandler&&) = delete;
+  ScopedHandler& operator=(ScopedHandler&&) = delete;
+  ~ScopedHandler() { (void)::sigaction(m_signum, &m_before, nullptr); }
 
 private:
-  pid_t m_pid = -1;
-  int m_release = -1;
+  int m_signum;
+  struct sigaction m_before {};
 };
 
 std::atomic<int> g_caller_alarms{0};
@@ -134,12 +89,7 @@ TEST_CASE("wait_for_lock_free: a holder that stays is waited for up to the limit
   std::filesystem::path path = spool.scratch() / "lock";
   LockHolder holder(path);
 
-  struct sigaction caller {};
-  caller.sa_handler = count_caller_alarm;
-  sigemptyset(&caller.sa_mask);
-  caller.sa_flags = SA_RESTART;
-  struct sigaction before {};
-  REQUIRE(::sigaction(SIGALRM, &caller, &before) == 0);
+  ScopedHandler caller(SIGALRM, count_caller_alarm, SA_RESTART);
   sigset_t blocked;
   sigemptyset(&blocked);
   sigaddset(&blocked, SIGALRM);
@@ -165,7 +115,6 @@ TEST_CASE("wait_for_lock_free: a holder that stays is waited for up to the limit
   CHECK(g_caller_alarms.load() == 0);            // the wait's own timer never reached it
 
   REQUIRE(::pthread_sigmask(SIG_SETMASK, &mask_before, nullptr) == 0);
-  REQUIRE(::sigaction(SIGALRM, &before, nullptr) == 0);
 }
 
 TEST_CASE("wait_for_lock_free: another signal during the wait does not end it",
@@ -173,11 +122,7 @@ TEST_CASE("wait_for_lock_free: another signal during the wait does not end it",
   TempSpool spool;
   std::filesystem::path path = spool.scratch() / "lock";
   LockHolder holder(path);
-  struct sigaction usr1 {};
-  usr1.sa_handler = count_usr1;
-  sigemptyset(&usr1.sa_mask); // no SA_RESTART: the flock returns EINTR
-  struct sigaction before {};
-  REQUIRE(::sigaction(SIGUSR1, &usr1, &before) == 0);
+  ScopedHandler usr1(SIGUSR1, count_usr1, 0); // no SA_RESTART: the flock returns EINTR
   g_usr1 = 0;
   pthread_t waiter = ::pthread_self();
   std::thread other([&holder, waiter] {
@@ -190,7 +135,6 @@ TEST_CASE("wait_for_lock_free: another signal during the wait does not end it",
   bool freed = wait_for_lock_free(path, 10s);
   auto waited = std::chrono::steady_clock::now() - start;
   other.join();
-  REQUIRE(::sigaction(SIGUSR1, &before, nullptr) == 0);
   CHECK(g_usr1.load() == 1);
   CHECK(freed);
   CHECK(waited >= 130ms); // past the signal, until the let-go

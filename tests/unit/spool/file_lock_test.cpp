@@ -1,81 +1,20 @@
 // tests/unit/spool/file_lock_test.cpp: the lock that proves a supervisor alive, held by a
 // real child process and released by the kernel when that process dies.
 #include "spool/file_lock.hpp"
+#include "tests/support/lock_holder.hpp"
 #include "tests/support/temp_spool.hpp"
 #include "tests/support/wait_until.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/file.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <thread>
 
 using namespace chaperone;
 using namespace std::chrono_literals;
+using chaperone::test::LockHolder;
 using chaperone::test::TempSpool;
-
-namespace {
-
-// A child process that takes LOCK_EX on `path`, says so on a pipe, and waits to be killed.
-class LockHolder {
-public:
-  explicit LockHolder(const std::filesystem::path& path) {
-    int ready[2];
-    REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
-    const char* file = path.c_str(); // built before the fork: the child only makes syscalls
-    m_pid = ::fork();
-    REQUIRE(m_pid >= 0);
-    if (m_pid == 0) {
-      int fd = ::open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-      char ok = fd >= 0 && ::flock(fd, LOCK_EX) == 0 ? 'y' : 'n';
-      if (::write(ready[1], &ok, 1) != 1) {
-        ::_exit(1);
-      }
-      for (;;) {
-        ::pause();
-      }
-    }
-    ::close(ready[1]);
-    char ok = 0;
-    ssize_t n;
-    do {
-      n = ::read(ready[0], &ok, 1); // the child's answer: an event, not a sleep
-    } while (n < 0 && errno == EINTR);
-    ::close(ready[0]);
-    REQUIRE(n == 1);
-    REQUIRE(ok == 'y');
-  }
-  LockHolder(const LockHolder&) = delete;
-  LockHolder& operator=(const LockHolder&) = delete;
-  LockHolder(LockHolder&&) = delete;
-  LockHolder& operator=(LockHolder&&) = delete;
-  ~LockHolder() {
-    kill();
-    reap();
-  }
-
-  pid_t pid() const { return m_pid; }
-  void kill() {
-    if (m_pid > 0) {
-      ::kill(m_pid, SIGKILL);
-    }
-  }
-  void reap() {
-    if (m_pid > 0) {
-      ::waitpid(m_pid, nullptr, 0);
-      m_pid = -1;
-    }
-  }
-
-private:
-  pid_t m_pid = -1;
-};
-
-} // namespace
 
 TEST_CASE("FileLock::try_exclusive takes a free lock and is refused a held one",
           "[unit][file_lock]") {
