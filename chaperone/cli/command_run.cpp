@@ -8,6 +8,7 @@
 #include "chaperone/cli/garbage.hpp"
 #include "chaperone/cli/workflow_options.hpp"
 #include "chaperone/client/launch.hpp"
+#include "chaperone/supervisor/on_exit.hpp"
 #include "cmdbuild/systemd_scope.hpp"
 #include "spool/printable.hpp"
 #include "spool/run_id.hpp"
@@ -278,9 +279,7 @@ void start_run(const RunArgs& args, CliContext& context) {
       launched.supervisor_pidfd.valid() ? launched.supervisor_pidfd.get() : -1;
   KnownRunEnd known;
   if (!launched.existing) {
-    // The spec is ours: its config is request.workflow (has_on_exit reads config.on_exit).
-    auto on_exit = request.workflow.find("on_exit");
-    known.has_on_exit = on_exit != request.workflow.end() && on_exit->is_string();
+    known.has_on_exit = config_has_on_exit(request.workflow); // the spec is ours
   }
   context.exit_code = attach_to_run(launched.run, attach, context, &known);
   // Ours closes first: the supervisor's copy is then the last, and the instance's teardown

@@ -17,16 +17,24 @@ extern char** environ; // NOLINT(readability-redundant-declaration)
 
 namespace chaperone {
 
-bool has_on_exit(const nlohmann::json& spec) noexcept {
+bool config_has_on_exit(const nlohmann::json& config) noexcept {
   // find() on a non-object gives end() and never throws; the catch is for clang-tidy's
   // exception-escape check, which cannot see that through nlohmann's templates.
   try {
-    auto config = spec.find("config");
-    if (config == spec.end() || !config->is_object()) {
+    if (!config.is_object()) {
       return false;
     }
-    auto on_exit = config->find("on_exit");
-    return on_exit != config->end() && on_exit->is_string();
+    auto on_exit = config.find("on_exit");
+    return on_exit != config.end() && on_exit->is_string();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+bool has_on_exit(const nlohmann::json& spec) noexcept {
+  try {
+    auto config = spec.find("config");
+    return config != spec.end() && config_has_on_exit(*config);
   } catch (const std::exception&) {
     return false;
   }

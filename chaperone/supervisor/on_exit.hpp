@@ -21,6 +21,9 @@ namespace chaperone {
 // changed. Never throws (a failure to start it is what gets recorded).
 // Whether spec.config.on_exit names a command.
 bool has_on_exit(const nlohmann::json& spec) noexcept;
+// The same for spec.json's `config` object alone (LaunchRequest::workflow, before it is
+// written).
+bool config_has_on_exit(const nlohmann::json& config) noexcept;
 
 // What run_on_exit() reads of `spec` (config.on_exit), as a spec of its own: a supervisor
 // keeps this for the run's end instead of the whole tree (docs/bench/MEMORY-2026-12-02d.md).

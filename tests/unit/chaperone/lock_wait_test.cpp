@@ -40,6 +40,18 @@ private:
   struct sigaction m_before {};
 };
 
+// One wait_for_lock_free(), timed.
+struct TimedWait {
+  bool freed = false;
+  std::chrono::steady_clock::duration took{};
+};
+
+TimedWait timed_wait(const std::filesystem::path& path, std::chrono::milliseconds limit) {
+  auto start = std::chrono::steady_clock::now();
+  bool freed = wait_for_lock_free(path, limit);
+  return {freed, std::chrono::steady_clock::now() - start};
+}
+
 std::atomic<int> g_caller_alarms{0};
 extern "C" void count_caller_alarm(int /*signum*/) {
   g_caller_alarms.fetch_add(1);
@@ -72,9 +84,7 @@ TEST_CASE("wait_for_lock_free: wakes when the holder unlocks, while the holder l
     std::this_thread::sleep_for(50ms);
     holder.let_go();
   });
-  auto start = std::chrono::steady_clock::now();
-  bool freed = wait_for_lock_free(path, 10s);
-  auto waited = std::chrono::steady_clock::now() - start;
+  auto [freed, waited] = timed_wait(path, 10s);
   releaser.join();
   CHECK(freed);
   CHECK(waited >= 50ms);
@@ -97,9 +107,7 @@ TEST_CASE("wait_for_lock_free: a holder that stays is waited for up to the limit
   REQUIRE(::pthread_sigmask(SIG_BLOCK, &blocked, &mask_before) == 0);
   g_caller_alarms = 0;
 
-  auto start = std::chrono::steady_clock::now();
-  bool freed = wait_for_lock_free(path, 300ms);
-  auto waited = std::chrono::steady_clock::now() - start;
+  auto [freed, waited] = timed_wait(path, 300ms);
 
   struct sigaction after {};
   REQUIRE(::sigaction(SIGALRM, nullptr, &after) == 0);
@@ -131,9 +139,7 @@ TEST_CASE("wait_for_lock_free: another signal during the wait does not end it",
     std::this_thread::sleep_for(100ms);
     holder.let_go();
   });
-  auto start = std::chrono::steady_clock::now();
-  bool freed = wait_for_lock_free(path, 10s);
-  auto waited = std::chrono::steady_clock::now() - start;
+  auto [freed, waited] = timed_wait(path, 10s);
   other.join();
   CHECK(g_usr1.load() == 1);
   CHECK(freed);
