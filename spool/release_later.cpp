@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <ctime>
+
 namespace chaperone::spool {
 
 void ReleaseLater::keep_open(Fd file) {
@@ -62,6 +65,23 @@ bool take_write_lease(int file) {
   return true;
 }
 
+// take_write_lease, looked for again while another open refuses it (EAGAIN), for ~130 ms at
+// most: the final state.json is read by whoever the let-go just woke (`chaperone wait ID;
+// cat .../state.json`), and the let-go comes before this, so the reader is often still
+// there at the first try. The supervisor has let go already: nobody waits for these pauses.
+bool take_write_lease_soon(int file) {
+  for (long pause_ms = 1;; pause_ms *= 2) {
+    if (take_write_lease(file)) {
+      return true;
+    }
+    if (errno != EAGAIN || pause_ms > 64) {
+      return false;
+    }
+    timespec pause{0, pause_ms * 1'000'000L};
+    (void)::nanosleep(&pause, nullptr);
+  }
+}
+
 // Empties `path` if no other open file description refers to it.
 void empty_if_unread(const std::filesystem::path& path) {
   Fd file{::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)};
@@ -86,7 +106,7 @@ void ReleaseLater::trim_later(Fd file, std::uint64_t size, const timespec& mtime
 }
 
 void ReleaseLater::release() noexcept {
-  if (m_trim.valid() && take_write_lease(m_trim.get())) {
+  if (m_trim.valid() && take_write_lease_soon(m_trim.get())) {
     struct stat st {};
     // Only when there is a tail: an ftruncate to the same size frees the blocks past the
     // end (ext4 truncates preallocations even then), but it also moves the mtime.

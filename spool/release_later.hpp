@@ -55,6 +55,8 @@ public:
   void empty_later(std::filesystem::path file);
   // Trims, closes everything held, then empties the kept states. Errors are ignored: what
   // a failed trim would have freed stays allocated to the file, and no byte of it changes.
+  // A reader that has the final state.json open holds the trim back for up to ~130 ms (it
+  // is looked for again), after which the tail stays.
   void release() noexcept;
 
   // Where the naming above stands, for a supervisor that comes back from its hold image

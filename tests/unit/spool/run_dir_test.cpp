@@ -338,6 +338,25 @@ TEST_CASE("release() leaves a final state.json that somebody emptied, rewrote or
     CHECK(test::read_whole_file(path) == text);
     ::close(writer);
   }
+  SECTION("read briefly: trimmed once the reader closes") {
+    spool::ReleaseLater later;
+    std::filesystem::path path = final_run("read", later);
+    std::string text = test::read_whole_file(path);
+    struct stat before = stat_of(path);
+    int reader = ::open(path.c_str(), O_RDONLY | O_CLOEXEC); // `wait ID; cat state.json`
+    REQUIRE(reader >= 0);
+    std::thread closer([reader] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      ::close(reader);
+    });
+    later.release();
+    closer.join();
+    struct stat after = stat_of(path);
+    CHECK(after.st_blocks * 512 < 64 * 1024);
+    CHECK(test::read_whole_file(path) == text);
+    CHECK(after.st_mtim.tv_sec == before.st_mtim.tv_sec);
+    CHECK(after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+  }
 }
 
 TEST_CASE("a final state written without ReleaseLater is cut to its length at once",
