@@ -5,6 +5,7 @@
 #include "spool/error.hpp"
 #include "spool/host.hpp"
 #include "spool/io.hpp"
+#include "spool/json_text.hpp"
 #include "spool/run_index.hpp"
 #include "spool/run_names.hpp"
 
@@ -25,27 +26,37 @@ namespace chaperone::spool {
 
 namespace {
 
-nlohmann::json read_json_file(const RunDir& run, const char* name) {
-  std::string text;
+std::string read_run_file(const RunDir& run, const char* name) {
   try {
-    text = read_file(run.file(name));
+    return read_file(run.file(name));
   } catch (const std::system_error& e) {
     throw std::runtime_error("run " + run.run_id() + ": " + e.what());
   }
+}
+
+std::runtime_error not_json(const RunDir& run, const char* name, std::size_t size) {
+  return std::runtime_error("run " + run.run_id() + ": " + name + " is damaged (not valid JSON, "
+                            + std::to_string(size) + " bytes)");
+}
+
+nlohmann::json read_json_file(const RunDir& run, const char* name) {
+  std::string text = read_run_file(run, name);
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception&) {
-    throw std::runtime_error("run " + run.run_id() + ": " + name + " is damaged (not valid JSON, "
-                             + std::to_string(text.size()) + " bytes)");
+    throw not_json(run, name, text.size());
   }
 }
 
 } // namespace
 
 RunState RunDir::read_state() const {
-  nlohmann::json json = read_json_file(*this, k_state_file);
+  // Read without a tree of the whole file (RunState::from_text).
+  std::string text = read_run_file(*this, k_state_file);
   try {
-    return RunState::from_json(json);
+    return RunState::from_text(text);
+  } catch (const RunState::NotJson&) {
+    throw not_json(*this, k_state_file, text.size());
   } catch (const std::exception& e) {
     throw std::runtime_error("run " + m_run_id + ": " + k_state_file + " is damaged: " + e.what());
   }
@@ -82,7 +93,7 @@ namespace {
 // state.json's text. Invalid UTF-8 (from argv or paths) is replaced rather than making the
 // write fail: a state must always be recordable. spec.json says when argv was not exact.
 std::string render_state(const RunState& state) {
-  return state.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return state.to_text();
 }
 
 } // namespace
@@ -358,9 +369,10 @@ void fill_staged_run(const StagedRun& staged,
   // durable while the program runs, and write_state() before any final state. Both written
   // in place, not through a temp file (an inode and a rename fewer): nobody reads a staged
   // run.
-  write_all(create(k_spec_file).get(),
-            spec.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
-            "write " + building.file(k_spec_file).string());
+  std::string spec_text;
+  append_json_value(spec_text, spec, 0);
+  spec_text += '\n';
+  write_all(create(k_spec_file).get(), spec_text, "write " + building.file(k_spec_file).string());
   write_all(create(k_state_file).get(),
             render_state(initial_state),
             "write " + building.file(k_state_file).string());

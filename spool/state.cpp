@@ -1,10 +1,11 @@
 // spool/state.cpp: state.json <-> RunState.
 #include "spool/state.hpp"
 
-#include "spool/printable.hpp"
+#include "spool/json_text.hpp"
 
 #include <array>
-#include <stdexcept>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace chaperone::spool {
@@ -25,23 +26,6 @@ constexpr std::array<std::pair<RunStatus, const char*>, 9> k_status_names{{
 
 template <typename T> nlohmann::json optional_to_json(const std::optional<T>& value) {
   return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-}
-
-template <typename T>
-std::optional<T> optional_from_json(const nlohmann::json& json, const char* key) {
-  auto it = json.find(key);
-  if (it == json.end() || it->is_null()) {
-    return std::nullopt;
-  }
-  try {
-    return it->get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw std::runtime_error(std::string("field \"") + key + "\" has the wrong type");
-  }
-}
-
-std::string string_or_empty(const nlohmann::json& json, const char* key) {
-  return optional_from_json<std::string>(json, key).value_or("");
 }
 
 } // namespace
@@ -92,81 +76,158 @@ nlohmann::json RunState::to_json() const {
   return json;
 }
 
-RunState RunState::from_json(const nlohmann::json& json) {
-  if (!json.is_object()) {
-    throw std::runtime_error("not a JSON object");
+namespace {
+
+// to_json()'s own fields, in the order std::map keeps them (and dump() writes them).
+enum class Field {
+  boot_id,
+  end_time,
+  error,
+  exit_code,
+  output,
+  pgid,
+  pid,
+  pid_start_ticks,
+  program,
+  return_code,
+  run_id,
+  rusage,
+  signal,
+  start_time,
+  state,
+  supervisor_pid,
+  supervisor_start_ticks,
+  target,
+};
+
+constexpr std::array<std::pair<std::string_view, Field>, 18> k_fields{{
+    {"boot_id", Field::boot_id},
+    {"end_time", Field::end_time},
+    {"error", Field::error},
+    {"exit_code", Field::exit_code},
+    {"output", Field::output},
+    {"pgid", Field::pgid},
+    {"pid", Field::pid},
+    {"pid_start_ticks", Field::pid_start_ticks},
+    {"program", Field::program},
+    {"return_code", Field::return_code},
+    {"run_id", Field::run_id},
+    {"rusage", Field::rusage},
+    {"signal", Field::signal},
+    {"start_time", Field::start_time},
+    {"state", Field::state},
+    {"supervisor_pid", Field::supervisor_pid},
+    {"supervisor_start_ticks", Field::supervisor_start_ticks},
+    {"target", Field::target},
+}};
+
+bool is_own_field(std::string_view name) {
+  for (const auto& [field_name, field] : k_fields) {
+    if (field_name == name) {
+      return true;
+    }
   }
-  RunState s;
-  s.run_id = string_or_empty(json, "run_id");
-  auto state_name = optional_from_json<std::string>(json, "state");
-  if (!state_name) {
-    throw std::runtime_error("field \"state\" is missing");
+  return false;
+}
+
+template <typename T> void write_optional(JsonObjectText& object, const std::optional<T>& value) {
+  if (!value) {
+    object.null_value();
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    object.string_value(*value);
+  } else if constexpr (std::is_signed_v<T>) {
+    object.number_value(static_cast<std::int64_t>(*value));
+  } else {
+    object.number_value(static_cast<std::uint64_t>(*value));
   }
-  auto status = parse_run_status(*state_name);
-  if (!status) {
-    throw std::runtime_error("unknown state \"" + printable(*state_name) + "\"");
+}
+
+void write_time(JsonObjectText& object, const std::string& time) {
+  if (time.empty()) {
+    object.null_value();
+  } else {
+    object.string_value(time);
   }
-  s.state = *status;
-  if (auto it = json.find("program"); it != json.end()) {
-    s.program = *it;
+}
+
+void write_field(JsonObjectText& object, const RunState& s, Field field) {
+  switch (field) {
+  case Field::boot_id:
+    return object.string_value(s.boot_id);
+  case Field::end_time:
+    return write_time(object, s.end_time);
+  case Field::error:
+    return write_optional(object, s.error);
+  case Field::exit_code:
+    return write_optional(object, s.exit_code);
+  case Field::output: {
+    JsonObjectText output(object.out(), object.depth() + 1);
+    output.key("stderr");
+    output.number_value(s.stderr_bytes);
+    output.key("stdout");
+    output.number_value(s.stdout_bytes);
+    return output.close();
   }
-  if (auto it = json.find("target"); it != json.end()) {
-    s.target = *it;
+  case Field::pgid:
+    return write_optional(object, s.pgid);
+  case Field::pid:
+    return write_optional(object, s.pid);
+  case Field::pid_start_ticks:
+    return write_optional(object, s.pid_start_ticks);
+  case Field::program:
+    return object.json_value(s.program);
+  case Field::return_code:
+    return write_optional(object, s.return_code);
+  case Field::run_id:
+    return object.string_value(s.run_id);
+  case Field::rusage:
+    return object.json_value(s.rusage);
+  case Field::signal:
+    return write_optional(object, s.signal);
+  case Field::start_time:
+    return write_time(object, s.start_time);
+  case Field::state:
+    return object.string_value(to_string(s.state));
+  case Field::supervisor_pid:
+    return write_optional(object, s.supervisor_pid);
+  case Field::supervisor_start_ticks:
+    return write_optional(object, s.supervisor_start_ticks);
+  case Field::target:
+    return object.json_value(s.target);
   }
-  s.boot_id = string_or_empty(json, "boot_id");
-  s.supervisor_pid = optional_from_json<pid_t>(json, "supervisor_pid");
-  s.supervisor_start_ticks = optional_from_json<std::uint64_t>(json, "supervisor_start_ticks");
-  s.pid = optional_from_json<pid_t>(json, "pid");
-  s.pgid = optional_from_json<pid_t>(json, "pgid");
-  s.pid_start_ticks = optional_from_json<std::uint64_t>(json, "pid_start_ticks");
-  s.return_code = optional_from_json<int>(json, "return_code");
-  s.signal = optional_from_json<int>(json, "signal");
-  s.exit_code = optional_from_json<int>(json, "exit_code");
-  if (auto it = json.find("rusage"); it != json.end()) {
-    s.rusage = *it;
-  }
-  s.start_time = string_or_empty(json, "start_time");
-  s.end_time = string_or_empty(json, "end_time");
-  s.error = optional_from_json<std::string>(json, "error");
-  if (auto it = json.find("output"); it != json.end() && it->is_object()) {
-    s.stdout_bytes = optional_from_json<std::uint64_t>(*it, "stdout").value_or(0);
-    s.stderr_bytes = optional_from_json<std::uint64_t>(*it, "stderr").value_or(0);
-  }
-  static const char* const k_known[] = {"run_id",
-                                        "state",
-                                        "program",
-                                        "target",
-                                        "boot_id",
-                                        "supervisor_pid",
-                                        "supervisor_start_ticks",
-                                        "pid",
-                                        "pgid",
-                                        "pid_start_ticks",
-                                        "return_code",
-                                        "signal",
-                                        "exit_code",
-                                        "rusage",
-                                        "start_time",
-                                        "end_time",
-                                        "error",
-                                        "output"};
-  // Only the fields not read above are copied: a copy of the whole tree, then erasing
-  // the known ones, took a third of a state read (docs/bench/LAUNCH-2026-12-04.md).
-  s.extra = nlohmann::json::object();
-  for (auto it = json.begin(); it != json.end(); ++it) {
-    const std::string& key = it.key();
-    bool known = false;
-    for (const char* name : k_known) {
-      if (key == name) {
-        known = true;
-        break;
+}
+
+} // namespace
+
+std::string RunState::to_text() const {
+  std::string out;
+  out.reserve(1024);
+  JsonObjectText object(out, 0);
+  // The extra fields and our own, merged in key order; ours win a name both have, as in
+  // to_json() (which assigns them over a copy of `extra`).
+  static const nlohmann::json::object_t k_no_extra;
+  const nlohmann::json::object_t& others =
+      extra.is_object() ? extra.get_ref<const nlohmann::json::object_t&>() : k_no_extra;
+  auto other = others.begin();
+  for (const auto& [name, field] : k_fields) {
+    for (; other != others.end() && std::string_view(other->first) < name; ++other) {
+      if (!is_own_field(other->first)) {
+        object.key(other->first);
+        object.json_value(other->second);
       }
     }
-    if (!known) {
-      s.extra.emplace(key, *it);
+    object.key(name);
+    write_field(object, *this, field);
+  }
+  for (; other != others.end(); ++other) {
+    if (!is_own_field(other->first)) {
+      object.key(other->first);
+      object.json_value(other->second);
     }
   }
-  return s;
+  object.close();
+  out += '\n';
+  return out;
 }
 
 int RunState::cli_exit_code() const {

@@ -7,7 +7,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace chaperone::spool {
 
@@ -65,8 +67,17 @@ struct RunState {
   nlohmann::json extra = nlohmann::json::object();
 
   nlohmann::json to_json() const;
+  // state.json's text: to_json().dump(2, ' ', false, error_handler_t::replace) and a newline,
+  // written without building that tree (spool/json_text.hpp).
+  std::string to_text() const;
   // Throws std::runtime_error naming the missing or mistyped field.
   static RunState from_json(const nlohmann::json& json);
+  // from_json(nlohmann::json::parse(text)), without the tree for the fields it reads itself
+  // (spool/state_read.cpp). Text that is not JSON throws NotJson; the rest as from_json.
+  static RunState from_text(std::string_view text);
+  struct NotJson : std::runtime_error {
+    using std::runtime_error::runtime_error;
+  };
 
   // The CLI exit code for a final state: exit_code if recorded, else derived from the state.
   int cli_exit_code() const;

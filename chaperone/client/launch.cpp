@@ -110,43 +110,46 @@ void validate_local(const LaunchRequest& request) {
 }
 
 nlohmann::json make_spec(const LaunchRequest& request, const std::string& run_id) {
-  nlohmann::json argv = request.program.argv;
+  // Field by field, each subtree moved into place: an initializer list copies every value
+  // it holds once more (argv three times), before the launch has started anything.
   bool exact = is_valid_utf8(request.program.cwd);
   for (const std::string& arg : request.program.argv) {
     exact = exact && is_valid_utf8(arg);
   }
-  nlohmann::json env_names = nlohmann::json::array();
-  nlohmann::json env_values = nlohmann::json::object();
+  nlohmann::json program = nlohmann::json::object();
+  program["argv"] = request.program.argv;
+  program["argv_exact"] = exact;
+  program["cwd"] = request.program.cwd;
+  nlohmann::json& env_names = program["env_names"] = nlohmann::json::array();
   for (const auto& [name, value] : request.program.env) {
     env_names.push_back(name);
-    env_values[name] = value;
   }
-  nlohmann::json program = {{"argv", argv},
-                            {"argv_exact", exact},
-                            {"cwd", request.program.cwd},
-                            {"env_names", env_names},
-                            {"stdin", request.stdin_path}};
+  program["stdin"] = request.stdin_path;
   if (request.record_env) {
-    program["env"] = env_values;
+    nlohmann::json& env_values = program["env"] = nlohmann::json::object();
+    for (const auto& [name, value] : request.program.env) {
+      env_values[name] = value;
+    }
   }
-  nlohmann::json target = target_to_json(request.target);
-  nlohmann::json config = {
-      {"timeout_ms",
-       request.timeout ? nlohmann::json(request.timeout->count()) : nlohmann::json(nullptr)},
-      {"kill_after_ms", request.kill_after.count()},
-      {"keep_children", request.keep_children},
-      {"max_output",
-       request.max_output == 0 ? nlohmann::json(nullptr) : nlohmann::json(request.max_output)},
-      {"max_output_action", request.stop_on_max_output ? "stop" : "drop"}};
+  nlohmann::json config = nlohmann::json::object();
+  config["timeout_ms"] =
+      request.timeout ? nlohmann::json(request.timeout->count()) : nlohmann::json(nullptr);
+  config["kill_after_ms"] = request.kill_after.count();
+  config["keep_children"] = request.keep_children;
+  config["max_output"] =
+      request.max_output == 0 ? nlohmann::json(nullptr) : nlohmann::json(request.max_output);
+  config["max_output_action"] = request.stop_on_max_output ? "stop" : "drop";
   for (const auto& [key, value] : request.workflow.items()) {
     config[key] = value;
   }
-  return {{"spec_version", 1},
-          {"run_id", run_id},
-          {"created", spool::format_utc(std::chrono::system_clock::now())},
-          {"program", program},
-          {"target", target},
-          {"config", config}};
+  nlohmann::json spec = nlohmann::json::object();
+  spec["spec_version"] = 1;
+  spec["run_id"] = run_id;
+  spec["created"] = spool::format_utc(std::chrono::system_clock::now());
+  spec["program"] = std::move(program);
+  spec["target"] = target_to_json(request.target);
+  spec["config"] = std::move(config);
+  return spec;
 }
 
 // Stages the run, starts its supervisor holding the run's lock, then publishes the run.

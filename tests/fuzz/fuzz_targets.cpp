@@ -58,6 +58,24 @@ void state_parser(std::string_view input) {
   } catch (const nlohmann::json::exception&) {
   } catch (const std::runtime_error&) {
   }
+  // read_state reads without a tree (from_text): the same verdict, the same state.
+  std::string from_tree;
+  try {
+    from_tree = spool::RunState::from_json(nlohmann::json::parse(input)).to_text();
+  } catch (const nlohmann::json::exception&) {
+    from_tree = "not JSON";
+  } catch (const std::runtime_error& e) {
+    from_tree = std::string("refused: ") + e.what();
+  }
+  std::string from_text;
+  try {
+    from_text = spool::RunState::from_text(input).to_text();
+  } catch (const spool::RunState::NotJson&) {
+    from_text = "not JSON";
+  } catch (const std::runtime_error& e) {
+    from_text = std::string("refused: ") + e.what();
+  }
+  check(from_text == from_tree, "from_text reads what from_json reads");
   // Through the file as well, for one input in 16: each write is fsync'ed, which would
   // otherwise dominate the run time.
   if (input.size() % 16 != 0) {
