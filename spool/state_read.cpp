@@ -5,12 +5,15 @@
 // from_text builds no tree for the fields it reads itself, only for the subtrees RunState
 // keeps as JSON (program, target, rusage, unknown fields): a state read was ~120,000
 // instructions, most of them the map of the whole document (docs/bench/LAUNCH-2026-12-04b.md).
+#include "spool/json_scan.hpp"
 #include "spool/printable.hpp"
 #include "spool/state.hpp"
 
 #include <array>
 #include <cstddef>
+#include <limits>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -66,6 +69,18 @@ std::optional<T> FieldReader::read(const nlohmann::json& value, const char* key,
   m_problems[check].clear();
   if (value.is_null()) {
     return std::nullopt;
+  }
+  if constexpr (std::is_integral_v<T>) {
+    // nlohmann converts a double to an integer with a plain cast, undefined (and in practice
+    // any number) outside the integer's range: such a number is refused, as a string is.
+    if (value.is_number_float()) {
+      double number = value.get<double>();
+      if (!(number > static_cast<double>(std::numeric_limits<T>::min()) - 1.0
+            && number < static_cast<double>(std::numeric_limits<T>::max()) + 1.0)) {
+        m_problems[check] = std::string("field \"") + key + "\" has the wrong type";
+        return std::nullopt;
+      }
+    }
   }
   try {
     return value.get<T>();
@@ -290,7 +305,7 @@ RunState RunState::from_json(const nlohmann::json& json) {
 RunState RunState::from_text(std::string_view text) {
   FieldReader reader;
   StateSax sax(reader);
-  if (!nlohmann::json::sax_parse(text, &sax)) {
+  if (!scan_json(text, sax)) {
     throw NotJson("not valid JSON");
   }
   if (!sax.saw_object()) {

@@ -150,6 +150,31 @@ TEST_CASE("RunState::from_text reads what from_json reads", "[state_read]") {
       require_same_reading(text);
     }
   }
+  SECTION("a fractional number where an integer belongs: cut if it fits, else refused") {
+    // Found by the state_parser fuzzer: nlohmann's get<int>() of 2444444444.2 is a cast out
+    // of range (undefined behaviour), so the reader checks the range first.
+    auto refusal = [](const std::string& text) {
+      try {
+        (void)spool::RunState::from_text(text);
+        return std::string("accepted");
+      } catch (const std::runtime_error& e) {
+        return std::string(e.what());
+      }
+    };
+    CHECK(refusal(R"({"state": "running", "pid": 2444444444.2})")
+          == "field \"pid\" has the wrong type");
+    CHECK(refusal(R"({"state": "running", "signal": -2147483649.5})")
+          == "field \"signal\" has the wrong type");
+    CHECK(refusal(R"({"state": "running", "pid_start_ticks": -1.5})")
+          == "field \"pid_start_ticks\" has the wrong type");
+    CHECK(refusal(R"({"state": "running", "output": {"stdout": 1e30}})")
+          == "field \"stdout\" has the wrong type");
+    CHECK(spool::RunState::from_text(R"({"state": "running", "pid": -12.9})").pid == -12);
+    CHECK(spool::RunState::from_text(R"({"state": "running", "pid_start_ticks": 0.5})")
+              .pid_start_ticks
+          == 0U);
+    require_same_reading(R"({"state": "running", "pid": 2444444444.2})");
+  }
   SECTION("odd but accepted: conversions and repeated fields, last one wins") {
     for (const char* text : {
              "{\"state\": \"exited\", \"pid\": 12.9, \"signal\": true, \"exit_code\": -3}",
@@ -166,6 +191,157 @@ TEST_CASE("RunState::from_text reads what from_json reads", "[state_read]") {
              "{\"state\": \"exited\", \"\xc3\xa9\": [true, false, null, 0.5, -0.0]}",
              " \n{\"state\" : \"running\" , \"target\":{\"mode\":\"ssh\",\"port\":22}}\n\n",
          }) {
+      require_same_reading(text);
+    }
+  }
+  SECTION("JSON's edges, as a value nlohmann keeps or refuses") {
+    for (const std::string value : {
+             // numbers: the integer types' limits, doubles, what JSON does not allow
+             "0",
+             "-0",
+             "1",
+             "-1",
+             "9223372036854775807",
+             "9223372036854775808",
+             "-9223372036854775808",
+             "-9223372036854775809",
+             "18446744073709551615",
+             "18446744073709551616",
+             "123456789012345678901234567890",
+             "1.5",
+             "-1.5e10",
+             "1E5",
+             "1e+2",
+             "2.5E-3",
+             "0.000001",
+             "1e-400",
+             "-1e-400",
+             "1e400",
+             "-1e400",
+             "01",
+             "-",
+             "-a",
+             "1.",
+             ".5",
+             "+1",
+             "1e",
+             "1e+",
+             "0x10",
+             "NaN",
+             "Infinity",
+             "1.5.2",
+             "--1",
+             // literals
+             "true",
+             "false",
+             "null",
+             "tru",
+             "nul",
+             "falsey",
+             "True",
+             // escapes, surrogate pairs, lone surrogates
+             R"("\" \\ \/ \b \f \n \r \t")",
+             R"("\u0000")",
+             R"("\u00e9\u00C9")",
+             R"("\uD83D\uDE00")",
+             R"("\u20AC")",
+             R"("\x")",
+             R"("\u12")",
+             R"("\u12G4")",
+             R"("\uD800")",
+             R"("\uD800\u0041")",
+             R"("\uD800x")",
+             R"("\uDC00")",
+             R"("\uDBFF\uDFFF")",
+             R"("\")",
+             // raw bytes: UTF-8 at each length's edges, control bytes, invalid UTF-8
+             "\"\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf\"",
+             "\"\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\xed\x9f\xbf\xee\x80\x80\"",
+             "\"a\x01b\"",
+             "\"tab\there\"",
+             "\"\xc0\x80\"",
+             "\"\xc1\xbf\"",
+             "\"\xe0\x80\x80\"",
+             "\"\xed\xa0\x80\"",
+             "\"\xf4\x90\x80\x80\"",
+             "\"\xf5\x80\x80\x80\"",
+             "\"\x80\"",
+             "\"\xc2\"",
+             "\"\xf0\x90\x80\"",
+             "\"\xe2\x82\"",
+             "\"unclosed",
+             // structure
+             "[]",
+             "{}",
+             "[1, [2, [3, []]], {}]",
+             "{\"a\": {\"b\": [null]}}",
+             "[1,]",
+             "{\"a\":1,}",
+             "{\"a\" 1}",
+             "{1: 2}",
+             "[1 2]",
+             "[",
+             "{\"a\":}",
+             "{,}",
+             "[,1]",
+             "{\"a\":1 \"b\":2}",
+             " [ 1 , 2 ] ",
+             "\t\r\n1\n",
+         }) {
+      require_same_reading("{\"state\": \"running\", \"x\": " + value + "}");
+      require_same_reading("[" + value + "]");
+    }
+  }
+  SECTION("a byte order mark, the top level and what follows it") {
+    for (const std::string& text : std::initializer_list<std::string>{
+             "\xEF\xBB\xBF{\"state\": \"running\"}",
+             "\xEF\xBB{\"state\": \"running\"}",
+             "\xEF\xBB\xBF\xEF\xBB\xBF{\"state\": \"running\"}",
+             "\xEF\xBB\xBF",
+             " {\"state\": \"running\"}",
+             "{\"state\": \"running\"}\n\n",
+             "{\"state\": \"running\"}{}",
+             "{\"state\": \"running\"}x",
+             "{\"state\": \"running\"},",
+             std::string("{\"state\": \"running\"}\0", 22),
+             std::string("{\"state\"\0: \"running\"}", 22),
+         }) {
+      require_same_reading(text);
+    }
+  }
+  SECTION("deep nesting: read without recursion") {
+    std::string deep = "{\"state\": \"running\", \"x\": " + std::string(5000, '[') + "1"
+                       + std::string(5000, ']') + "}";
+    require_same_reading(deep);
+    require_same_reading(deep.substr(0, deep.size() - 10)); // cut short
+  }
+  SECTION("2,000 damaged copies of a real state: one byte changed, removed or the text cut") {
+    spool::RunState s;
+    s.run_id = "20261204T185534.338904Z-5202a7";
+    s.state = spool::RunStatus::signaled;
+    s.program = {{"argv", {"sh", "-c", "x=\"\\u00e9\"; echo $x"}}, {"cwd", "/tmp/\xc3\xa9"}};
+    s.rusage = {{"utime", 0.25}, {"maxrss_kib", 1668}};
+    s.pid = 7;
+    s.signal = 15;
+    s.extra = {{"timeout", {{"sent", {"TERM", "KILL"}}, {"after_ms", 10000}}}};
+    const std::string good = s.to_text();
+    std::mt19937 random(1204);
+    const char replacements[] = "{}[]\",:0123456789-+.eE \\/\"tfnu\x01\x7f\x80\xc3\xef";
+    for (int i = 0; i < 2000; ++i) {
+      std::string text = good;
+      std::size_t at = random() % text.size();
+      switch (random() % 3) {
+      case 0:
+        text[at] = replacements[random() % (sizeof replacements - 1)];
+        break;
+      case 1:
+        text.erase(at, 1);
+        break;
+      default:
+        text.resize(at);
+        break;
+      }
+      INFO("copy " << i);
       require_same_reading(text);
     }
   }
