@@ -2,8 +2,6 @@
 // nlohmann's lexer applies to them.
 #include "spool/json_scan.hpp"
 
-#include <locale.h>
-
 #include <charconv>
 #include <clocale>
 #include <cmath>

@@ -133,7 +133,9 @@ bool is_own_field(std::string_view name) {
 template <typename T> void write_optional(JsonObjectText& object, const std::optional<T>& value) {
   if (!value) {
     object.null_value();
-  } else if constexpr (std::is_same_v<T, std::string>) {
+    return;
+  }
+  if constexpr (std::is_same_v<T, std::string>) {
     object.string_value(*value);
   } else if constexpr (std::is_signed_v<T>) {
     object.number_value(static_cast<std::int64_t>(*value));

@@ -123,11 +123,11 @@ TEST_CASE("RunState::from_text reads what from_json reads", "[state_read]") {
              "",
              "   ",
              "{",
-             "{\"state\": \"running\"",
-             "{\"state\": \"running\"} trailing",
-             "{\"state\": \"running\",}",
+             R"({"state": "running")",
+             R"({"state": "running"} trailing)",
+             R"({"state": "running",})",
              "[]",
-             "[{\"state\": \"running\"}]",
+             R"([{"state": "running"}])",
              "[[1, [2]], {\"a\": [3]}]",
              "\"running\"",
              "42",
@@ -135,16 +135,16 @@ TEST_CASE("RunState::from_text reads what from_json reads", "[state_read]") {
              "{}",
              "{\"state\": null}",
              "{\"state\": 3}",
-             "{\"state\": \"sleeping\"}",
-             "{\"state\": \"bad\\u0001name\"}",
-             "{\"state\": \"running\", \"pid\": \"12\"}",
-             "{\"state\": \"running\", \"pid\": [1]}",
-             "{\"pid\": \"12\"}",
-             "{\"run_id\": 5, \"state\": null}",
-             "{\"state\": \"running\", \"error\": 1, \"run_id\": false}",
-             "{\"state\": \"running\", \"output\": {\"stdout\": \"1\", \"stderr\": -1}}",
-             "{\"state\": \"running\", \"output\": {\"stderr\": {}}}",
-             "{\"state\": \"running\", \"start_time\": 12}",
+             R"({"state": "sleeping"})",
+             R"({"state": "bad\u0001name"})",
+             R"({"state": "running", "pid": "12"})",
+             R"({"state": "running", "pid": [1]})",
+             R"({"pid": "12"})",
+             R"({"run_id": 5, "state": null})",
+             R"({"state": "running", "error": 1, "run_id": false})",
+             R"({"state": "running", "output": {"stdout": "1", "stderr": -1}})",
+             R"({"state": "running", "output": {"stderr": {}}})",
+             R"({"state": "running", "start_time": 12})",
              "{\"state\": \"running\", \"x\": \"\xff\"}",
          }) {
       require_same_reading(text);
@@ -177,17 +177,16 @@ TEST_CASE("RunState::from_text reads what from_json reads", "[state_read]") {
   }
   SECTION("odd but accepted: conversions and repeated fields, last one wins") {
     for (const char* text : {
-             "{\"state\": \"exited\", \"pid\": 12.9, \"signal\": true, \"exit_code\": -3}",
-             "{\"state\": \"exited\", \"pid_start_ticks\": -1, \"return_code\": 1e3}",
-             "{\"state\": \"exited\", \"output\": [1, 2], \"rusage\": null}",
-             "{\"state\": \"exited\", \"output\": {\"stdout\": null, \"more\": 1}}",
-             "{\"state\": \"bad\", \"state\": \"exited\"}",
-             "{\"state\": \"exited\", \"state\": null}",
-             "{\"pid\": \"x\", \"pid\": 7, \"state\": \"exited\"}",
-             "{\"output\": {\"stdout\": \"x\"}, \"output\": {\"stdout\": 4}, \"state\": \"lost\"}",
-             "{\"program\": 1, \"program\": {\"argv\": [\"a\", [\"b\", {\"c\": []}]]}, "
-             "\"state\": \"exited\"}",
-             "{\"state\": \"exited\", \"x\": {\"a\": 1, \"a\": 2}, \"x\": {\"b\": [{}, []]}}",
+             R"({"state": "exited", "pid": 12.9, "signal": true, "exit_code": -3})",
+             R"({"state": "exited", "pid_start_ticks": -1, "return_code": 1e3})",
+             R"({"state": "exited", "output": [1, 2], "rusage": null})",
+             R"({"state": "exited", "output": {"stdout": null, "more": 1}})",
+             R"({"state": "bad", "state": "exited"})",
+             R"({"state": "exited", "state": null})",
+             R"({"pid": "x", "pid": 7, "state": "exited"})",
+             R"({"output": {"stdout": "x"}, "output": {"stdout": 4}, "state": "lost"})",
+             R"({"program": 1, "program": {"argv": ["a", ["b", {"c": []}]]}, "state": "exited"})",
+             R"({"state": "exited", "x": {"a": 1, "a": 2}, "x": {"b": [{}, []]}})",
              "{\"state\": \"exited\", \"\xc3\xa9\": [true, false, null, 0.5, -0.0]}",
              " \n{\"state\" : \"running\" , \"target\":{\"mode\":\"ssh\",\"port\":22}}\n\n",
          }) {
@@ -274,7 +273,7 @@ TEST_CASE("RunState::from_text reads what from_json reads", "[state_read]") {
              "[]",
              "{}",
              "[1, [2, [3, []]], {}]",
-             "{\"a\": {\"b\": [null]}}",
+             R"({"a": {"b": [null]}})",
              "[1,]",
              "{\"a\":1,}",
              "{\"a\" 1}",
@@ -284,11 +283,11 @@ TEST_CASE("RunState::from_text reads what from_json reads", "[state_read]") {
              "{\"a\":}",
              "{,}",
              "[,1]",
-             "{\"a\":1 \"b\":2}",
+             R"({"a":1 "b":2})",
              " [ 1 , 2 ] ",
              "\t\r\n1\n",
          }) {
-      require_same_reading("{\"state\": \"running\", \"x\": " + value + "}");
+      require_same_reading(R"({"state": "running", "x": )" + value + "}");
       require_same_reading("[" + value + "]");
     }
   }
@@ -298,19 +297,19 @@ TEST_CASE("RunState::from_text reads what from_json reads", "[state_read]") {
              "\xEF\xBB{\"state\": \"running\"}",
              "\xEF\xBB\xBF\xEF\xBB\xBF{\"state\": \"running\"}",
              "\xEF\xBB\xBF",
-             " {\"state\": \"running\"}",
+             R"( {"state": "running"})",
              "{\"state\": \"running\"}\n\n",
-             "{\"state\": \"running\"}{}",
-             "{\"state\": \"running\"}x",
-             "{\"state\": \"running\"},",
-             std::string("{\"state\": \"running\"}\0", 22),
-             std::string("{\"state\"\0: \"running\"}", 22),
+             R"({"state": "running"}{})",
+             R"({"state": "running"}x)",
+             R"({"state": "running"},)",
+             std::string("{\"state\": \"running\"}\0", 21),
+             std::string("{\"state\"\0: \"running\"}", 21),
          }) {
       require_same_reading(text);
     }
   }
   SECTION("deep nesting: read without recursion") {
-    std::string deep = "{\"state\": \"running\", \"x\": " + std::string(5000, '[') + "1"
+    std::string deep = R"({"state": "running", "x": )" + std::string(5000, '[') + "1"
                        + std::string(5000, ']') + "}";
     require_same_reading(deep);
     require_same_reading(deep.substr(0, deep.size() - 10)); // cut short
@@ -319,7 +318,7 @@ TEST_CASE("RunState::from_text reads what from_json reads", "[state_read]") {
     spool::RunState s;
     s.run_id = "20261204T185534.338904Z-5202a7";
     s.state = spool::RunStatus::signaled;
-    s.program = {{"argv", {"sh", "-c", "x=\"\\u00e9\"; echo $x"}}, {"cwd", "/tmp/\xc3\xa9"}};
+    s.program = {{"argv", {"sh", "-c", R"(x="\u00e9"; echo $x)"}}, {"cwd", "/tmp/\xc3\xa9"}};
     s.rusage = {{"utime", 0.25}, {"maxrss_kib", 1668}};
     s.pid = 7;
     s.signal = 15;
