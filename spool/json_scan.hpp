@@ -131,21 +131,18 @@ template <typename Handler> bool scan_json(std::string_view text, Handler& handl
     if (!closed_empty) {
       switch (in.peek()) {
       case '{':
+      case '[': {
+        char bracket = in.peek();
         in.advance();
-        if (!handler.start_object(static_cast<std::size_t>(-1))) {
+        auto unknown_size = static_cast<std::size_t>(-1); // as nlohmann's parser says
+        if (!(bracket == '{' ? handler.start_object(unknown_size)
+                             : handler.start_array(unknown_size))) {
           return false;
         }
-        open.push_back('{');
+        open.push_back(bracket);
         just_opened = true;
         continue;
-      case '[':
-        in.advance();
-        if (!handler.start_array(static_cast<std::size_t>(-1))) {
-          return false;
-        }
-        open.push_back('[');
-        just_opened = true;
-        continue;
+      }
       case '"':
         in.advance();
         text_value.clear();
