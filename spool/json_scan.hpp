@@ -2,10 +2,10 @@
 // its events to a handler with nlohmann::json's SAX interface (null, boolean, number_integer,
 // number_unsigned, number_float, string, start_object, key, end_object, start_array,
 // end_array). It accepts exactly what nlohmann::json::parse accepts (RFC 8259, UTF-8 checked,
-// a leading byte order mark skipped, nothing but white space after the value up to the
-// end or a NUL byte) and gives the
-// same values (integers as int64 or uint64 while they fit, else double; a double that
-// overflows refused), so a handler sees what nlohmann's own SAX parser would show it.
+// a leading byte order mark skipped, nothing but white space after the value up to the end
+// or a NUL byte) and gives the same values (integers as int64 or uint64 while they fit, else
+// double; a double that overflows refused), so a handler sees what nlohmann's own SAX parser
+// would show it. Containers are tracked on a stack, not by recursion: any depth is read.
 // tests/unit/spool/state_read_test.cpp and the state_parser fuzz target hold it to that.
 //
 // Why: nlohmann's lexer keeps a copy of every token and decodes byte by byte through an
