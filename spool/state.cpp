@@ -2,8 +2,10 @@
 #include "spool/state.hpp"
 
 #include "spool/json_text.hpp"
+#include "spool/state_fields.hpp"
 
 #include <array>
+#include <optional>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -78,57 +80,7 @@ nlohmann::json RunState::to_json() const {
 
 namespace {
 
-// to_json()'s own fields, in the order std::map keeps them (and dump() writes them).
-enum class Field {
-  boot_id,
-  end_time,
-  error,
-  exit_code,
-  output,
-  pgid,
-  pid,
-  pid_start_ticks,
-  program,
-  return_code,
-  run_id,
-  rusage,
-  signal,
-  start_time,
-  state,
-  supervisor_pid,
-  supervisor_start_ticks,
-  target,
-};
-
-constexpr std::array<std::pair<std::string_view, Field>, 18> k_fields{{
-    {"boot_id", Field::boot_id},
-    {"end_time", Field::end_time},
-    {"error", Field::error},
-    {"exit_code", Field::exit_code},
-    {"output", Field::output},
-    {"pgid", Field::pgid},
-    {"pid", Field::pid},
-    {"pid_start_ticks", Field::pid_start_ticks},
-    {"program", Field::program},
-    {"return_code", Field::return_code},
-    {"run_id", Field::run_id},
-    {"rusage", Field::rusage},
-    {"signal", Field::signal},
-    {"start_time", Field::start_time},
-    {"state", Field::state},
-    {"supervisor_pid", Field::supervisor_pid},
-    {"supervisor_start_ticks", Field::supervisor_start_ticks},
-    {"target", Field::target},
-}};
-
-bool is_own_field(std::string_view name) {
-  for (const auto& [field_name, field] : k_fields) {
-    if (field_name == name) {
-      return true;
-    }
-  }
-  return false;
-}
+using state_fields::Field;
 
 template <typename T> void write_optional(JsonObjectText& object, const std::optional<T>& value) {
   if (!value) {
@@ -211,22 +163,20 @@ std::string RunState::to_text() const {
   const nlohmann::json::object_t& others =
       extra.is_object() ? extra.get_ref<const nlohmann::json::object_t&>() : k_no_extra;
   auto other = others.begin();
-  for (const auto& [name, field] : k_fields) {
-    for (; other != others.end() && std::string_view(other->first) < name; ++other) {
-      if (!is_own_field(other->first)) {
+  auto write_others_before = [&](std::optional<std::string_view> limit) {
+    for (; other != others.end() && (!limit || std::string_view(other->first) < *limit); ++other) {
+      if (!state_fields::own_field(other->first)) {
         object.key(other->first);
         object.json_value(other->second);
       }
     }
+  };
+  for (const auto& [name, field] : state_fields::k_fields) {
+    write_others_before(name);
     object.key(name);
     write_field(object, *this, field);
   }
-  for (; other != others.end(); ++other) {
-    if (!is_own_field(other->first)) {
-      object.key(other->first);
-      object.json_value(other->second);
-    }
-  }
+  write_others_before(std::nullopt);
   object.close();
   out += '\n';
   return out;

@@ -8,6 +8,7 @@
 #include "spool/json_scan.hpp"
 #include "spool/printable.hpp"
 #include "spool/state.hpp"
+#include "spool/state_fields.hpp"
 
 #include <array>
 #include <cstddef>
@@ -127,45 +128,68 @@ void FieldReader::read_output(const nlohmann::json& value) {
 
 void FieldReader::field(const std::string& key, nlohmann::json&& value) {
   RunState& s = m_state;
-  if (key == "run_id") {
-    s.run_id = read_string(value, "run_id", check_run_id);
-  } else if (key == "state") {
-    read_state(value);
-  } else if (key == "program") {
-    s.program = std::move(value);
-  } else if (key == "target") {
-    s.target = std::move(value);
-  } else if (key == "boot_id") {
-    s.boot_id = read_string(value, "boot_id", check_boot_id);
-  } else if (key == "supervisor_pid") {
-    s.supervisor_pid = read<pid_t>(value, "supervisor_pid", check_supervisor_pid);
-  } else if (key == "supervisor_start_ticks") {
-    s.supervisor_start_ticks =
-        read<std::uint64_t>(value, "supervisor_start_ticks", check_supervisor_start_ticks);
-  } else if (key == "pid") {
-    s.pid = read<pid_t>(value, "pid", check_pid);
-  } else if (key == "pgid") {
-    s.pgid = read<pid_t>(value, "pgid", check_pgid);
-  } else if (key == "pid_start_ticks") {
-    s.pid_start_ticks = read<std::uint64_t>(value, "pid_start_ticks", check_pid_start_ticks);
-  } else if (key == "return_code") {
-    s.return_code = read<int>(value, "return_code", check_return_code);
-  } else if (key == "signal") {
-    s.signal = read<int>(value, "signal", check_signal);
-  } else if (key == "exit_code") {
-    s.exit_code = read<int>(value, "exit_code", check_exit_code);
-  } else if (key == "rusage") {
-    s.rusage = std::move(value);
-  } else if (key == "start_time") {
-    s.start_time = read_string(value, "start_time", check_start_time);
-  } else if (key == "end_time") {
-    s.end_time = read_string(value, "end_time", check_end_time);
-  } else if (key == "error") {
-    s.error = read<std::string>(value, "error", check_error);
-  } else if (key == "output") {
-    read_output(value);
-  } else {
+  std::optional<state_fields::Field> field = state_fields::own_field(key);
+  if (!field) {
     s.extra[key] = std::move(value);
+    return;
+  }
+  const char* name = key.c_str();
+  using state_fields::Field;
+  switch (*field) {
+  case Field::run_id:
+    s.run_id = read_string(value, name, check_run_id);
+    return;
+  case Field::state:
+    read_state(value);
+    return;
+  case Field::program:
+    s.program = std::move(value);
+    return;
+  case Field::target:
+    s.target = std::move(value);
+    return;
+  case Field::boot_id:
+    s.boot_id = read_string(value, name, check_boot_id);
+    return;
+  case Field::supervisor_pid:
+    s.supervisor_pid = read<pid_t>(value, name, check_supervisor_pid);
+    return;
+  case Field::supervisor_start_ticks:
+    s.supervisor_start_ticks = read<std::uint64_t>(value, name, check_supervisor_start_ticks);
+    return;
+  case Field::pid:
+    s.pid = read<pid_t>(value, name, check_pid);
+    return;
+  case Field::pgid:
+    s.pgid = read<pid_t>(value, name, check_pgid);
+    return;
+  case Field::pid_start_ticks:
+    s.pid_start_ticks = read<std::uint64_t>(value, name, check_pid_start_ticks);
+    return;
+  case Field::return_code:
+    s.return_code = read<int>(value, name, check_return_code);
+    return;
+  case Field::signal:
+    s.signal = read<int>(value, name, check_signal);
+    return;
+  case Field::exit_code:
+    s.exit_code = read<int>(value, name, check_exit_code);
+    return;
+  case Field::rusage:
+    s.rusage = std::move(value);
+    return;
+  case Field::start_time:
+    s.start_time = read_string(value, name, check_start_time);
+    return;
+  case Field::end_time:
+    s.end_time = read_string(value, name, check_end_time);
+    return;
+  case Field::error:
+    s.error = read<std::string>(value, name, check_error);
+    return;
+  case Field::output:
+    read_output(value);
+    return;
   }
 }
 
