@@ -240,6 +240,7 @@ void start_run(const RunArgs& args, CliContext& context) {
   // supervisor's start on its way to the exit status, and a script that calls `run -d` in a
   // loop pays for every supervisor's start-up on the machine's CPUs.
   request.supervisor_in_image = true;
+  request.await_program_start = !args.detach;
   if (args.systemd_scope) {
     request.supervisor_wrapper = systemd_scope_wrapper();
     context.log->info("supervisor started through {}", request.supervisor_wrapper.front());
@@ -253,6 +254,13 @@ void start_run(const RunArgs& args, CliContext& context) {
   }
   if (!launched.replaced.empty()) {
     context.log->info("earlier run kept as {}", launched.replaced);
+  }
+  if (launched.program_start_wait && launched.program_start_woken) {
+    context.log->debug("slept {} us until the supervisor let the program go",
+                       launched.program_start_wait->count());
+  } else if (launched.program_start_wait) {
+    context.log->debug("slept {} us without word from the supervisor: following anyway",
+                       launched.program_start_wait->count());
   }
   apply_retention(*root, std::getenv("CHAPERONE_RETENTION"), [&](const std::string& line) {
     context.log->warn("{}", line);

@@ -26,13 +26,17 @@ bool may_start_in_image(const std::filesystem::path& supervisor_binary) {
 
 void become_supervisor_in_image(const std::vector<std::string>& argv,
                                 char** env,
-                                WrittenRun written) {
+                                WrittenRun written,
+                                int caller_wake_fd) {
   // Nothing may unwind from here into the front end's frames: their destructors and catch
   // blocks (a staged run discarded) belong to the front end, not to its copy.
   try {
     // The title itself waits until the program has started (SupervisorOptions::title); a
     // kernel that could not give it gets the exec'd supervisor instead, as before.
     if (argv.empty() || !process_title_supported()) {
+      if (caller_wake_fd >= 0) {
+        ::close(caller_wake_fd); // the exec'd supervisor does not know it: the caller goes on
+      }
       return;
     }
     environ = env;
@@ -42,8 +46,11 @@ void become_supervisor_in_image(const std::vector<std::string>& argv,
     spool::set_revive_hook({});
     prepare_supervisor_process();
     std::vector<std::string> args(argv.begin() + 1, argv.end());
-    ::_exit(run_supervisor(
-        std::move(args), argv.front(), std::move(written), DeferredTitle{argv, env}));
+    ::_exit(run_supervisor(std::move(args),
+                           argv.front(),
+                           std::move(written),
+                           DeferredTitle{argv, env},
+                           caller_wake_fd));
   } catch (...) {
     ::_exit(1);
   }

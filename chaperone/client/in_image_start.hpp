@@ -33,9 +33,12 @@ bool may_start_in_image(const std::filesystem::path& supervisor_binary);
 // For spawn_without_waiting's `instead_of_exec`, in the child: becomes the supervisor that
 // exec'ing argv with env would have started, and exits with its status. Returns only if it
 // cannot (its command line cannot be set): the caller then execs argv after all.
-// `written` is what the front end wrote to the run's spec.json and state.json.
+// `written` is what the front end wrote to the run's spec.json and state.json;
+// `caller_wake_fd` (-1: none) the fd its caller sleeps on (SupervisorOptions::caller_wake_fd),
+// closed at once if this returns.
 void become_supervisor_in_image(const std::vector<std::string>& argv,
                                 char** env,
-                                WrittenRun written);
+                                WrittenRun written,
+                                int caller_wake_fd = -1);
 
 } // namespace chaperone

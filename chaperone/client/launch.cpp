@@ -18,6 +18,7 @@
 #include "spool/run_retire.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/inotify.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -240,6 +241,25 @@ bool start_supervisor(const spool::SpoolRoot& root,
   bool in_image = request.supervisor_in_image && local && !request.hold_far
                   && request.max_output == 0 && request.supervisor_wrapper.empty()
                   && may_start_in_image(request.supervisor_path);
+  // LaunchRequest::await_program_start: a pipe whose write end only a forked supervisor holds,
+  // on the next number after the lock, the publication pipe and the watch (if any): every
+  // number below the last target is a target, so no other fd of ours stays in the child.
+  const int wake_fd = k_publish_fd + (watch_source.valid() ? 2 : 1);
+  spool::Fd wake_read;
+  spool::Fd wake_source;
+  if (in_image && request.await_program_start) {
+    int wake_fds[2];
+    if (::pipe2(wake_fds, O_CLOEXEC) == 0) {
+      wake_read.reset(wake_fds[0]);
+      spool::Fd wake_write{wake_fds[1]};
+      wake_source.reset(::fcntl(wake_write.get(), F_DUPFD_CLOEXEC, 10)); // see lock_source
+    }
+    if (wake_source.valid()) {
+      spawn.extra_fds.emplace_back(wake_source.get(), wake_fd);
+    } else {
+      wake_read = spool::Fd(); // no pipe, no wait: only the speed-up is lost
+    }
+  }
   pid_t pid = 0;
   spool::Fd supervisor_pidfd;
   bool published = false;
@@ -272,7 +292,8 @@ bool start_supervisor(const spool::SpoolRoot& root,
       // whole mapping and the larger page-table copy cost more than those faults
       // (docs/bench/LAUNCH-2026-12-04.md).
       pid = spawn_without_waiting(spawn, record_exec_failure, [&](char** env) {
-        become_supervisor_in_image(spawn.argv, env, WrittenRun{spec, initial});
+        become_supervisor_in_image(
+            spawn.argv, env, WrittenRun{spec, initial}, wake_source.valid() ? wake_fd : -1);
       });
     } else {
       // Not waiting for the exec saves the caller the loading of the supervisor's image: the
@@ -318,6 +339,16 @@ bool start_supervisor(const spool::SpoolRoot& root,
   launched.reader_mark = std::move(reader_mark);
   launched.watch = std::move(watch);
   launched.supervisor_pidfd = std::move(supervisor_pidfd);
+  if (wake_read.valid()) {
+    publish_write = spool::Fd(); // the supervisor goes on from its publication
+    wake_source = spool::Fd();   // EOF once its copy closes
+    auto slept_from = std::chrono::steady_clock::now();
+    pollfd wake{wake_read.get(), POLLIN, 0};
+    // A signal ends it early: harmless, the caller only goes on sooner.
+    launched.program_start_woken = ::poll(&wake, 1, k_program_start_wait_ms) > 0;
+    launched.program_start_wait = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - slept_from);
+  }
   return true;
 }
 
@@ -435,7 +466,7 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
   }
 
   bool named = !request.run_id.empty();
-  LaunchedRun launched{spool::RunDir(root.path(), ""), 0, false, {}, {}, {}, {}};
+  LaunchedRun launched{spool::RunDir(root.path(), ""), 0, false, {}, {}, {}, {}, {}, false};
   for (int attempt = 0;; ++attempt) {
     std::string run_id = named
                              ? request.run_id
@@ -443,7 +474,7 @@ LaunchedRun launch_run(const spool::SpoolRoot& root, const LaunchRequest& reques
     bool exists = named && ::access((root.path() / run_id).c_str(), F_OK) == 0;
     if (exists && request.if_exists == IfExists::attach) {
       spool::RunDir existing(root.path() / run_id, run_id);
-      return LaunchedRun{existing, 0, true, {}, spool::mark_as_reader(existing), {}, {}};
+      return LaunchedRun{existing, 0, true, {}, spool::mark_as_reader(existing), {}, {}, {}, false};
     }
     if (exists && request.if_exists == IfExists::replace) {
       // nullopt: another caller moved it first; look again.

@@ -68,7 +68,19 @@ struct LaunchRequest {
   // follow it). Off for `run -d`: one file fewer to create on the way back; the first reader
   // creates it.
   bool mark_reader = true;
+  // The caller will follow the run: launch_run returns only once a forked supervisor
+  // (in_image_start.hpp) has let the program go, or waits at a gate, or failed to start it,
+  // or k_program_start_wait has passed; the caller sleeps meanwhile. This VM's scheduler keeps
+  // a new process on its parent's CPU while the other one idles: the caller's own set-up for
+  // following the run then went first and the supervisor waited ~150 us for the CPU, on the
+  // way to the program's start (docs/bench/LAUNCH-2026-12-04c.md). No effect on an exec'd
+  // supervisor.
+  bool await_program_start = false;
 };
+
+// LaunchRequest::await_program_start's limit: past it the caller goes on as if it had not
+// waited (a supervisor slowed by a loaded machine or a slow disk is followed as any other).
+constexpr int k_program_start_wait_ms = 50;
 
 // The run-dir file that holds LaunchRequest::stdin_data.
 constexpr const char* k_stdin_data_file = "stdin";
@@ -87,6 +99,10 @@ struct LaunchedRun {
   // LaunchRequest::share_watch, the supervisor started as our child without a wrapper: its
   // pidfd, opened before the run became visible (FollowOptions::supervisor_pidfd).
   spool::Fd supervisor_pidfd;
+  // LaunchRequest::await_program_start: how long the caller slept (unset: it did not), and
+  // whether the supervisor woke it (false: the limit, or a signal, ended the sleep first).
+  std::optional<std::chrono::microseconds> program_start_wait;
+  bool program_start_woken = false;
 };
 
 // Validates the request (std::invalid_argument naming the problem, nothing created),

@@ -109,8 +109,15 @@ public:
              std::shared_ptr<spdlog::logger> logger,
              const ResumePoint* resume = nullptr)
       : m_options(options), m_resume(resume), m_log(std::move(logger)),
+        m_caller_wake(options.caller_wake_fd),
         m_run(options.run_dir, options.run_dir.filename().string()), m_leftovers(m_log),
-        m_remote(cmdbuild::Target{}, options.nonce, m_log) {}
+        m_remote(cmdbuild::Target{}, options.nonce, m_log) {
+    // It arrives without close-on-exec (dup3'd onto its number): nothing exec'd may keep the
+    // caller asleep.
+    if (m_caller_wake.valid()) {
+      (void)::fcntl(m_caller_wake.get(), F_SETFD, FD_CLOEXEC);
+    }
+  }
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
   Supervisor(Supervisor&&) = delete;
@@ -126,6 +133,9 @@ private:
   }
 
   std::optional<nlohmann::json> start_run();
+  // Lets an attached caller that sleeps on m_caller_wake go on (its attach set-up, its wait
+  // for our final state): from here it no longer competes with our start for the CPU.
+  void wake_caller() { m_caller_wake = spool::Fd(); }
   void take_title();
   void init_loop();
   void close_loop();
@@ -171,6 +181,8 @@ private:
   const SupervisorOptions& m_options;
   const ResumePoint* m_resume;
   std::shared_ptr<spdlog::logger> m_log;
+  // SupervisorOptions::caller_wake_fd: the attached caller sleeps until this closes (wake_caller).
+  spool::Fd m_caller_wake;
   spool::RunDir m_run;
   // Blocks the state writes would free, given back once the run is let go: on some file
   // systems each free waits for the device (spool/release_later.hpp).
@@ -332,7 +344,10 @@ void Supervisor::start_program() {
   // done at the end, they took a helper thread each for two fsyncs at a time (two clones
   // and ~150 us of CPU per run, docs/bench/LAUNCH-2026-12-04.md). A failure here leaves
   // them to the final state, as before.
-  request.after_release = [this] { (void)m_run.make_launch_durable(); };
+  request.after_release = [this] {
+    wake_caller(); // our fsyncs leave it the CPU
+    (void)m_run.make_launch_durable();
+  };
   try {
     m_pid = spawn_process(request);
   } catch (const std::system_error& e) {
@@ -818,6 +833,7 @@ std::optional<nlohmann::json> Supervisor::start_run() {
   // Before anything of libuv: the gate waits with its own signalfd and inotify. A run that
   // may wait there shows its title while it does.
   if (gate_may_wait(spec)) {
+    wake_caller(); // it follows the wait as it follows the run
     take_title();
   }
   m_gate = pass_gate(m_run, spec, m_state, m_log);
@@ -924,6 +940,7 @@ int Supervisor::run() {
       // sent meanwhile is forwarded to the program then, an early SIGCHLD reaped.
       block_loop_signals(true);
       start_program();
+      wake_caller(); // already, unless the start failed (recorded by now)
       init_loop();
       if (m_phase != Phase::final) {
         watch_program();

@@ -65,6 +65,11 @@ struct SupervisorOptions {
   // /proc/self/stat, two prctls) were on the way to the program's start. Until then `ps`
   // shows the front end's command line, as it does for the moment between a fork and an exec.
   std::optional<DeferredTitle> title;
+  // Not on the command line: a forked supervisor's end of the pipe its attached caller sleeps
+  // on (LaunchRequest::await_program_start), -1 for none. The Supervisor takes it and closes
+  // it once the program's go byte is sent, before a gate that may wait, once a start that
+  // failed is recorded, or at its end, whichever comes first.
+  int caller_wake_fd = -1;
 };
 
 // Runs the program and records it in the run dir until its final state is written.

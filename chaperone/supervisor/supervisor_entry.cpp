@@ -6,6 +6,7 @@
 #include "chaperone/supervisor/mirror.hpp"
 #include "chaperone/supervisor/publication.hpp"
 #include "chaperone/supervisor/supervisor.hpp"
+#include "spool/fd.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,7 +31,11 @@ void prepare_supervisor_process() {
 int run_supervisor(std::vector<std::string> args,
                    const std::string& in_image_binary,
                    std::optional<WrittenRun> written,
-                   std::optional<DeferredTitle> title) {
+                   std::optional<DeferredTitle> title,
+                   int caller_wake_fd) {
+  // Ours from here: a way out that does not hand it to the Supervisor closes it, and the
+  // caller that sleeps on it goes on.
+  spool::Fd caller_wake{caller_wake_fd};
   SupervisorOptions options;
   Publication publication;
   std::optional<ResumePoint> resume; // back from chaperone-hold (hand_off.hpp)
@@ -57,6 +62,7 @@ int run_supervisor(std::vector<std::string> args,
     if (resume) {
       return resume_supervision(options, *resume, logger);
     }
+    options.caller_wake_fd = caller_wake.release();
     return supervise(options, logger);
   } catch (const std::exception& e) {
     (void)std::fprintf(stderr, "chaperone-supervisor: %s\n", e.what());

@@ -24,10 +24,12 @@ void prepare_supervisor_process();
 // resume into that binary, not into the front end it is a copy of). Returns the exit
 // status; errors go to stderr as "chaperone-supervisor: ..." lines. Never throws.
 // A forked one also passes what the front end wrote to the run (SupervisorOptions::written).
-// It also passes the title it is to take (SupervisorOptions::title).
+// It also passes the title it is to take (SupervisorOptions::title) and the fd its caller
+// sleeps on (SupervisorOptions::caller_wake_fd; closed here on every way out).
 int run_supervisor(std::vector<std::string> args,
                    const std::string& in_image_binary,
                    std::optional<WrittenRun> written = std::nullopt,
-                   std::optional<DeferredTitle> title = std::nullopt);
+                   std::optional<DeferredTitle> title = std::nullopt,
+                   int caller_wake_fd = -1);
 
 } // namespace chaperone

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -270,4 +271,57 @@ TEST_CASE("the front end and its forked supervisor keep one read-only mapping of
     CHECK(executable == 1);
   }
   run.release();
+}
+
+// An attached front end sleeps from the run's publication until its forked supervisor has
+// let the program go (LaunchRequest::await_program_start), so that it does not take the CPU
+// the supervisor needs on the way to the program's start; `-vv` says how it woke. A run that
+// waits at a gate wakes it before the wait: the front end follows the waiting run, it does
+// not sit out the limit. A detached launch and an exec'd supervisor (--max-output) never
+// make it sleep.
+TEST_CASE("an attached front end sleeps until its forked supervisor lets the program go",
+          "[integration][in-image]") {
+  TempSpool spool;
+  const std::regex woken("^chaperone: slept [0-9]+ us until the supervisor let the program go$",
+                         std::regex::multiline);
+  RunResult attached = run_chaperone(spool, {"-vv", "run", "--", "sh", "-c", "exit 4"});
+  INFO(attached.err);
+  CHECK(attached.exit_code == 4);
+  CHECK(std::regex_search(attached.err, woken));
+
+  RunResult detached = run_chaperone(spool, {"-vv", "run", "-d", "--", "true"});
+  CHECK(detached.exit_code == 0);
+  CHECK(detached.err.find("slept") == std::string::npos);
+  RunResult execd = run_chaperone(spool, {"-vv", "run", "--max-output", "1M", "--", "true"});
+  CHECK(execd.exit_code == 0);
+  CHECK(execd.err.find("slept") == std::string::npos);
+
+  // A program that cannot start: the supervisor records it and wakes the front end then.
+  RunResult missing = run_chaperone(spool, {"-vv", "run", "--", "/nonexistent/program"});
+  INFO(missing.err);
+  CHECK(missing.exit_code == 127);
+  CHECK(std::regex_search(missing.err, woken));
+
+  std::filesystem::path fifo = spool.scratch() / "gate";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::string holder =
+      start_detached(spool, {"sh", "-c", "read x < \"$0\"", fifo.string()}, {"--lock", "L"});
+  REQUIRE(wait_for_state(spool, holder, {"running"}));
+  ChaperoneProcess gated(spool, {"-vv", "run", "--lock", "L", "--name", "gated", "--", "true"});
+  (void)waiting_supervisor(spool, "gated");
+  // Said while the run still waits for L: woken by the supervisor before its wait.
+  REQUIRE(gated.read_until(deadline_in(20s), "the front end's word on its sleep", [&] {
+    return gated.err().find("slept") != std::string::npos
+           && gated.err().find('\n', gated.err().find("slept")) != std::string::npos;
+  }));
+  CHECK(std::regex_search(gated.err(), woken));
+  CHECK(spool.state("gated").at("state") == "waiting");
+  int gate = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+  REQUIRE(gate >= 0);
+  REQUIRE(::write(gate, "go\n", 3) == 3);
+  ::close(gate);
+  RunResult finished = gated.finish();
+  INFO(finished.err);
+  CHECK(finished.exit_code == 0);
+  CHECK(run_chaperone(spool, {"wait", holder}).exit_code == 0);
 }
