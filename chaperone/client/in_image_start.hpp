@@ -8,7 +8,8 @@
 // archives as chaperone-supervisor), from the point where the exec'd one would start: same
 // arguments, environment, fds, session, signals, cwd and umask, and the same command line
 // and name in /proc (process_title.hpp), taken once the program has started (or before the
-// gate of a run that may wait there): until then it shows the front end's.
+// gate of a run that may wait there; never by one whose program ended before its loop was
+// ready, which is about to exit): until then it shows the front end's.
 //
 // Only for runs whose supervisor hands off to chaperone-hold once the program has settled
 // (local, no --max-output, no wrapper): the hand-off replaces the front end's image, and

@@ -945,10 +945,15 @@ int Supervisor::run() {
       if (m_phase != Phase::final) {
         watch_program();
       }
-      take_title();
       block_loop_signals(false);
       if (m_phase != Phase::final) {
         reap(); // it may have exited already
+      }
+      // A program that has ended already (`true`) has its final state written by now; the
+      // title (~50 us) would only delay the let-go of a supervisor about to exit: `ps` shows
+      // the front end's command line for that last millisecond, as between a fork and exec.
+      if (m_phase != Phase::final) {
+        take_title();
       }
     }
     run_loop();

@@ -64,6 +64,8 @@ struct SupervisorOptions {
   // been started, or before the gate if the run may wait there: its ~50 us (a read of
   // /proc/self/stat, two prctls) were on the way to the program's start. Until then `ps`
   // shows the front end's command line, as it does for the moment between a fork and an exec.
+  // Not set at all if the program ended before the loop was ready (the final state is
+  // written then, and the supervisor about to exit).
   std::optional<DeferredTitle> title;
   // Not on the command line: a forked supervisor's end of the pipe its attached caller sleeps
   // on (LaunchRequest::await_program_start), -1 for none. The Supervisor takes it and closes
