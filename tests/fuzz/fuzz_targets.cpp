@@ -9,7 +9,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,6 +16,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 namespace chaperone::fuzz {
 
@@ -24,19 +24,38 @@ namespace {
 
 void check(bool condition, const char* what) {
   if (!condition) {
-    std::fprintf(stderr, "fuzz property violated: %s\n", what);
+    (void)std::fprintf(stderr, "fuzz property violated: %s\n", what);
     std::abort();
   }
 }
 
-// One scratch run directory per process, reused for every input.
-const spool::RunDir& scratch_run() {
-  static const spool::RunDir run = [] {
+// One scratch run directory per process, reused for every input, removed at the process's
+// exit (a crash leaves it, with the input that caused it).
+class ScratchRun {
+public:
+  ScratchRun() : m_run(make_dir(), "fuzz-run") {}
+  ScratchRun(const ScratchRun&) = delete;
+  ScratchRun& operator=(const ScratchRun&) = delete;
+  ScratchRun(ScratchRun&&) = delete;
+  ScratchRun& operator=(ScratchRun&&) = delete;
+  ~ScratchRun() {
+    std::error_code ignored;
+    std::filesystem::remove_all(m_run.path(), ignored);
+  }
+  const spool::RunDir& run() const { return m_run; }
+
+private:
+  static std::string make_dir() {
     std::string templ = (std::filesystem::temp_directory_path() / "chap-fuzz.XXXXXX").string();
     check(::mkdtemp(templ.data()) != nullptr, "mkdtemp");
-    return spool::RunDir(templ, "fuzz-run");
-  }();
-  return run;
+    return templ;
+  }
+  spool::RunDir m_run;
+};
+
+const spool::RunDir& scratch_run() {
+  static const ScratchRun scratch;
+  return scratch.run();
 }
 
 } // namespace
