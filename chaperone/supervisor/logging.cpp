@@ -11,10 +11,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <iterator>
 #include <string_view>
+#include <system_error>
 
 namespace chaperone {
 
@@ -104,18 +104,10 @@ protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     spdlog::memory_buf_t line;
     formatter_->format(msg, line);
-    const char* at = line.data();
-    std::size_t left = line.size();
-    while (left > 0) {
-      ssize_t n = ::write(STDERR_FILENO, at, left);
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      if (n <= 0) {
-        return;
-      }
-      at += n;
-      left -= static_cast<std::size_t>(n);
+    try {
+      spool::write_all(STDERR_FILENO, std::string_view(line.data(), line.size()), "write stderr");
+    } catch (const std::system_error&) {
+      // Nowhere left to say it (stderr closed, EPIPE): dropped, as stdio drops it.
     }
   }
   void flush_() override {}
